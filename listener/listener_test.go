@@ -1,0 +1,187 @@
+package listener
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		in               string
+		name, net, addr  string
+		wantErrSubstring string
+	}{
+		{in: ":3000", name: "listen0", net: "tcp", addr: ":3000"},
+		{in: "127.0.0.1:8080", name: "listen0", net: "tcp", addr: "127.0.0.1:8080"},
+		{in: "[::1]:80", name: "listen0", net: "tcp", addr: "[::1]:80"},
+		{in: "unix:/run/app.sock", name: "listen0", net: "unix", addr: "/run/app.sock"},
+		{in: "http=:80", name: "http", net: "tcp", addr: ":80"},
+		{in: "api=unix:/tmp/x.sock", name: "api", net: "unix", addr: "/tmp/x.sock"},
+		{in: "3000", wantErrSubstring: "want host:port"},
+		{in: ":99999", wantErrSubstring: "port \"99999\""},
+		{in: "unix:", wantErrSubstring: "path is empty"},
+		{in: "a:b=:80", wantErrSubstring: "may not contain ':'"},
+		{in: "=:80", wantErrSubstring: "name before '=' is empty"},
+	}
+	for _, c := range cases {
+		spec, err := Parse(c.in, 0)
+		if c.wantErrSubstring != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErrSubstring) {
+				t.Errorf("Parse(%q) error = %v, want one containing %q", c.in, err, c.wantErrSubstring)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Parse(%q): %v", c.in, err)
+			continue
+		}
+		if spec.Name != c.name || spec.Network != c.net || spec.Address != c.addr {
+			t.Errorf("Parse(%q) = %+v, want name=%s net=%s addr=%s", c.in, spec, c.name, c.net, c.addr)
+		}
+	}
+}
+
+func fdFlags(t *testing.T, fd int) int {
+	t.Helper()
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flags
+}
+
+func fdCloexec(t *testing.T, fd int) bool {
+	t.Helper()
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flags&unix.FD_CLOEXEC != 0
+}
+
+// TestOpenKeepsNonblockingBareFd checks the invariants the workers rely on:
+// a non-blocking, close-on-exec descriptor that still accepts connections
+// after the net.Listener it came from is closed.
+func TestOpenKeepsNonblockingBareFd(t *testing.T) {
+	s, err := Open(Spec{Name: "web", Network: "tcp", Address: "127.0.0.1:0"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if fdFlags(t, s.Fd())&unix.O_NONBLOCK == 0 {
+		t.Fatalf("listening socket is blocking; workers sharing it would hang")
+	}
+	if !fdCloexec(t, s.Fd()) {
+		t.Fatalf("listening socket is not close-on-exec; it would leak into unrelated children")
+	}
+	if !strings.HasPrefix(s.BoundAddress(), "127.0.0.1:") || strings.HasSuffix(s.BoundAddress(), ":0") {
+		t.Fatalf("BoundAddress() = %q, want the real port", s.BoundAddress())
+	}
+	// The socket must still be listening: connect, then accept on the bare fd.
+	conn, err := net.Dial("tcp", s.BoundAddress())
+	if err != nil {
+		t.Fatalf("connect after detach: %v", err)
+	}
+	defer conn.Close()
+	dup, err := unix.Dup(s.Fd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.FileListener(os.NewFile(uintptr(dup), "ln"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	accepted.Close()
+}
+
+func TestOpenPortInUse(t *testing.T) {
+	first, err := Open(Spec{Name: "a", Network: "tcp", Address: "127.0.0.1:0"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	_, err = Open(Spec{Name: "b", Network: "tcp", Address: first.BoundAddress()}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("second bind error = %v, want 'address already in use'", err)
+	}
+	if strings.Count(err.Error(), first.BoundAddress()) > 1 {
+		t.Errorf("error repeats the address: %v", err)
+	}
+}
+
+func TestUnixSocketLifecycle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.sock")
+	spec := Spec{Name: "app", Network: "unix", Address: path}
+	s, err := Open(spec, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("socket path missing after Open (closing the net copy must not unlink it): %v", err)
+	}
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	conn.Close()
+	if _, err := Open(spec, Options{}); err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("opening a live unix socket twice: err = %v, want already in use", err)
+	}
+	if err := s.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("Release removed the socket path: %v", err)
+	}
+	// Nobody listens now: the stale path is replaced.
+	s2, err := Open(spec, Options{})
+	if err != nil {
+		t.Fatalf("reopen over a stale socket: %v", err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("Close left the socket path behind: %v", err)
+	}
+}
+
+func TestUnixPathThatIsNotASocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(Spec{Name: "x", Network: "unix", Address: path}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("err = %v, want 'not a socket'", err)
+	}
+}
+
+func TestSetNamesAndReusePort(t *testing.T) {
+	a, err := Open(Spec{Name: "a", Network: "tcp", Address: "127.0.0.1:0"}, Options{ReusePort: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(Spec{Name: "b", Network: "tcp", Address: a.BoundAddress()}, Options{ReusePort: true})
+	if err != nil {
+		t.Fatalf("second reuseport socket on the same address: %v", err)
+	}
+	set := Set{a, b}
+	defer set.Close()
+	if got := set.Names(); got != "a:b" {
+		t.Fatalf("Names() = %q", got)
+	}
+	if fds := set.Fds(); len(fds) != 2 || fds[0] != a.Fd() || fds[1] != b.Fd() {
+		t.Fatalf("Fds() = %v", fds)
+	}
+}

@@ -1,0 +1,186 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options tune how sockets are opened.
+type Options struct {
+	// ReusePort sets SO_REUSEPORT, so several sockets can bind the same
+	// address and the kernel hashes connections across them. Off by
+	// default: per-worker reuseport sockets lose the connections queued in
+	// a worker's backlog when it exits (DESIGN-NOTES 1).
+	ReusePort bool
+}
+
+// Socket is a listening socket held as a bare, close-on-exec descriptor.
+// It is safe to pass Fd to a child; the description stays non-blocking.
+type Socket struct {
+	Spec
+	fd int
+	// bound is the address the kernel reports, e.g. the real port for ":0".
+	bound string
+}
+
+// Fd is the descriptor; it stays valid until Close.
+func (s *Socket) Fd() int { return s.fd }
+
+// BoundAddress is the address the socket is bound to, with the real port
+// when the spec asked for port 0.
+func (s *Socket) BoundAddress() string { return s.bound }
+
+// Open creates the listening socket for spec.
+func Open(spec Spec, opts Options) (*Socket, error) {
+	if spec.Network == "unix" {
+		if err := removeStaleUnixSocket(spec.Address); err != nil {
+			return nil, err
+		}
+	}
+	lc := net.ListenConfig{}
+	if opts.ReusePort {
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			})
+			return errors.Join(err, serr)
+		}
+	}
+	ln, err := lc.Listen(context.Background(), spec.Network, spec.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", spec.String(), unwrapOpError(err))
+	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		// The socket outlives this net.Listener: closing it must not
+		// remove the path that workers are serving.
+		ul.SetUnlinkOnClose(false)
+	}
+	sock, err := detach(spec, ln)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", spec.String(), err)
+	}
+	return sock, nil
+}
+
+// FromFd adopts an inherited listening descriptor (socket activation, a
+// master upgrade). The caller gives up fd.
+func FromFd(spec Spec, fd int) (*Socket, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, fmt.Errorf("socket %s (fd %d): %w", spec.Name, fd, err)
+	}
+	unix.CloseOnExec(fd)
+	s := &Socket{Spec: spec, fd: fd}
+	s.bound = boundAddress(fd, spec)
+	return s, nil
+}
+
+// detach keeps a duplicate descriptor of ln and closes ln, taking the socket
+// out of this process's poller.
+func detach(spec Spec, ln net.Listener) (*Socket, error) {
+	defer ln.Close()
+	raw, err := ln.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	dup := -1
+	var duperr error
+	if err := raw.Control(func(fd uintptr) {
+		dup, duperr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 3)
+	}); err != nil {
+		return nil, err
+	}
+	if duperr != nil {
+		return nil, fmt.Errorf("dup: %w", duperr)
+	}
+	// The description is non-blocking already (Go opened it); say so
+	// explicitly because every worker depends on it (DESIGN-NOTES 2).
+	if err := unix.SetNonblock(dup, true); err != nil {
+		unix.Close(dup)
+		return nil, err
+	}
+	return &Socket{Spec: spec, fd: dup, bound: boundAddress(dup, spec)}, nil
+}
+
+// Close closes the descriptor. A unix socket's path is removed too: call it
+// only when no worker will serve the socket again (the master's final stop,
+// not a reload or an upgrade).
+func (s *Socket) Close() error {
+	if s.fd < 0 {
+		return nil
+	}
+	err := unix.Close(s.fd)
+	s.fd = -1
+	if s.Network == "unix" {
+		if rerr := os.Remove(s.Address); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+// Release closes this process's descriptor but leaves a unix socket's path in
+// place, for a master handing its sockets on to a successor.
+func (s *Socket) Release() error {
+	if s.fd < 0 {
+		return nil
+	}
+	err := unix.Close(s.fd)
+	s.fd = -1
+	return err
+}
+
+func boundAddress(fd int, spec Spec) string {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return spec.Address
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	case *unix.SockaddrInet6:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	case *unix.SockaddrUnix:
+		return "unix:" + a.Name
+	}
+	return spec.Address
+}
+
+// removeStaleUnixSocket deletes a socket file that nobody listens on any
+// more (left by a crashed master), and refuses to touch a live one or a
+// file that is not a socket.
+func removeStaleUnixSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listen unix:%s: %w", path, err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("listen unix:%s: path exists and is not a socket", path)
+	}
+	conn, err := net.Dial("unix", path)
+	if err == nil {
+		conn.Close()
+		return fmt.Errorf("listen unix:%s: address already in use", path)
+	}
+	return os.Remove(path)
+}
+
+// unwrapOpError drops net.OpError's repetition of the address, which the
+// caller already names, keeping "bind: address already in use".
+func unwrapOpError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
