@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/clusterd/clusterd/demo"
+	"github.com/clusterd/clusterd/master"
+)
+
+func newRootCommand() *cobra.Command {
+	cfg := master.Defaults()
+	instances := &instancesValue{}
+	instances.Set("max")
+	var debug bool
+
+	root := &cobra.Command{
+		Use:   "clusterd [flags] [--] COMMAND [ARGS...]",
+		Short: "Pre-fork cluster master with zero-downtime rolling reload",
+		Long: `clusterd opens the listening sockets itself, starts one worker per CPU and
+hands every worker the same sockets as fds 3, 4, ... (systemd's LISTEN_FDS
+convention), so a worker in any language serves them and the master is never
+in the data path.
+
+Signals: SIGHUP rolling reload, SIGTERM/SIGINT graceful stop (a second one
+kills the workers at once).`,
+		Example: `  clusterd -i max -l :8080 -- ./server
+  clusterd -i 2 --wait-ready -- node server.js
+  clusterd -i max -- clusterd demo`,
+		Args:          cobra.ArbitraryArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("no command given: usage is clusterd [flags] -- COMMAND [ARGS...] (see clusterd --help)")}
+			}
+			cfg.Command = args
+			cfg.Instances = instances.n
+			level := slog.LevelInfo
+			if debug {
+				level = slog.LevelDebug
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			m, err := master.New(cfg)
+			if err != nil {
+				return err
+			}
+			return m.Run(context.Background())
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+
+	f := root.Flags()
+	// Everything after the command's name belongs to the command.
+	f.SetInterspersed(false)
+	f.VarP(instances, "instances", "i", "number of workers: N, max (one per CPU) or -1 (CPUs minus one)")
+	f.StringArrayVarP(&cfg.Listen, "listen", "l", cfg.Listen,
+		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES")
+	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
+	f.BoolVar(&cfg.WaitReady, "wait-ready", false, "a worker is ready only once it sends READY=1 (sd_notify or NOTIFY_FD)")
+	f.Var(durationValue{&cfg.ListenTimeout}, "listen-timeout", "how long a new worker may take to become ready before it counts as failed and a reload aborts")
+	f.Var(durationValue{&cfg.KillTimeout}, "kill-timeout", "how long a worker may drain after SIGTERM before SIGKILL; keep it above your worker's drain time")
+	f.Var(durationValue{&cfg.MinUptime}, "min-uptime", "without --wait-ready, a worker alive this long counts as ready; dying sooner is a failed start")
+	f.IntVar(&cfg.MaxRestarts, "max-restarts", cfg.MaxRestarts, "consecutive failed starts after which a slot is marked errored until the next reload")
+	f.Var(durationValue{&cfg.RestartDelay}, "restart-delay", "delay before restarting after a failed start; doubles with each consecutive failure (up to 15s)")
+	f.Var(durationValue{&cfg.ReadyGrace}, "ready-grace", "during a reload, how long a new worker must stay up after READY before an old one is retired")
+	f.Float64Var(&cfg.ForkRate, "max-fork-rate", cfg.ForkRate, "machine-wide cap on re-forks of crashed workers, per second")
+	f.BoolVar(&debug, "debug", false, "log every worker start")
+	addControlFlags(f, &cfg.Name, &cfg.ControlPath)
+
+	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newStopCommand())
+	return root
+}
+
+func addControlFlags(f *pflag.FlagSet, name, control *string) {
+	f.StringVar(name, "name", "default", "name of the cluster, used for the default control socket path")
+	f.StringVar(control, "control", "", "control socket path (default: $XDG_RUNTIME_DIR/clusterd/NAME.sock, /run/clusterd/NAME.sock as root, else $TMPDIR/clusterd-UID/NAME.sock)")
+}
+
+// controlClient builds a client for the subcommands' --name/--control.
+func controlClient(name, control string) (*master.Client, error) {
+	if control == "" {
+		path, err := master.DefaultControlPath(name)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		control = path
+	}
+	return &master.Client{Path: control}, nil
+}
+
+func newStatusCommand() *cobra.Command {
+	var name, control string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the workers of a running master",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := controlClient(name, control)
+			if err != nil {
+				return err
+			}
+			st, err := client.Status()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			return st.Render(cmd.OutOrStdout())
+		},
+	}
+	addControlFlags(cmd.Flags(), &name, &control)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as one JSON document")
+	return cmd
+}
+
+func newReloadCommand() *cobra.Command {
+	var name, control string
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Rolling reload: replace every worker, each only after its successor is ready",
+		Long: `reload blocks until the rolling reload has finished. It exits 0 when every
+worker was replaced, and 1 with the reason when the reload was aborted (a new
+worker died or was not ready within --listen-timeout); the old workers then
+keep serving.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := controlClient(name, control)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := client.Reload(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "reload succeeded in %s\n", time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	addControlFlags(cmd.Flags(), &name, &control)
+	return cmd
+}
+
+func newStopCommand() *cobra.Command {
+	var name, control string
+	cmd := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the master and drain all workers gracefully",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := controlClient(name, control)
+			if err != nil {
+				return err
+			}
+			return client.Stop()
+		},
+	}
+	addControlFlags(cmd.Flags(), &name, &control)
+	return cmd
+}
+
+func newDemoCommand() *cobra.Command {
+	opts := demo.Options{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the built-in crash-prone demo worker (fasthttp)",
+		Long: `demo serves the sockets it inherits from clusterd (or --listen when run alone),
+sends READY=1, and drains with zero failed requests on SIGTERM.
+
+Endpoints: / (names the worker pid), /sleep?ms=N, /crash, /alloc?mb=N, /hang,
+/sick and /health, /env?name=X.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.CrashRate < 0 || opts.CrashRate > 1 {
+				return usageError{fmt.Errorf("--crash-rate must be between 0 and 1, got %g", opts.CrashRate)}
+			}
+			return demo.Run(opts)
+		},
+	}
+	f := cmd.Flags()
+	f.Float64Var(&opts.CrashRate, "crash-rate", 0, "probability that a request kills the worker (the crash-prone server of the bench)")
+	f.StringVar(&opts.Listen, "listen", "127.0.0.1:3000", "address to listen on when not started by clusterd")
+	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 5*time.Second, "on SIGTERM, how long to wait for open connections to finish")
+	return cmd
+}

@@ -1,0 +1,36 @@
+// Command clusterd is a pre-fork cluster master with zero-downtime reload.
+// See README.md for usage.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/clusterd/clusterd/master"
+)
+
+// Exit codes: 0 success, 1 the operation failed (a reload aborted, no
+// master answering), 2 the command line is wrong.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks mistakes on the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	// A worker being started: become the worker command (see master.RunExecShim).
+	master.RunExecShim()
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "clusterd: "+err.Error())
+		if errors.As(err, new(usageError)) {
+			os.Exit(exitUsage)
+		}
+		os.Exit(exitFailure)
+	}
+}

@@ -1,0 +1,269 @@
+package master
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultControlPath derives a per-user control socket path from the
+// cluster's name: $XDG_RUNTIME_DIR/clusterd/NAME.sock, /run/clusterd for
+// root, and a private directory under the temp dir otherwise.
+func DefaultControlPath(name string) (string, error) {
+	if name == "" || filepath.Base(name) != name || name == "." || name == ".." {
+		return "", fmt.Errorf("--name %q must be a plain name without '/'", name)
+	}
+	var dir string
+	switch {
+	case os.Getenv("XDG_RUNTIME_DIR") != "":
+		dir = filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "clusterd")
+	case os.Getuid() == 0:
+		dir = "/run/clusterd"
+	default:
+		dir = filepath.Join(os.TempDir(), "clusterd-"+strconv.Itoa(os.Getuid()))
+	}
+	return filepath.Join(dir, name+".sock"), nil
+}
+
+// request and response are the control protocol: one JSON line each way.
+type request struct {
+	Command string `json:"command"` // status, reload, stop
+}
+
+type response struct {
+	OK     bool    `json:"ok"`
+	Error  string  `json:"error,omitempty"`
+	Status *Status `json:"status,omitempty"`
+}
+
+// controlServer accepts control connections from our own user only.
+type controlServer struct {
+	path     string
+	ln       *net.UnixListener
+	handlers sync.WaitGroup
+}
+
+// listenControl binds the control socket, mode 0600 in a 0700 directory.
+// A live socket at path means another master runs there: that is an error,
+// never something to take over.
+func listenControl(path string) (*controlServer, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("control socket directory: %w", err)
+	}
+	if err := checkPrivateDir(dir); err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		if st, err := (&Client{Path: path, Timeout: time.Second}).Status(); err == nil {
+			return nil, fmt.Errorf("control socket %s is in use by another clusterd master (name %q, pid %d): give this one its own --name or --control", path, st.Name, st.PID)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale control socket: %w", err)
+		}
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return &controlServer{path: path, ln: ln}, nil
+}
+
+// checkPrivateDir refuses a directory that someone else could have planted
+// in a shared temp dir.
+func checkPrivateDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("control socket directory: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok {
+		return fmt.Errorf("control socket directory %s is not a directory", dir)
+	}
+	if int(st.Uid) != os.Getuid() && st.Uid != 0 {
+		return fmt.Errorf("control socket directory %s belongs to uid %d, not to us", dir, st.Uid)
+	}
+	return nil
+}
+
+func (c *controlServer) serve(handle func(*net.UnixConn)) {
+	for {
+		conn, err := c.ln.AcceptUnix()
+		if err != nil {
+			return // closed
+		}
+		if !peerIsOurUser(conn) {
+			conn.Close()
+			continue
+		}
+		c.handlers.Add(1)
+		go func() {
+			defer c.handlers.Done()
+			defer conn.Close()
+			handle(conn)
+		}()
+	}
+}
+
+// close stops accepting, lets answers in flight finish, and removes the
+// socket file.
+func (c *controlServer) close() {
+	c.ln.Close() // a net.UnixListener removes its path on Close
+	done := make(chan struct{})
+	go func() { c.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+}
+
+// peerIsOurUser checks SO_PEERCRED: the control socket answers only the
+// user the master runs as (and root).
+func peerIsOurUser(conn *net.UnixConn) bool {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil || cerr != nil {
+		return false
+	}
+	return int(cred.Uid) == os.Getuid() || cred.Uid == 0
+}
+
+// handleControl answers one request. It runs on the connection's goroutine
+// and reaches the master's state only through the event loop.
+func (m *Master) handleControl(conn *net.UnixConn) {
+	var req request
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(conn).ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &req)
+	}
+	if err != nil {
+		writeResponse(conn, response{Error: "bad request: " + err.Error()})
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	switch req.Command {
+	case "status":
+		var st Status
+		if !m.call(func() { st = m.status() }) {
+			writeResponse(conn, response{Error: ErrStopped.Error()})
+			return
+		}
+		writeResponse(conn, response{OK: true, Status: &st})
+	case "reload":
+		result := make(chan error, 1)
+		m.post(func() { m.requestReload(func(err error) { result <- err }) })
+		select {
+		case err := <-result:
+			if err != nil {
+				writeResponse(conn, response{Error: err.Error()})
+				return
+			}
+			writeResponse(conn, response{OK: true})
+		case <-m.done:
+			writeResponse(conn, response{Error: "the master stopped during the reload"})
+		}
+	case "stop":
+		m.post(func() { m.beginStop("clusterd stop") })
+		<-m.done
+		writeResponse(conn, response{OK: true})
+	default:
+		writeResponse(conn, response{Error: fmt.Sprintf("unknown command %q", req.Command)})
+	}
+}
+
+func writeResponse(conn net.Conn, resp response) {
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	b, _ := json.Marshal(resp)
+	conn.Write(append(b, '\n'))
+}
+
+// Client talks to a running master over its control socket.
+type Client struct {
+	Path string
+	// Timeout bounds connecting and, for status, the whole exchange.
+	// Reload and stop wait as long as the master takes.
+	Timeout time.Duration
+}
+
+// ErrNoMaster means nothing answers at the control socket path.
+var ErrNoMaster = errors.New("no clusterd master is running there")
+
+func (c *Client) do(command string, wait bool) (*response, error) {
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	conn, err := net.DialTimeout("unix", c.Path, timeout)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ECONNREFUSED) {
+			return nil, fmt.Errorf("control socket %s: %w (start one, or pass the master's --name or --control)", c.Path, ErrNoMaster)
+		}
+		return nil, fmt.Errorf("control socket %s: %w", c.Path, err)
+	}
+	defer conn.Close()
+	if !wait {
+		conn.SetDeadline(time.Now().Add(timeout))
+	}
+	b, _ := json.Marshal(request{Command: command})
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", c.Path, err)
+	}
+	line, err := bufio.NewReader(conn).ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: no answer (%v): is it a clusterd master's?", c.Path, err)
+	}
+	var resp response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return nil, fmt.Errorf("control socket %s does not speak clusterd's protocol: %v", c.Path, err)
+	}
+	if !resp.OK {
+		return &resp, errors.New(resp.Error)
+	}
+	return &resp, nil
+}
+
+// Status asks the master for its status.
+func (c *Client) Status() (*Status, error) {
+	resp, err := c.do("status", false)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status == nil {
+		return nil, fmt.Errorf("control socket %s: answer without a status", c.Path)
+	}
+	return resp.Status, nil
+}
+
+// Reload runs a rolling reload and returns when it has finished; the error
+// says why it was aborted.
+func (c *Client) Reload() error {
+	_, err := c.do("reload", true)
+	return err
+}
+
+// Stop stops the master gracefully and returns once it has exited.
+func (c *Client) Stop() error {
+	_, err := c.do("stop", true)
+	return err
+}

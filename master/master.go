@@ -1,0 +1,484 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
+
+	"github.com/clusterd/clusterd/listener"
+	"github.com/clusterd/clusterd/reload"
+)
+
+// ErrStopped is returned to requests that arrive after the master stopped.
+var ErrStopped = errors.New("the master has stopped")
+
+// Master supervises one cluster of workers. Create it with New, then Run.
+type Master struct {
+	cfg       Config
+	log       *slog.Logger
+	pid       int
+	sockets   listener.Set
+	control   *controlServer
+	spawner   *spawner
+	devNull   *os.File
+	workerEnv []string
+	// forkLimit is the machine-wide cap on re-forks of crashed workers
+	// (DESIGN-NOTES 7): a crash storm costs capacity, not the machine.
+	forkLimit *rate.Limiter
+	startedAt time.Time
+
+	events chan func() // work for the event loop
+	done   chan struct{}
+
+	// Everything below is owned by the event loop.
+	slots       []*slot
+	procs       map[int]*proc // by pid, every live child
+	nextID      uint64
+	generation  int // of the newest resolved release
+	reload      *reloadRun
+	queued      []func(error) // waiters of a reload queued behind the running one
+	queuedAny   bool
+	lastReload  *ReloadOutcome
+	stopping    bool
+	allReadyLog bool
+}
+
+// slot is one position in the cluster; its worker changes over time.
+type slot struct {
+	index  int
+	worker *proc    // nil while waiting for a restart or errored
+	cmd    *command // the release its workers run
+	// failedStarts counts consecutive deaths before ready.
+	failedStarts int
+	restarts     int
+	errored      bool
+	// retrySeq invalidates a pending restart timer when bumped.
+	retrySeq int
+	retryAt  time.Time
+	lastExit string
+}
+
+// New checks the configuration, resolves the command, opens the sockets and
+// the control socket. Every error names what is wrong in one line.
+func New(cfg Config) (*Master, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	specs := make([]listener.Spec, len(cfg.Listen))
+	for i, value := range cfg.Listen {
+		spec, err := listener.Parse(value, i)
+		if err != nil {
+			return nil, err
+		}
+		specs[i] = spec
+	}
+	cmd, err := resolveCommand(cfg.Command, cfg.Dir, 1)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ControlPath == "" {
+		if cfg.ControlPath, err = DefaultControlPath(cfg.Name); err != nil {
+			return nil, err
+		}
+	}
+	control, err := listenControl(cfg.ControlPath)
+	if err != nil {
+		return nil, err
+	}
+	sockets, err := listener.OpenAll(specs, listener.Options{})
+	if err != nil {
+		control.close()
+		return nil, err
+	}
+	devNull, err := openDevNull()
+	if err != nil {
+		control.close()
+		sockets.Close()
+		return nil, err
+	}
+	m := &Master{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		pid:        os.Getpid(),
+		sockets:    sockets,
+		control:    control,
+		spawner:    newSpawner(),
+		devNull:    devNull,
+		workerEnv:  workerEnv(os.Environ()),
+		forkLimit:  rate.NewLimiter(rate.Limit(cfg.ForkRate), cfg.ForkBurst),
+		events:     make(chan func(), 64),
+		done:       make(chan struct{}),
+		procs:      make(map[int]*proc),
+		generation: 1,
+	}
+	for i := range cfg.Instances {
+		m.slots = append(m.slots, &slot{index: i, cmd: cmd})
+	}
+	return m, nil
+}
+
+// Addresses are the sockets' bound addresses, in fd order.
+func (m *Master) Addresses() []string {
+	addrs := make([]string, len(m.sockets))
+	for i, s := range m.sockets {
+		addrs[i] = s.BoundAddress()
+	}
+	return addrs
+}
+
+// ControlPath is where the control socket listens.
+func (m *Master) ControlPath() string { return m.cfg.ControlPath }
+
+// Run starts the workers and supervises them until ctx ends, SIGTERM or
+// SIGINT arrives, or a stop command comes in; then it stops every worker
+// gracefully and returns nil. SIGHUP starts a rolling reload.
+func (m *Master) Run(ctx context.Context) error {
+	signals := make(chan os.Signal, 16)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	defer signal.Stop(signals)
+
+	m.startedAt = time.Now()
+	go m.control.serve(m.handleControl)
+	m.log.Info("master started", "name", m.cfg.Name, "pid", m.pid, "instances", len(m.slots),
+		"listen", m.Addresses(), "command", m.slots[0].cmd.path, "control", m.cfg.ControlPath)
+	for _, s := range m.slots {
+		m.startWorker(s)
+	}
+
+	ctxDone := ctx.Done()
+	for !m.stopping || len(m.procs) > 0 {
+		select {
+		case sig := <-signals:
+			m.onSignal(sig.(syscall.Signal))
+		case event := <-m.events:
+			event()
+		case <-ctxDone:
+			ctxDone = nil
+			m.beginStop("asked to stop")
+		}
+	}
+	close(m.done)
+	m.control.close()
+	m.sockets.Close()
+	m.devNull.Close()
+	m.log.Info("master stopped", "name", m.cfg.Name)
+	return nil
+}
+
+// post hands f to the event loop; false once the loop has finished.
+func (m *Master) post(f func()) bool {
+	select {
+	case m.events <- f:
+		return true
+	case <-m.done:
+		return false
+	}
+}
+
+// call runs f on the event loop and waits for it; false once the loop has
+// finished.
+func (m *Master) call(f func()) bool {
+	finished := make(chan struct{})
+	if !m.post(func() { f(); close(finished) }) {
+		return false
+	}
+	select {
+	case <-finished:
+		return true
+	case <-m.done:
+		return false
+	}
+}
+
+// after runs f on the event loop once d has passed. f must check that what
+// it was armed for still holds: a timer may fire just after it was stopped.
+func (m *Master) after(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() { m.post(f) })
+}
+
+func (m *Master) onSignal(sig syscall.Signal) {
+	switch sig {
+	case syscall.SIGCHLD:
+		m.reap()
+	case syscall.SIGHUP:
+		m.log.Info("SIGHUP: rolling reload requested")
+		m.requestReload(nil)
+	case syscall.SIGTERM, syscall.SIGINT:
+		if m.stopping {
+			m.forceStop(sig)
+			return
+		}
+		m.beginStop(sig.String())
+	}
+}
+
+// reap collects the exit status of each of our own children that has
+// exited. It never waits for "any child": that would steal exits from
+// other code in the process (DESIGN-NOTES 11).
+func (m *Master) reap() {
+	for pid, p := range m.procs {
+		var status unix.WaitStatus
+		got, err := unix.Wait4(pid, &status, unix.WNOHANG, nil)
+		if got == pid || errors.Is(err, unix.ECHILD) {
+			m.onExit(p, status, err)
+		}
+	}
+}
+
+func (m *Master) startWorker(s *slot) {
+	p, err := m.spawn(s.index, s.cmd, false)
+	if err != nil {
+		m.log.Error("worker failed to start", "slot", s.index, "err", err)
+		m.afterFailedStart(s)
+		return
+	}
+	s.worker = p
+}
+
+// spawn starts a worker process for slot running cmd. A successor belongs to
+// a reload until it is promoted.
+func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, error) {
+	m.nextID++
+	endpoint, err := openNotify(m.pid, m.nextID)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := m.spawner.start(workerStart{
+		cmd:        cmd,
+		env:        m.workerEnv,
+		stdio:      [3]uintptr{m.devNull.Fd(), os.Stdout.Fd(), os.Stderr.Fd()},
+		sockets:    m.sockets.Fds(),
+		fdNames:    m.sockets.Names(),
+		notifyAddr: endpoint.addr,
+		notifyPipe: int(endpoint.pipeW.Fd()),
+		slot:       slotIndex,
+	})
+	endpoint.afterStart()
+	if err != nil {
+		endpoint.close()
+		return nil, err
+	}
+	p := newProc(m.nextID, slotIndex, pid, cmd, successor, endpoint)
+	m.procs[pid] = p
+	endpoint.serve(pid,
+		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
+		func(sender int32) {
+			m.post(func() {
+				m.log.Warn("notify message ignored: sender is not the worker or its child",
+					"slot", p.slot, "worker_pid", p.pid, "sender_pid", sender)
+			})
+		})
+	switch {
+	case !m.cfg.WaitReady:
+		p.startTimer = m.after(m.cfg.MinUptime, func() {
+			if p.state == starting {
+				m.markReady(p, "alive for min-uptime")
+			}
+		})
+	case !successor: // a reload applies its own listen timeout to successors
+		p.startTimer = m.after(m.cfg.ListenTimeout, func() {
+			if p.state == starting {
+				m.log.Error("worker not ready within listen timeout", "slot", p.slot, "pid", p.pid,
+					"listen_timeout", m.cfg.ListenTimeout)
+				m.stopProc(p, "not ready within listen timeout")
+			}
+		})
+	}
+	m.log.Debug("worker started", "slot", slotIndex, "pid", pid, "generation", cmd.generation)
+	return p, nil
+}
+
+func (m *Master) onNotify(p *proc, msg string) {
+	if p.exited {
+		return
+	}
+	n := parseNotify(msg)
+	if n.status != "" {
+		p.status = n.status
+	}
+	if n.ready && p.state == starting {
+		m.markReady(p, "READY=1")
+	}
+}
+
+func (m *Master) markReady(p *proc, why string) {
+	p.state = ready
+	p.readyAt = time.Now()
+	p.stopStartTimer()
+	close(p.readyCh)
+	if s := m.slots[p.slot]; s.worker == p {
+		s.failedStarts = 0
+	}
+	m.log.Info("worker ready", "slot", p.slot, "pid", p.pid, "after", p.readyAt.Sub(p.startedAt).Round(time.Millisecond), "by", why)
+	if !m.allReadyLog && m.allReady() {
+		m.allReadyLog = true
+		m.log.Info("all workers ready", "instances", len(m.slots), "after", time.Since(m.startedAt).Round(time.Millisecond))
+	}
+}
+
+func (m *Master) allReady() bool {
+	for _, s := range m.slots {
+		if s.worker == nil || s.worker.state != ready {
+			return false
+		}
+	}
+	return true
+}
+
+// stopProc asks a worker to drain and exit (SIGTERM) and arms SIGKILL for
+// its whole process group after the kill timeout.
+func (m *Master) stopProc(p *proc, reason string) {
+	if p.exited || p.state == stopping {
+		return
+	}
+	p.state = stopping
+	p.stopReason = reason
+	p.stopStartTimer()
+	if err := unix.Kill(p.pid, unix.SIGTERM); err != nil && !errors.Is(err, unix.ESRCH) {
+		m.log.Error("SIGTERM failed", "slot", p.slot, "pid", p.pid, "err", err)
+	}
+	p.killTimer = m.after(m.cfg.KillTimeout, func() {
+		if !p.exited {
+			m.log.Warn("worker did not exit within kill timeout: SIGKILL", "slot", p.slot, "pid", p.pid,
+				"kill_timeout", m.cfg.KillTimeout)
+			unix.Kill(-p.pid, unix.SIGKILL)
+		}
+	})
+}
+
+func (m *Master) onExit(p *proc, status unix.WaitStatus, waitErr error) {
+	p.exited = true
+	delete(m.procs, p.pid)
+	p.stopStartTimer()
+	if p.killTimer != nil {
+		p.killTimer.Stop()
+	}
+	p.endpoint.close()
+	close(p.exitedCh)
+	how := describeExit(status, waitErr)
+	uptime := time.Since(p.startedAt).Round(time.Millisecond)
+
+	s := m.slots[p.slot]
+	if s.worker == p {
+		s.worker = nil
+		s.lastExit = how
+		if !m.stopping {
+			m.afterWorkerDeath(s, p, how, uptime)
+			return
+		}
+	}
+	level := slog.LevelInfo
+	if p.state != stopping {
+		level = slog.LevelWarn
+	}
+	reason := p.stopReason
+	if p.successor && p.state != stopping {
+		reason = "new worker of a reload died"
+	}
+	m.log.Log(context.Background(), level, "worker exited", "slot", p.slot, "pid", p.pid, "exit", how,
+		"uptime", uptime, "reason", reason)
+}
+
+// afterWorkerDeath tells the two kinds of death apart (DESIGN-NOTES 7). A
+// worker that was ready crashed under load: replace it at once, limited only
+// by the machine-wide fork rate. One that died before it was ready failed to
+// start: back off, and give the slot up after MaxRestarts in a row.
+func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
+	s.restarts++
+	if p.state == ready {
+		m.log.Warn("worker crashed", "slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime)
+		m.scheduleStart(s, 0)
+		return
+	}
+	m.log.Warn("worker failed to start", "slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime,
+		"reason", p.stopReason)
+	m.afterFailedStart(s)
+}
+
+func (m *Master) afterFailedStart(s *slot) {
+	s.failedStarts++
+	if s.failedStarts > m.cfg.MaxRestarts {
+		s.errored = true
+		m.log.Error("slot errored: too many failed starts in a row; it is retried on the next reload",
+			"slot", s.index, "failed_starts", s.failedStarts-1, "max_restarts", m.cfg.MaxRestarts)
+		return
+	}
+	delay := m.cfg.RestartDelay << (s.failedStarts - 1)
+	if delay > m.cfg.MaxRestartDelay || delay <= 0 {
+		delay = m.cfg.MaxRestartDelay
+	}
+	m.scheduleStart(s, delay)
+}
+
+// scheduleStart starts s's next worker after at least delay, and no sooner
+// than the fork-rate cap allows.
+func (m *Master) scheduleStart(s *slot, delay time.Duration) {
+	delay = max(delay, m.forkLimit.Reserve().Delay())
+	s.retrySeq++
+	if delay == 0 {
+		m.startWorker(s)
+		return
+	}
+	seq := s.retrySeq
+	s.retryAt = time.Now().Add(delay)
+	m.after(delay, func() {
+		if s.retrySeq == seq && s.worker == nil && !s.errored && !m.stopping {
+			m.startWorker(s)
+		}
+	})
+}
+
+func (m *Master) beginStop(why string) {
+	if m.stopping {
+		return
+	}
+	m.stopping = true
+	m.log.Info("stopping: draining all workers", "why", why, "workers", len(m.procs), "kill_timeout", m.cfg.KillTimeout)
+	if m.reload != nil {
+		m.reload.cancel()
+	}
+	for _, s := range m.slots {
+		s.retrySeq++
+	}
+	for _, p := range m.procs {
+		m.stopProc(p, "master stopping")
+	}
+}
+
+// forceStop answers a second SIGINT/SIGTERM during a stop: the operator
+// does not want to wait for the drain.
+func (m *Master) forceStop(sig syscall.Signal) {
+	m.log.Warn("second "+sig.String()+" while stopping: SIGKILL to every worker", "workers", len(m.procs))
+	for _, p := range m.procs {
+		unix.Kill(-p.pid, unix.SIGKILL)
+	}
+}
+
+func describeExit(status unix.WaitStatus, waitErr error) string {
+	switch {
+	case waitErr != nil:
+		return "unknown (" + waitErr.Error() + ")"
+	case status.Exited():
+		return fmt.Sprintf("exit code %d", status.ExitStatus())
+	case status.Signaled():
+		s := "signal " + unix.SignalName(status.Signal())
+		if status.CoreDump() {
+			s += " (core dumped)"
+		}
+		return s
+	}
+	return fmt.Sprintf("status %#x", uint32(status))
+}
+
+// reloadOptions are the reload package's view of the configuration.
+func (m *Master) reloadOptions() reload.Options {
+	return reload.Options{ListenTimeout: m.cfg.ListenTimeout, ReadyGrace: m.cfg.ReadyGrace}
+}

@@ -1,0 +1,145 @@
+package master
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// notifyEndpoint is one worker's private readiness channel, in the two
+// spellings of sd_notify(3): a unix datagram socket (NOTIFY_SOCKET, in the
+// abstract namespace, so nothing is left on disk) and a pipe (NOTIFY_FD) for
+// runtimes without datagram sockets. One endpoint per worker means a message
+// can only ever speak for the worker it arrived for (DESIGN-NOTES 6).
+type notifyEndpoint struct {
+	addr  string // "@clusterd/..."; the '@' is sd_notify's abstract spelling
+	conn  *net.UnixConn
+	pipeR *os.File
+	pipeW *os.File // handed to the worker, closed here once it has started
+}
+
+func openNotify(masterPID int, id uint64) (*notifyEndpoint, error) {
+	addr := fmt.Sprintf("@clusterd/%d/%d", masterPID, id)
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	raw, err := conn.SyscallConn()
+	if err == nil {
+		var serr error
+		err = raw.Control(func(fd uintptr) {
+			// SO_PASSCRED: every message carries its sender's pid.
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+		})
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("notify pipe: %w", err)
+	}
+	return &notifyEndpoint{addr: addr, conn: conn, pipeR: r, pipeW: w}, nil
+}
+
+// serve delivers every message the worker sends until the endpoint is
+// closed. deliver runs on the endpoint's goroutines and must only hand the
+// message on to the event loop. rejected reports datagrams from a process
+// outside the worker's process group.
+func (e *notifyEndpoint) serve(workerPID int, deliver func(msg string), rejected func(senderPID int32)) {
+	go func() {
+		buf := make([]byte, 4096)
+		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+		for {
+			n, oobn, _, _, err := e.conn.ReadMsgUnix(buf, oob)
+			if err != nil {
+				return // closed
+			}
+			sender, ok := senderPID(oob[:oobn])
+			if !ok || !fromWorker(sender, workerPID) {
+				rejected(sender)
+				continue
+			}
+			deliver(string(buf[:n]))
+		}
+	}()
+	go func() {
+		lines := bufio.NewScanner(e.pipeR)
+		for lines.Scan() {
+			deliver(lines.Text())
+		}
+	}()
+}
+
+// afterStart drops the master's copy of the pipe's write end, so the read
+// end sees EOF when the worker and its children have all gone.
+func (e *notifyEndpoint) afterStart() {
+	e.pipeW.Close()
+}
+
+func (e *notifyEndpoint) close() {
+	e.conn.Close()
+	e.pipeR.Close()
+	e.pipeW.Close()
+}
+
+func senderPID(oob []byte) (int32, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, false
+	}
+	for _, m := range msgs {
+		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
+			return cred.Pid, true
+		}
+	}
+	return 0, false
+}
+
+// fromWorker accepts the worker itself and its children (which stay in its
+// process group unless they leave it), as systemd's NotifyAccess=all does
+// within a unit.
+func fromWorker(sender int32, workerPID int) bool {
+	if int(sender) == workerPID {
+		return true
+	}
+	pgid, err := unix.Getpgid(int(sender))
+	return err == nil && pgid == workerPID
+}
+
+// notification is what the master reads from one sd_notify message.
+type notification struct {
+	ready, stopping, watchdog bool
+	status                    string // STATUS=, shown by `clusterd status`
+}
+
+// parseNotify reads the assignments clusterd acts on and ignores the rest,
+// as systemd does with fields it does not know.
+func parseNotify(msg string) notification {
+	var n notification
+	for line := range strings.SplitSeq(msg, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "READY":
+			n.ready = v == "1"
+		case "STOPPING":
+			n.stopping = v == "1"
+		case "WATCHDOG":
+			n.watchdog = v == "1"
+		case "STATUS":
+			n.status = v
+		}
+	}
+	return n
+}

@@ -1,0 +1,60 @@
+package master
+
+import (
+	"fmt"
+	"time"
+)
+
+type procState int
+
+const (
+	starting procState = iota
+	ready
+	stopping
+)
+
+func (s procState) String() string {
+	return [...]string{"starting", "ready", "stopping"}[s]
+}
+
+// proc is one worker process. Only the event loop touches its mutable
+// fields; a reload goroutine holds it as a reload.Candidate and reads only
+// the channels and the fields fixed at creation.
+type proc struct {
+	id        uint64
+	slot      int
+	pid       int
+	cmd       *command
+	startedAt time.Time
+	endpoint  *notifyEndpoint
+	readyCh   chan struct{} // closed when ready
+	exitedCh  chan struct{} // closed when reaped
+
+	state      procState
+	readyAt    time.Time
+	status     string // the worker's last STATUS= message
+	successor  bool   // started by a reload and not yet promoted
+	exited     bool
+	stopReason string
+	startTimer *time.Timer // min-uptime or listen timeout
+	killTimer  *time.Timer
+}
+
+func newProc(id uint64, slot, pid int, cmd *command, successor bool, endpoint *notifyEndpoint) *proc {
+	return &proc{
+		id: id, slot: slot, pid: pid, cmd: cmd, startedAt: time.Now(), endpoint: endpoint,
+		readyCh: make(chan struct{}), exitedCh: make(chan struct{}), successor: successor,
+	}
+}
+
+func (p *proc) stopStartTimer() {
+	if p.startTimer != nil {
+		p.startTimer.Stop()
+		p.startTimer = nil
+	}
+}
+
+// Ready, Exited and String make a proc a reload.Candidate.
+func (p *proc) Ready() <-chan struct{}  { return p.readyCh }
+func (p *proc) Exited() <-chan struct{} { return p.exitedCh }
+func (p *proc) String() string          { return fmt.Sprintf("slot %d pid %d", p.slot, p.pid) }

@@ -1,0 +1,149 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/clusterd/clusterd/reload"
+)
+
+// reloadRun is the reload in progress.
+type reloadRun struct {
+	cmd     *command
+	started time.Time
+	cancel  context.CancelFunc
+	waiters []func(error) // nil entries are reloads asked for by signal
+}
+
+// requestReload starts a rolling reload, or queues one behind the reload in
+// progress. reply, if not nil, receives the outcome.
+func (m *Master) requestReload(reply func(error)) {
+	if m.stopping {
+		if reply != nil {
+			reply(errors.New("the master is stopping"))
+		}
+		return
+	}
+	if m.reload != nil {
+		m.queued = append(m.queued, reply)
+		m.queuedAny = true
+		m.log.Info("reload queued behind the one in progress")
+		return
+	}
+	m.beginReload([]func(error){reply})
+}
+
+func (m *Master) beginReload(waiters []func(error)) {
+	m.generation++
+	r := &reloadRun{started: time.Now(), waiters: waiters}
+	cmd, err := resolveCommand(m.cfg.Command, m.cfg.Dir, m.generation)
+	if err != nil {
+		m.finishReload(r, errors.Join(reload.ErrAborted, err))
+		return
+	}
+	r.cmd = cmd
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	m.reload = r
+	slots := make([]int, len(m.slots))
+	for i := range slots {
+		slots[i] = i
+	}
+	m.log.Info("rolling reload started", "generation", cmd.generation, "command", cmd.path, "slots", len(slots))
+	go func() {
+		err := reload.Rolling(ctx, clusterView{m, cmd}, slots, m.reloadOptions())
+		cancel()
+		m.post(func() { m.finishReload(r, err) })
+	}()
+}
+
+func (m *Master) finishReload(r *reloadRun, err error) {
+	m.reload = nil
+	out := ReloadOutcome{Generation: m.generation, StartedAt: r.started, Duration: Duration(time.Since(r.started))}
+	if err == nil {
+		out.Outcome = "succeeded"
+		m.log.Info("rolling reload succeeded", "generation", out.Generation, "took", time.Duration(out.Duration).Round(time.Millisecond))
+	} else {
+		out.Outcome, out.Reason = "aborted", err.Error()
+		m.log.Error("rolling reload aborted: old workers keep serving", "generation", out.Generation, "reason", err)
+	}
+	m.lastReload = &out
+	for _, reply := range r.waiters {
+		if reply != nil {
+			reply(err)
+		}
+	}
+	if !m.queuedAny {
+		return
+	}
+	waiters := m.queued
+	m.queued, m.queuedAny = nil, false
+	if m.stopping {
+		for _, reply := range waiters {
+			if reply != nil {
+				reply(errors.New("the master stopped before the queued reload could run"))
+			}
+		}
+		return
+	}
+	m.beginReload(waiters)
+}
+
+// clusterView is the reload goroutine's handle on the master: each method
+// is a request to the event loop.
+type clusterView struct {
+	m   *Master
+	cmd *command
+}
+
+func (c clusterView) Start(slot int) (reload.Candidate, error) {
+	var p *proc
+	err := ErrStopped
+	c.m.call(func() {
+		if c.m.stopping {
+			err = errors.New("the master is stopping")
+			return
+		}
+		p, err = c.m.spawn(slot, c.cmd, true)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (c clusterView) Promote(cand reload.Candidate) error {
+	err := ErrStopped
+	c.m.call(func() { err = c.m.promote(cand.(*proc)) })
+	return err
+}
+
+func (c clusterView) Discard(cand reload.Candidate) {
+	c.m.call(func() { c.m.stopProc(cand.(*proc), "reload aborted") })
+}
+
+// promote makes a reload's successor its slot's worker and retires the
+// worker it replaces.
+func (m *Master) promote(p *proc) error {
+	if p.exited {
+		return errors.New("exited before it could take over")
+	}
+	if m.stopping {
+		m.stopProc(p, "master stopping")
+		return errors.New("the master is stopping")
+	}
+	s := m.slots[p.slot]
+	old := s.worker
+	p.successor = false
+	s.worker, s.cmd = p, p.cmd
+	s.errored, s.failedStarts = false, 0
+	s.retrySeq++ // a restart pending for this slot is no longer needed
+	if old != nil {
+		m.stopProc(old, "replaced by reload")
+		m.log.Info("worker replaced", "slot", s.index, "old_pid", old.pid, "new_pid", p.pid)
+	} else {
+		m.log.Info("worker took over empty slot", "slot", s.index, "pid", p.pid)
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+package master
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Status is what `clusterd status` shows; --json prints it as is.
+type Status struct {
+	Name       string         `json:"name"`
+	PID        int            `json:"pid"`
+	Command    []string       `json:"command"`
+	Generation int            `json:"generation"`
+	Instances  int            `json:"instances"`
+	Listeners  []string       `json:"listeners"`
+	StartedAt  time.Time      `json:"started_at"`
+	Stopping   bool           `json:"stopping"`
+	Workers    []WorkerStatus `json:"workers"`
+	Reload     ReloadStatus   `json:"reload"`
+}
+
+// WorkerStatus describes one slot's worker, or a worker on its way in or
+// out (a reload's successor, a worker draining).
+type WorkerStatus struct {
+	Slot       int       `json:"slot"`
+	PID        int       `json:"pid,omitempty"`
+	State      string    `json:"state"` // starting, ready, stopping, restarting, errored
+	Generation int       `json:"generation"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	Uptime     Duration  `json:"uptime"`
+	Restarts   int       `json:"restarts"`
+	LastExit   string    `json:"last_exit,omitempty"`
+	RetryIn    Duration  `json:"retry_in,omitzero"`
+	Message    string    `json:"message,omitempty"` // the worker's STATUS=
+	Successor  bool      `json:"successor,omitempty"`
+}
+
+// ReloadStatus says whether a reload runs and how the last one ended.
+type ReloadStatus struct {
+	InProgress bool           `json:"in_progress"`
+	Queued     bool           `json:"queued"`
+	Last       *ReloadOutcome `json:"last,omitempty"`
+}
+
+// ReloadOutcome is the result of one rolling reload.
+type ReloadOutcome struct {
+	Outcome    string    `json:"outcome"` // succeeded or aborted
+	Reason     string    `json:"reason,omitempty"`
+	Generation int       `json:"generation"`
+	StartedAt  time.Time `json:"started_at"`
+	Duration   Duration  `json:"duration"`
+}
+
+// Duration is a time.Duration that reads "1.5s" in JSON, for people and jq.
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+func (m *Master) status() Status {
+	now := time.Now()
+	st := Status{
+		Name: m.cfg.Name, PID: m.pid, Command: m.cfg.Command, Generation: m.generation,
+		Instances: len(m.slots), Listeners: m.Addresses(), StartedAt: m.startedAt, Stopping: m.stopping,
+		Reload: ReloadStatus{InProgress: m.reload != nil, Queued: m.queuedAny, Last: m.lastReload},
+	}
+	listed := make(map[*proc]bool, len(m.procs))
+	for _, s := range m.slots {
+		w := WorkerStatus{Slot: s.index, Generation: s.cmd.generation, Restarts: s.restarts, LastExit: s.lastExit}
+		switch {
+		case s.worker != nil:
+			fillProc(&w, s.worker, now)
+			listed[s.worker] = true
+		case s.errored:
+			w.State = "errored"
+		default:
+			w.State = "restarting"
+			if s.retryAt.After(now) {
+				w.RetryIn = Duration(s.retryAt.Sub(now).Round(time.Millisecond))
+			}
+		}
+		st.Workers = append(st.Workers, w)
+	}
+	var others []WorkerStatus
+	for _, p := range m.procs {
+		if !listed[p] {
+			w := WorkerStatus{Slot: p.slot, Generation: p.cmd.generation}
+			fillProc(&w, p, now)
+			w.Successor = p.successor
+			others = append(others, w)
+		}
+	}
+	sort.Slice(others, func(i, j int) bool { return others[i].PID < others[j].PID })
+	st.Workers = append(st.Workers, others...)
+	return st
+}
+
+func fillProc(w *WorkerStatus, p *proc, now time.Time) {
+	w.PID, w.State, w.StartedAt, w.Message = p.pid, p.state.String(), p.startedAt, p.status
+	w.Uptime = Duration(now.Sub(p.startedAt).Round(time.Millisecond))
+}
+
+// Render writes the status as a table for people.
+func (st *Status) Render(out io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: master pid %d, up %s, generation %d, %d instances, listening on %s\n",
+		st.Name, st.PID, roundUptime(time.Since(st.StartedAt)), st.Generation, st.Instances, strings.Join(st.Listeners, ", "))
+	fmt.Fprintf(&b, "command: %s\n", strings.Join(st.Command, " "))
+	if st.Stopping {
+		b.WriteString("the master is stopping\n")
+	}
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLOT\tPID\tSTATE\tUPTIME\tRESTARTS\tGEN\tLAST EXIT")
+	for _, w := range st.Workers {
+		pid, uptime, state := "-", "-", w.State
+		if w.PID != 0 {
+			pid, uptime = fmt.Sprint(w.PID), roundUptime(time.Duration(w.Uptime))
+		}
+		if w.Successor {
+			state += " (new)"
+		}
+		if w.RetryIn > 0 {
+			state += " in " + w.RetryIn.String()
+		}
+		if w.Message != "" {
+			state += ": " + w.Message
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", w.Slot, pid, state, uptime, w.Restarts, w.Generation, orDash(w.LastExit))
+	}
+	tw.Flush()
+	switch r := st.Reload; {
+	case r.InProgress:
+		b.WriteString("reload: in progress\n")
+	case r.Last != nil:
+		fmt.Fprintf(&b, "last reload: %s %s ago (generation %d, took %s)", r.Last.Outcome,
+			roundUptime(time.Since(r.Last.StartedAt)), r.Last.Generation, time.Duration(r.Last.Duration).Round(time.Millisecond))
+		if r.Last.Reason != "" {
+			fmt.Fprintf(&b, ": %s", r.Last.Reason)
+		}
+		b.WriteString("\n")
+	default:
+		b.WriteString("last reload: none\n")
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+func roundUptime(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Minute).String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
