@@ -385,3 +385,5 @@ func (l *loadRun) finish(t *testing.T) load.Result {
 	}
 	return r
 }
+
+var errNotYet = errors.New("not yet")
