@@ -226,12 +226,13 @@ func (c *Client) do(command string, wait bool) (*response, error) {
 		conn.SetDeadline(time.Now().Add(timeout))
 	}
 	b, _ := json.Marshal(request{Command: command})
-	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", c.Path, err)
+	var line []byte
+	if _, err = conn.Write(append(b, '\n')); err == nil {
+		line, err = bufio.NewReader(conn).ReadBytes('\n')
 	}
-	line, err := bufio.NewReader(conn).ReadBytes('\n')
 	if err != nil {
-		return nil, fmt.Errorf("control socket %s: no answer (%v): is it a clusterd master's?", c.Path, err)
+		// A master closes connections of other users unanswered.
+		return nil, fmt.Errorf("control socket %s: no answer (%v): is it a clusterd master's, run by your user?", c.Path, err)
 	}
 	var resp response
 	if err := json.Unmarshal(line, &resp); err != nil {
