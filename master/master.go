@@ -226,9 +226,12 @@ func (m *Master) onSignal(sig syscall.Signal) {
 func (m *Master) reap() {
 	for pid, p := range m.procs {
 		var status unix.WaitStatus
+		if p.reaped {
+			continue
+		}
 		got, err := unix.Wait4(pid, &status, unix.WNOHANG, nil)
 		if got == pid || errors.Is(err, unix.ECHILD) {
-			m.onExit(p, status, err)
+			m.onReaped(p, status, err)
 		}
 	}
 }
@@ -275,17 +278,18 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 				m.log.Warn("notify message ignored: sender is not the worker or its child",
 					"slot", p.slot, "worker_pid", p.pid, "sender_pid", sender)
 			})
-		})
+		},
+		func() { m.post(func() { m.onExit(p) }) })
 	switch {
 	case !m.cfg.WaitReady:
 		p.startTimer = m.after(m.cfg.MinUptime, func() {
-			if p.state == starting {
+			if p.state == starting && !p.reaped {
 				m.markReady(p, "alive for min-uptime")
 			}
 		})
 	case !successor: // a reload applies its own listen timeout to successors
 		p.startTimer = m.after(m.cfg.ListenTimeout, func() {
-			if p.state == starting {
+			if p.state == starting && !p.reaped {
 				m.log.Error("worker not ready within listen timeout", "slot", p.slot, "pid", p.pid,
 					"listen_timeout", m.cfg.ListenTimeout)
 				m.stopProc(p, "not ready within listen timeout")
@@ -297,7 +301,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 }
 
 func (m *Master) onNotify(p *proc, msg string) {
-	if p.exited {
+	if p.exited || p.state == stopping {
 		return
 	}
 	n := parseNotify(msg)
@@ -305,6 +309,13 @@ func (m *Master) onNotify(p *proc, msg string) {
 		p.status = n.status
 	}
 	if n.ready && p.state == starting {
+		if p.reaped {
+			// It said READY=1 and then died before we read it: it was
+			// ready, so its death is a crash, not a failed start.
+			p.state = ready
+			close(p.readyCh)
+			return
+		}
 		m.markReady(p, "READY=1")
 	}
 }
@@ -336,7 +347,8 @@ func (m *Master) allReady() bool {
 // stopProc asks a worker to drain and exit (SIGTERM) and arms SIGKILL for
 // its whole process group after the kill timeout.
 func (m *Master) stopProc(p *proc, reason string) {
-	if p.exited || p.state == stopping {
+	// Once reaped, the pid may belong to someone else: never signal it.
+	if p.reaped || p.state == stopping {
 		return
 	}
 	p.state = stopping
@@ -346,7 +358,7 @@ func (m *Master) stopProc(p *proc, reason string) {
 		m.log.Error("SIGTERM failed", "slot", p.slot, "pid", p.pid, "err", err)
 	}
 	p.killTimer = m.after(m.cfg.KillTimeout, func() {
-		if !p.exited {
+		if !p.reaped {
 			m.log.Warn("worker did not exit within kill timeout: SIGKILL", "slot", p.slot, "pid", p.pid,
 				"kill_timeout", m.cfg.KillTimeout)
 			unix.Kill(-p.pid, unix.SIGKILL)
@@ -354,17 +366,25 @@ func (m *Master) stopProc(p *proc, reason string) {
 	})
 }
 
-func (m *Master) onExit(p *proc, status unix.WaitStatus, waitErr error) {
-	p.exited = true
-	delete(m.procs, p.pid)
+// onReaped records a worker's exit status. What the exit means waits for
+// onExit, after the worker's last notify messages have been handled.
+func (m *Master) onReaped(p *proc, status unix.WaitStatus, waitErr error) {
+	p.reaped = true
+	p.exitStatus = describeExit(status, waitErr)
+	p.uptime = time.Since(p.startedAt).Round(time.Millisecond)
 	p.stopStartTimer()
 	if p.killTimer != nil {
 		p.killTimer.Stop()
 	}
+	p.endpoint.workerExited()
+}
+
+func (m *Master) onExit(p *proc) {
+	p.exited = true
+	delete(m.procs, p.pid)
 	p.endpoint.close()
 	close(p.exitedCh)
-	how := describeExit(status, waitErr)
-	uptime := time.Since(p.startedAt).Round(time.Millisecond)
+	how, uptime := p.exitStatus, p.uptime
 
 	s := m.slots[p.slot]
 	if s.worker == p {
@@ -458,7 +478,9 @@ func (m *Master) beginStop(why string) {
 func (m *Master) forceStop(sig syscall.Signal) {
 	m.log.Warn("second "+sig.String()+" while stopping: SIGKILL to every worker", "workers", len(m.procs))
 	for _, p := range m.procs {
-		unix.Kill(-p.pid, unix.SIGKILL)
+		if !p.reaped {
+			unix.Kill(-p.pid, unix.SIGKILL)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,8 @@ type notifyEndpoint struct {
 	conn  *net.UnixConn
 	pipeR *os.File
 	pipeW *os.File // handed to the worker, closed here once it has started
+	// exited is closed when the worker has been reaped.
+	exited chan struct{}
 }
 
 func openNotify(masterPID int, id uint64) (*notifyEndpoint, error) {
@@ -47,36 +50,75 @@ func openNotify(masterPID int, id uint64) (*notifyEndpoint, error) {
 		conn.Close()
 		return nil, fmt.Errorf("notify pipe: %w", err)
 	}
-	return &notifyEndpoint{addr: addr, conn: conn, pipeR: r, pipeW: w}, nil
+	return &notifyEndpoint{addr: addr, conn: conn, pipeR: r, pipeW: w, exited: make(chan struct{})}, nil
 }
 
-// serve delivers every message the worker sends until the endpoint is
-// closed. deliver runs on the endpoint's goroutines and must only hand the
-// message on to the event loop. rejected reports datagrams from a process
-// outside the worker's process group.
-func (e *notifyEndpoint) serve(workerPID int, deliver func(msg string), rejected func(senderPID int32)) {
+// serve delivers every message the worker sends. deliver runs on the
+// endpoint's goroutines and must only hand the message on to the event
+// loop. rejected reports datagrams from a process outside the worker's
+// process group. After workerExited, the endpoint delivers what the worker
+// sent before it died and then calls drained, so the loop judges a death
+// (failed start or crash) knowing every READY=1 the worker managed to send.
+func (e *notifyEndpoint) serve(workerPID int, deliver func(msg string), rejected func(senderPID int32), drained func()) {
+	pipeDone := make(chan struct{})
 	go func() {
-		buf := make([]byte, 4096)
-		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
-		for {
-			n, oobn, _, _, err := e.conn.ReadMsgUnix(buf, oob)
-			if err != nil {
-				return // closed
-			}
-			sender, ok := senderPID(oob[:oobn])
-			if !ok || !fromWorker(sender, workerPID) {
-				rejected(sender)
-				continue
-			}
-			deliver(string(buf[:n]))
-		}
-	}()
-	go func() {
+		defer close(pipeDone)
 		lines := bufio.NewScanner(e.pipeR)
 		for lines.Scan() {
 			deliver(lines.Text())
 		}
 	}()
+	go func() {
+		buf := make([]byte, 4096)
+		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+		handle := func(n, oobn int) {
+			sender, ok := senderPID(oob[:oobn])
+			if !ok || !fromWorker(sender, workerPID) {
+				rejected(sender)
+				return
+			}
+			deliver(string(buf[:n]))
+		}
+		for {
+			n, oobn, _, _, err := e.conn.ReadMsgUnix(buf, oob)
+			if err != nil {
+				break // workerExited interrupted us, or the endpoint is closed
+			}
+			handle(n, oobn)
+		}
+		select {
+		case <-e.exited:
+		default:
+			return // closed without an exit: the master is going away
+		}
+		e.conn.SetReadDeadline(time.Time{})
+		if raw, err := e.conn.SyscallConn(); err == nil {
+			for {
+				n, oobn := -1, 0
+				raw.Read(func(fd uintptr) bool {
+					n, oobn, _, _, err = unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
+					return true // never wait: only what is queued already
+				})
+				if err != nil || n < 0 {
+					break
+				}
+				handle(n, oobn)
+			}
+		}
+		// The pipe ends when the worker's write end is gone; a child that
+		// inherited it may hold it open, so do not wait for long.
+		select {
+		case <-pipeDone:
+		case <-time.After(100 * time.Millisecond):
+		}
+		drained()
+	}()
+}
+
+// workerExited makes serve deliver what is left and then call drained.
+func (e *notifyEndpoint) workerExited() {
+	close(e.exited)
+	e.conn.SetReadDeadline(time.Now())
 }
 
 // afterStart drops the master's copy of the pipe's write end, so the read

@@ -34,7 +34,10 @@ type proc struct {
 	readyAt    time.Time
 	status     string // the worker's last STATUS= message
 	successor  bool   // started by a reload and not yet promoted
-	exited     bool
+	reaped     bool   // its exit status is collected; onExit is coming
+	exitStatus string // "exit code 3", "signal SIGKILL"
+	uptime     time.Duration
+	exited     bool // onExit has run
 	stopReason string
 	startTimer *time.Timer // min-uptime or listen timeout
 	killTimer  *time.Timer

@@ -126,7 +126,7 @@ func (c clusterView) Discard(cand reload.Candidate) {
 // promote makes a reload's successor its slot's worker and retires the
 // worker it replaces.
 func (m *Master) promote(p *proc) error {
-	if p.exited {
+	if p.reaped {
 		return errors.New("exited before it could take over")
 	}
 	if m.stopping {

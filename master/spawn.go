@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/clusterd/clusterd/internal/execshim"
 )
 
 // spawner forks workers from one goroutine locked to its OS thread for the
@@ -71,7 +73,7 @@ func (s *spawner) start(w workerStart) (int, error) {
 		"NOTIFY_SOCKET="+w.notifyAddr,
 		"NOTIFY_FD="+strconv.Itoa(notifyFD),
 		"CLUSTERD_SLOT="+strconv.Itoa(w.slot),
-		execShimVar+"="+w.cmd.path,
+		execshim.Var+"="+w.cmd.path,
 	)
 	attr := &syscall.ProcAttr{
 		Dir:   w.cmd.dir,
@@ -97,7 +99,7 @@ func (s *spawner) start(w workerStart) (int, error) {
 // sockets or upgrade handshake; a worker must never see them.
 var masterOnlyVars = []string{
 	"NOTIFY_SOCKET", "NOTIFY_FD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", execShimVar, "CLUSTERD_SLOT",
+	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", execshim.Var, "CLUSTERD_SLOT",
 }
 
 // workerEnv is the master's environment without what belongs to the master.
@@ -121,4 +123,8 @@ next:
 // openDevNull gives workers a stdin that is not the master's terminal.
 func openDevNull() (*os.File, error) {
 	return os.OpenFile(os.DevNull, os.O_RDONLY, 0)
+}
+
+func hasKey(kv, key string) bool {
+	return len(kv) > len(key) && kv[len(key)] == '=' && kv[:len(key)] == key
 }

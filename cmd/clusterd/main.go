@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/clusterd/clusterd/master"
+	// First, for its init: a process started as the master's exec shim
+	// becomes the worker command there, before the rest of this binary
+	// initialises (see the package's doc).
+	_ "github.com/clusterd/clusterd/internal/execshim"
 )
 
 // Exit codes: 0 success, 1 the operation failed (a reload aborted, no
@@ -24,8 +27,6 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func main() {
-	// A worker being started: become the worker command (see master.RunExecShim).
-	master.RunExecShim()
 	if err := newRootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "clusterd: "+err.Error())
 		if errors.As(err, new(usageError)) {
