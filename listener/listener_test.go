@@ -185,3 +185,38 @@ func TestSetNamesAndReusePort(t *testing.T) {
 		t.Fatalf("Fds() = %v", fds)
 	}
 }
+
+func TestOpenGroups(t *testing.T) {
+	specs := []Spec{
+		{Name: "web", Network: "tcp", Address: "127.0.0.1:0"},
+		{Name: "sock", Network: "unix", Address: filepath.Join(t.TempDir(), "s.sock")},
+	}
+	shared, err := OpenGroups(specs, 3, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range shared {
+		if shared[i][0] != shared[0][0] || shared[i][1] != shared[0][1] {
+			t.Fatalf("shared groups: slot %d got its own socket", i)
+		}
+	}
+	shared.Close()
+
+	groups, err := OpenGroups(specs, 3, Options{ReusePort: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer groups.Close()
+	addr := groups[0][0].BoundAddress()
+	for i, set := range groups {
+		if set[0].BoundAddress() != addr {
+			t.Fatalf("slot %d bound %s, want the group's %s", i, set[0].BoundAddress(), addr)
+		}
+		if i > 0 && set[0] == groups[0][0] {
+			t.Fatalf("reuseport: slot %d shares slot 0's TCP socket", i)
+		}
+		if set[1] != groups[0][1] {
+			t.Fatalf("reuseport: slot %d got its own unix socket; Linux does not balance those", i)
+		}
+	}
+}

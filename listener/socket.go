@@ -45,7 +45,7 @@ func Open(spec Spec, opts Options) (*Socket, error) {
 		}
 	}
 	lc := net.ListenConfig{}
-	if opts.ReusePort {
+	if opts.ReusePort && spec.Network == "tcp" { // Linux does not balance unix sockets
 		lc.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {

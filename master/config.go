@@ -22,6 +22,10 @@ type Config struct {
 	Listen []string
 	// ControlPath is the control socket; empty means DefaultControlPath(Name).
 	ControlPath string
+	// ReusePort gives each slot its own SO_REUSEPORT socket per TCP
+	// address, all held by the master, so the kernel spreads connections
+	// evenly over the slots (see listener.Groups).
+	ReusePort bool
 
 	// WaitReady requires READY=1; otherwise a worker that stays up for
 	// MinUptime counts as ready.

@@ -25,7 +25,7 @@ type Master struct {
 	cfg       Config
 	log       *slog.Logger
 	pid       int
-	sockets   listener.Set
+	sockets   listener.Groups // sockets[slot] are what that slot's workers get
 	control   *controlServer
 	spawner   *spawner
 	devNull   *os.File
@@ -93,7 +93,7 @@ func New(cfg Config) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
-	sockets, err := listener.OpenAll(specs, listener.Options{})
+	sockets, err := listener.OpenGroups(specs, cfg.Instances, listener.Options{ReusePort: cfg.ReusePort})
 	if err != nil {
 		control.close()
 		return nil, err
@@ -127,8 +127,8 @@ func New(cfg Config) (*Master, error) {
 
 // Addresses are the sockets' bound addresses, in fd order.
 func (m *Master) Addresses() []string {
-	addrs := make([]string, len(m.sockets))
-	for i, s := range m.sockets {
+	addrs := make([]string, len(m.sockets[0]))
+	for i, s := range m.sockets[0] {
 		addrs[i] = s.BoundAddress()
 	}
 	return addrs
@@ -258,8 +258,8 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 		cmd:        cmd,
 		env:        m.workerEnv,
 		stdio:      [3]uintptr{m.devNull.Fd(), os.Stdout.Fd(), os.Stderr.Fd()},
-		sockets:    m.sockets.Fds(),
-		fdNames:    m.sockets.Names(),
+		sockets:    m.sockets[slotIndex].Fds(),
+		fdNames:    m.sockets[slotIndex].Names(),
 		notifyAddr: endpoint.addr,
 		notifyPipe: int(endpoint.pipeW.Fd()),
 		slot:       slotIndex,

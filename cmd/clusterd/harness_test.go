@@ -335,12 +335,16 @@ type loadRun struct {
 // startLoad sends requests to addr until stop is called; every request is
 // accounted for (issued = answered + failed + unanswered).
 func startLoad(t *testing.T, addr string, keepAlive bool) *loadRun {
+	return startLoadConns(t, addr, keepAlive, 16)
+}
+
+func startLoadConns(t *testing.T, addr string, keepAlive bool, conns int) *loadRun {
 	t.Helper()
 	l := &loadRun{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		l.result, l.err = load.Run(context.Background(), load.Options{
-			Addr: addr, Concurrency: 16, KeepAlive: keepAlive, Duration: 5 * time.Minute,
+			Addr: addr, Concurrency: conns, KeepAlive: keepAlive, Duration: 5 * time.Minute,
 			MaxRequests: 50_000_000, Timeout: 10 * time.Second, Stop: l.stop, Progress: &l.answered,
 		})
 	}()
