@@ -22,6 +22,9 @@ type Config struct {
 	Listen []string
 	// ControlPath is the control socket; empty means DefaultControlPath(Name).
 	ControlPath string
+	// Pidfile, if set, is written atomically with the master's pid once
+	// every worker is ready, and removed when the master exits.
+	Pidfile string
 	// ReusePort gives each slot its own SO_REUSEPORT socket per TCP
 	// address, all held by the master, so the kernel spreads connections
 	// evenly over the slots (see listener.Groups).

@@ -39,16 +39,19 @@ type Master struct {
 	done   chan struct{}
 
 	// Everything below is owned by the event loop.
-	slots       []*slot
-	procs       map[int]*proc // by pid, every live child
-	nextID      uint64
-	generation  int // of the newest resolved release
-	reload      *reloadRun
-	queued      []func(error) // waiters of a reload queued behind the running one
-	queuedAny   bool
-	lastReload  *ReloadOutcome
-	stopping    bool
-	allReadyLog bool
+	slots      []*slot
+	procs      map[int]*proc // by pid, every live child
+	nextID     uint64
+	generation int // of the newest resolved release
+	reload     *reloadRun
+	queued     []func(error) // waiters of a reload queued behind the running one
+	queuedAny  bool
+	lastReload *ReloadOutcome
+	stopping   bool
+	// allReadyOnce: the master became ready (every slot's first worker).
+	allReadyOnce        bool
+	supervised          bool // started with NOTIFY_SOCKET: speak sd_notify
+	supervisorErrLogged bool
 }
 
 // slot is one position in the cluster; its worker changes over time.
@@ -118,6 +121,7 @@ func New(cfg Config) (*Master, error) {
 		done:       make(chan struct{}),
 		procs:      make(map[int]*proc),
 		generation: 1,
+		supervised: hasSupervisor(),
 	}
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, &slot{index: i, cmd: cmd})
@@ -152,6 +156,7 @@ func (m *Master) Run(ctx context.Context) error {
 	for _, s := range m.slots {
 		m.startWorker(s)
 	}
+	m.startSupervisorWatchdog()
 
 	ctxDone := ctx.Done()
 	for !m.stopping || len(m.procs) > 0 {
@@ -166,6 +171,7 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 	}
 	close(m.done)
+	m.removePidfile()
 	m.control.close()
 	m.sockets.Close()
 	m.devNull.Close()
@@ -329,9 +335,11 @@ func (m *Master) markReady(p *proc, why string) {
 		s.failedStarts = 0
 	}
 	m.log.Info("worker ready", "slot", p.slot, "pid", p.pid, "after", p.readyAt.Sub(p.startedAt).Round(time.Millisecond), "by", why)
-	if !m.allReadyLog && m.allReady() {
-		m.allReadyLog = true
-		m.log.Info("all workers ready", "instances", len(m.slots), "after", time.Since(m.startedAt).Round(time.Millisecond))
+	if !m.allReadyOnce && m.allReady() {
+		m.allReadyOnce = true
+		m.onAllReady()
+	} else {
+		m.updateSupervisorStatus()
 	}
 }
 
@@ -413,6 +421,7 @@ func (m *Master) onExit(p *proc) {
 // start: back off, and give the slot up after MaxRestarts in a row.
 func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
 	s.restarts++
+	defer m.updateSupervisorStatus()
 	if p.state == ready {
 		m.log.Warn("worker crashed", "slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime)
 		m.scheduleStart(s, 0)
@@ -461,6 +470,7 @@ func (m *Master) beginStop(why string) {
 		return
 	}
 	m.stopping = true
+	m.tellSupervisor("STOPPING=1\nSTATUS=stopping: draining all workers")
 	m.log.Info("stopping: draining all workers", "why", why, "workers", len(m.procs), "kill_timeout", m.cfg.KillTimeout)
 	if m.reload != nil {
 		m.reload.cancel()

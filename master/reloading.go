@@ -51,6 +51,7 @@ func (m *Master) beginReload(waiters []func(error)) {
 		slots[i] = i
 	}
 	m.log.Info("rolling reload started", "generation", cmd.generation, "command", cmd.path, "slots", len(slots))
+	m.tellSupervisor(reloadingMessage() + "\n" + m.supervisorStatus())
 	go func() {
 		err := reload.Rolling(ctx, clusterView{m, cmd}, slots, m.reloadOptions())
 		cancel()
@@ -69,6 +70,9 @@ func (m *Master) finishReload(r *reloadRun, err error) {
 		m.log.Error("rolling reload aborted: old workers keep serving", "generation", out.Generation, "reason", err)
 	}
 	m.lastReload = &out
+	if r.cmd != nil { // RELOADING=1 was sent: the supervisor waits for READY=1
+		m.tellSupervisor("READY=1\n" + m.supervisorStatus())
+	}
 	for _, reply := range r.waiters {
 		if reply != nil {
 			reply(err)

@@ -64,6 +64,7 @@ kills the workers at once).`,
 	f.StringArrayVarP(&cfg.Listen, "listen", "l", cfg.Listen,
 		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES")
 	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
+	f.StringVar(&cfg.Pidfile, "pidfile", "", "write the master's pid here (atomically) once all workers are ready; for systemd PIDFile= and scripts")
 	f.BoolVar(&cfg.ReusePort, "reuseport", false, "one SO_REUSEPORT socket per worker slot (TCP), all held by the master: the kernel spreads connections evenly instead of letting busy workers take most")
 	f.BoolVar(&cfg.WaitReady, "wait-ready", false, "a worker is ready only once it sends READY=1 (sd_notify or NOTIFY_FD)")
 	f.Var(durationValue{&cfg.ListenTimeout}, "listen-timeout", "how long a new worker may take to become ready before it counts as failed and a reload aborts")
