@@ -228,8 +228,14 @@ func (m *Master) onSignal(sig syscall.Signal) {
 
 // reap collects the exit status of each of our own children that has
 // exited. It never waits for "any child": that would steal exits from
-// other code in the process (DESIGN-NOTES 11).
+// other code in the process (DESIGN-NOTES 11). As PID 1 (a container's
+// init) it does, because reaping the orphans that land on PID 1 is then
+// the job: nobody else would, and they would pile up as zombies.
 func (m *Master) reap() {
+	if m.pid == 1 {
+		m.reapAny()
+		return
+	}
 	for pid, p := range m.procs {
 		var status unix.WaitStatus
 		if p.reaped {
@@ -239,6 +245,21 @@ func (m *Master) reap() {
 		if got == pid || errors.Is(err, unix.ECHILD) {
 			m.onReaped(p, status, err)
 		}
+	}
+}
+
+func (m *Master) reapAny() {
+	for {
+		var status unix.WaitStatus
+		pid, err := unix.Wait4(-1, &status, unix.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+		if p, ok := m.procs[pid]; ok && !p.reaped {
+			m.onReaped(p, status, nil)
+			continue
+		}
+		m.log.Debug("reaped an orphan", "pid", pid, "exit", describeExit(status, nil))
 	}
 }
 

@@ -82,6 +82,8 @@ type clusterOptions struct {
 	env     []string
 	// waitReady: wait until every slot has a ready worker before returning.
 	waitReady bool
+	// wrapper runs the master, e.g. in a new PID namespace.
+	wrapper []string
 }
 
 // tagEnv is the environment for a process of this test.
@@ -107,9 +109,10 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	}
 	args = append(args, "--")
 	args = append(args, o.command...)
+	argv := append(append(append([]string{}, o.wrapper...), bin(t)), args...)
 	c := &cluster{
 		t:       t,
-		cmd:     exec.Command(bin(t), args...),
+		cmd:     exec.Command(argv[0], argv[1:]...),
 		control: control,
 		client:  &master.Client{Path: control, Timeout: 5 * time.Second},
 		output:  &syncBuffer{},

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestPID1ReapsOrphans runs the master as PID 1 of a new PID namespace, as
+// `docker run ... clusterd` does: an orphan that lands on it is reaped (no
+// zombie is left), and SIGTERM stops the cluster gracefully with exit 0.
+func TestPID1ReapsOrphans(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Getuid() != 0 {
+		t.Skip("needs root and unshare(1) to make a PID namespace")
+	}
+	// The worker starts a grandchild in the background and lets its parent
+	// exit at once: the grandchild is orphaned onto PID 1, the master. The
+	// test kills it once it is there, and looks for its zombie.
+	script := `sh -c 'sleep 61 &'; exec sleep 600`
+	c := startCluster(t, clusterOptions{
+		wrapper:   []string{unshare, "--pid", "--fork", "--kill-child=SIGTERM"},
+		args:      []string{"-i", "1"},
+		command:   []string{"/bin/sh", "-c", script},
+		waitReady: true,
+	})
+	if st := c.status(); st.PID != 1 {
+		t.Fatalf("the master's pid in its namespace is %d, want 1", st.PID)
+	}
+	master := childOf(t, c.cmd.Process.Pid)
+	var orphan int
+	waitFor(t, 10*time.Second, "the orphaned grandchild to land on the master", func() error {
+		for _, pid := range childrenOf(master) {
+			if cmdline(pid) == "sleep 61" {
+				orphan = pid
+				return nil
+			}
+		}
+		return errNotYet
+	})
+	syscall.Kill(orphan, syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "the orphan to be reaped", func() error {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", orphan)); err == nil {
+			return fmt.Errorf("orphan %d still in the process table (state %s)", orphan, procState(orphan))
+		}
+		return nil
+	})
+	syscall.Kill(master, syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the PID 1 master did not stop on SIGTERM")
+	}
+	if c.exitErr != nil {
+		t.Fatalf("exit status through unshare: %v (want 0 after a graceful stop)", c.exitErr)
+	}
+}
+
+func childOf(t *testing.T, pid int) int {
+	var child int
+	waitFor(t, 10*time.Second, "unshare's child", func() error {
+		if kids := childrenOf(pid); len(kids) == 1 {
+			child = kids[0]
+			return nil
+		}
+		return errNotYet
+	})
+	return child
+}
+
+func childrenOf(pid int) []int {
+	var kids []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, f := range strings.Fields(string(raw)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				kids = append(kids, n)
+			}
+		}
+	}
+	return kids
+}
+
+func cmdline(pid int) string {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.TrimSpace(strings.ReplaceAll(string(raw), "\x00", " "))
+}
+
+func procState(pid int) string {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(raw)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2 : i+3]
+	}
+	return "?"
+}
