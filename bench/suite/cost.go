@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/procfs"
+)
+
+// procSample is one look at a process in /proc.
+type procSample struct {
+	At          time.Time     `json:"at"`
+	CPU         time.Duration `json:"cpu_ns"` // time on a CPU, summed over its threads (schedstat)
+	CtxSwitches uint64        `json:"ctx_switches"`
+	RSS         uint64        `json:"rss_bytes"`
+	FDs         int           `json:"fds"`
+	Threads     int           `json:"threads"`
+}
+
+// sampleProc reads a process's CPU time to the nanosecond from each thread's schedstat
+// (/proc/PID/stat counts in 10 ms ticks, too coarse to tell "no CPU" from "a little"), its
+// context switches (how often it woke), RSS, open descriptors and threads. A thread that
+// exits between two samples takes its CPU time with it; Go runtimes rarely end threads.
+func sampleProc(pid int) (procSample, error) {
+	smp := procSample{At: time.Now()}
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return smp, err
+	}
+	status, err := p.NewStatus()
+	if err != nil {
+		return smp, err
+	}
+	smp.RSS = status.VmRSS
+	if smp.FDs, err = p.FileDescriptorsLen(); err != nil {
+		return smp, err
+	}
+	threads, err := procfs.AllThreads(pid)
+	if err != nil {
+		return smp, err
+	}
+	smp.Threads = len(threads)
+	for _, t := range threads {
+		if ss, err := t.Schedstat(); err == nil {
+			smp.CPU += time.Duration(ss.RunningNanoseconds)
+		}
+		if ts, err := t.NewStatus(); err == nil {
+			smp.CtxSwitches += ts.VoluntaryCtxtSwitches + ts.NonVoluntaryCtxtSwitches
+		}
+	}
+	return smp, nil
+}
+
+// sampleAll sums CPU time over several processes (the workers); those gone are skipped.
+func sampleAll(pids []int) time.Duration {
+	var cpu time.Duration
+	for _, pid := range pids {
+		if smp, err := sampleProc(pid); err == nil {
+			cpu += smp.CPU
+		}
+	}
+	return cpu
+}
+
+// costRun is one supervisor with n workers.
+type costRun struct {
+	Manager     string        `json:"manager"`
+	Workers     int           `json:"workers"`
+	WorkerKind  string        `json:"worker_kind"`
+	StartReady  time.Duration `json:"start_to_all_ready_ns"`
+	Idle        [2]procSample `json:"idle"`
+	Load        [2]procSample `json:"load"`
+	WorkersCPU  time.Duration `json:"workers_cpu_under_load_ns"`
+	LoadRPS     float64       `json:"load_requests_per_sec"`
+	LoadErrors  map[string]int64
+	IdleCPU     float64 `json:"idle_cpu_share"`        // of one CPU
+	LoadCPU     float64 `json:"load_cpu_share"`        // of one CPU
+	LoadShare   float64 `json:"load_share_of_all_cpu"` // supervisor / (supervisor + workers)
+	IdleWakeups float64 `json:"idle_wakeups_per_sec"`  // context switches per second
+	LoadWakeups float64 `json:"load_wakeups_per_sec"`  // context switches per second
+	RSSAfter    uint64  `json:"rss_after_load_bytes"`  //
+	FDsAfter    int     `json:"fds_after_load"`        //
+	ThreadsMax  int     `json:"threads_after_load"`    //
+	Note        string  `json:"note,omitempty"`        //
+}
+
+// measureCost starts srv, times it to all ready, and samples its supervisor idle and under
+// connection churn (the load that would wake a master holding the socket in its poller,
+// DESIGN-NOTES 4).
+func (s *suite) measureCost(ctx context.Context, srv server, manager, kind string, n int, underLoad bool) (costRun, error) {
+	cr := costRun{Manager: manager, Workers: n, WorkerKind: kind}
+	start := time.Now()
+	logf("  starting %s", srv.label())
+	if err := srv.start(ctx); err != nil {
+		return cr, errors.Join(err, srv.stop())
+	}
+	cr.StartReady = time.Since(start)
+	err := func() error {
+		sup := srv.(supervised)
+		pid := sup.supervisorPID()
+		time.Sleep(time.Second) // let start-up work (GC, PM2's first metrics) pass
+		var err error
+		if cr.Idle[0], err = sampleProc(pid); err != nil {
+			return err
+		}
+		time.Sleep(s.prof.CostWindow)
+		if cr.Idle[1], err = sampleProc(pid); err != nil {
+			return err
+		}
+		if !underLoad {
+			return nil
+		}
+		workers, err := sup.workerPIDs(ctx)
+		if err != nil {
+			return err
+		}
+		w0 := sampleAll(workers)
+		if cr.Load[0], err = sampleProc(pid); err != nil {
+			return err
+		}
+		res, err := s.runWrk(ctx, srv.addr(), newConn64, s.prof.CostWindow)
+		if err != nil {
+			return err
+		}
+		if cr.Load[1], err = sampleProc(pid); err != nil {
+			return err
+		}
+		cr.WorkersCPU = sampleAll(workers) - w0
+		cr.LoadRPS, cr.LoadErrors = res.RequestsPerSec, res.Errors
+		return nil
+	}()
+	cr.compute()
+	logf("  %s: ready after %v, RSS %.1f MiB, idle CPU %.3f%%, under load %.3f%% of a CPU (%.2f%% of all CPU used)",
+		srv.label(), cr.StartReady.Round(time.Millisecond), float64(cr.RSSAfter)/(1<<20), 100*cr.IdleCPU,
+		100*cr.LoadCPU, 100*cr.LoadShare)
+	return cr, errors.Join(err, srv.stop())
+}
+
+func (cr *costRun) compute() {
+	share := func(a, b procSample) (cpu, wakeups float64) {
+		secs := b.At.Sub(a.At).Seconds()
+		if secs <= 0 {
+			return 0, 0
+		}
+		return (b.CPU - a.CPU).Seconds() / secs, float64(b.CtxSwitches-a.CtxSwitches) / secs
+	}
+	cr.IdleCPU, cr.IdleWakeups = share(cr.Idle[0], cr.Idle[1])
+	last := cr.Idle[1]
+	if !cr.Load[1].At.IsZero() {
+		cr.LoadCPU, cr.LoadWakeups = share(cr.Load[0], cr.Load[1])
+		sup := cr.Load[1].CPU - cr.Load[0].CPU
+		if total := sup + cr.WorkersCPU; total > 0 {
+			cr.LoadShare = float64(sup) / float64(total)
+		}
+		last = cr.Load[1]
+	}
+	cr.RSSAfter, cr.FDsAfter, cr.ThreadsMax = last.RSS, last.FDs, last.Threads
+}
+
+// tinyWorker reports READY=1 on NOTIFY_FD and sleeps: a worker that costs nothing to start,
+// to time the master's own part of a 256-worker start.
+var tinyWorker = []string{"sh", "-c", `echo READY=1 >&"$NOTIFY_FD"; exec sleep 3600`}
+
+func (s *suite) masterCost(ctx context.Context) (*section, error) {
+	sec := &section{}
+	sec.printf("The supervisor alone: clusterd's master (`clusterd -i N --wait-ready -- clusterd demo`) "+
+		"and PM2's daemon (`pm2 start -i N --wait-ready` of the Node server). Start to all ready is "+
+		"measured from the moment the suite starts the command (clusterd: until `status` shows N "+
+		"ready workers; PM2: until `pm2 start` returned and `pm2 jlist` shows N online). Then, "+
+		"after a second to settle, %v idle and %v of wrk with a new connection per request "+
+		"(64 at a time): CPU time of the supervisor from each thread's schedstat, as a share of one "+
+		"CPU and as a share of all the CPU that supervisor and workers used under load; wake-ups "+
+		"are its context switches per second. RSS after the load. The tiny worker (`sh -c 'echo "+
+		"READY=1 >&$NOTIFY_FD; exec sleep 3600'`) times the master's own part of a start, without "+
+		"256 Go runtimes starting on 2 cores.\n", s.prof.CostWindow, s.prof.CostWindow)
+
+	var runs []costRun
+	var errs []error
+	for _, n := range s.prof.CostWorkers {
+		srv := &clusterdServer{s: s, name: fmt.Sprintf("clusterd -i %d", n), instances: n,
+			command: []string{s.clusterd, "demo"}}
+		cr, err := s.measureCost(ctx, srv, "clusterd master", "Go demo", n, true)
+		runs = append(runs, cr)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	if last := s.prof.CostWorkers[len(s.prof.CostWorkers)-1]; ctx.Err() == nil {
+		srv := &clusterdServer{s: s, name: fmt.Sprintf("clusterd -i %d tiny", last), instances: last,
+			command: tinyWorker}
+		cr, err := s.measureCost(ctx, srv, "clusterd master", "tiny (sh)", last, false)
+		runs = append(runs, cr)
+		errs = append(errs, err)
+	}
+	for _, n := range s.prof.PM2CostWorkers {
+		if ctx.Err() != nil {
+			break
+		}
+		srv := &pm2Server{s: s, name: fmt.Sprintf("pm2 -i %d", n), instances: n, script: s.nodeScript}
+		cr, err := s.measureCost(ctx, srv, "PM2 daemon", "Node server", n, true)
+		runs = append(runs, cr)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	sec.raw = runs
+
+	mib := func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+	pct := func(v float64) string { return fmt.Sprintf("%.4f %%", 100*v) }
+	var rows [][]string
+	xs, rss := map[string][]float64{}, map[string][]float64{}
+	for _, cr := range runs {
+		load := []string{"–", "–", "–", "–"}
+		if !cr.Load[1].At.IsZero() {
+			load = []string{pct(cr.LoadCPU), pct(cr.LoadShare), fmt.Sprintf("%.0f", cr.LoadWakeups), kilo(cr.LoadRPS)}
+		}
+		rows = append(rows, append([]string{cr.Manager, cr.WorkerKind, fmt.Sprint(cr.Workers),
+			fmtMs(float64(cr.StartReady)), mib(cr.RSSAfter), pct(cr.IdleCPU), fmt.Sprintf("%.1f", cr.IdleWakeups)},
+			append(load, fmt.Sprint(cr.FDsAfter), fmt.Sprint(cr.ThreadsMax))...))
+		if cr.WorkerKind != "tiny (sh)" && cr.RSSAfter > 0 {
+			xs[cr.Manager] = append(xs[cr.Manager], float64(cr.Workers))
+			rss[cr.Manager] = append(rss[cr.Manager], float64(cr.RSSAfter)/(1<<20))
+		}
+	}
+	sec.table([]string{"Supervisor", "Workers", "N", "Start to all ready", "RSS", "CPU idle (of one CPU)",
+		"Wake-ups/s idle", "CPU under load (of one CPU)", "Share of all CPU under load", "Wake-ups/s under load",
+		"wrk req/s (scale)", "Open fds", "Threads"}, rows)
+
+	// Ratios against PM2's daemon at the same worker count.
+	var ratioRows [][]string
+	for _, cr := range runs {
+		if cr.Manager != "clusterd master" || cr.WorkerKind != "Go demo" {
+			continue
+		}
+		for _, pm := range runs {
+			if pm.Manager == "PM2 daemon" && pm.Workers == cr.Workers && pm.RSSAfter > 0 {
+				ratioRows = append(ratioRows, []string{fmt.Sprint(cr.Workers),
+					fmt.Sprintf("%.2f", float64(cr.RSSAfter)/float64(pm.RSSAfter)),
+					fmt.Sprintf("%.4f", cr.LoadShare/pm.LoadShare),
+					fmt.Sprintf("%.2f", float64(cr.StartReady)/float64(pm.StartReady))})
+			}
+		}
+	}
+	if len(ratioRows) > 0 {
+		sec.printf("clusterd's master relative to PM2's daemon at the same number of workers (the workers differ: Go demo and Node server; the start time includes them):\n")
+		sec.table([]string{"Workers", "RSS, clusterd / PM2", "Share of all CPU under load, clusterd / PM2",
+			"Start to all ready, clusterd / PM2"}, ratioRows)
+	}
+
+	for _, cr := range runs {
+		if cr.Manager != "clusterd master" {
+			continue
+		}
+		switch {
+		case cr.WorkerKind == "tiny (sh)":
+			sec.goals = append(sec.goals, goal{What: fmt.Sprintf("start to all %d ready, tiny worker", cr.Workers),
+				Target: "< 1.5 s", Measured: fmtMs(float64(cr.StartReady)), Met: judged(cr.StartReady < 1500*time.Millisecond)})
+		case cr.Workers == 2:
+			sec.goals = append(sec.goals, goal{What: "master RSS, 2 workers", Target: "≤ 10 MiB", Measured: mib(cr.RSSAfter),
+				Met: judged(cr.RSSAfter <= 10<<20)})
+			sec.goals = append(sec.goals, goal{What: "master CPU idle, 2 workers", Target: "< 0.1 %", Measured: pct(cr.IdleCPU),
+				Met: judged(cr.IdleCPU < 0.001)})
+			sec.goals = append(sec.goals, goal{What: "master CPU under connection churn, 2 workers", Target: "none (< 0.1 %)",
+				Measured: fmt.Sprintf("%s, %.0f wake-ups/s", pct(cr.LoadCPU), cr.LoadWakeups), Met: judged(cr.LoadCPU < 0.001)})
+		case cr.Workers == 256:
+			sec.goals = append(sec.goals, goal{What: "master RSS, 256 workers", Target: "≤ 20 MiB", Measured: mib(cr.RSSAfter),
+				Met: judged(cr.RSSAfter <= 20<<20)})
+			sec.goals = append(sec.goals, goal{What: "start to all 256 ready, Go demo", Target: "< 1.5 s",
+				Measured: fmtMs(float64(cr.StartReady)), Met: judged(cr.StartReady < 1500*time.Millisecond)})
+		}
+	}
+	names := []string{"clusterd master", "PM2 daemon"}
+	svg, perr := linePlot("Resident memory of the supervisor", "workers (log scale)", "RSS after load, MiB",
+		names, xs, rss)
+	if perr == nil {
+		sec.plots = append(sec.plots, plotFile{"master-rss", "Scenario 7: RSS of clusterd's master and PM2's daemon by number of workers", svg})
+	}
+	return sec, errors.Join(append(errs, perr)...)
+}

@@ -1,0 +1,358 @@
+// Command suite is clusterd's benchmark suite (issue 6): it runs clusterd side by side with
+// the physical limit of its design (bare processes sharing one socket), with PM2 and with
+// Node's cluster module, and writes a dated Markdown report with SVG plots.
+//
+//	go run ./bench/suite -quick            # every scenario, briefly (make bench-quick)
+//	go run ./bench/suite -out bench/results # the full run (make bench)
+//
+// The machine it was written for has two cores shared by the load generator, the masters
+// and the workers, so no figure stands alone: every number in the report is a ratio of two
+// targets measured in the same run, the targets interleaved round by round, with the
+// minimum, median and maximum over the rounds (DESIGN-NOTES 16).
+//
+// Everything it starts is started by PID and stopped by PID: clusterd masters, bare
+// workers, PM2 daemons (each with a private PM2_HOME under the work directory) and their
+// workers, wrk. Every run is bounded in time and talks to loopback addresses only.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// profile sizes every scenario; quick proves the suite works, full is what gets committed.
+type profile struct {
+	Name string `json:"name"`
+	// Throughput scenarios (1, 2): rounds of one wrk run per target and load.
+	Rounds   int           `json:"rounds"`
+	Duration time.Duration `json:"duration_ns"`
+	Warmup   time.Duration `json:"warmup_ns"`
+	// Reload under load (3).
+	ReloadRounds int `json:"reload_rounds"`
+	Reloads      int `json:"reloads"`
+	// Crash-prone server (5).
+	CrashRounds   int           `json:"crash_rounds"`
+	CrashDuration time.Duration `json:"crash_duration_ns"`
+	// Restart latency (6).
+	RestartTrials int `json:"restart_trials"`
+	// Cost of the master (7).
+	CostWorkers    []int         `json:"cost_workers"`
+	PM2CostWorkers []int         `json:"pm2_cost_workers"`
+	CostWindow     time.Duration `json:"cost_window_ns"`
+	// Soak (8).
+	SoakCrashes int `json:"soak_crashes"`
+	SoakReloads int `json:"soak_reloads"`
+}
+
+var (
+	quickProfile = profile{
+		Name: "quick", Rounds: 2, Duration: 2 * time.Second, Warmup: time.Second,
+		ReloadRounds: 1, Reloads: 3,
+		CrashRounds: 2, CrashDuration: 3 * time.Second,
+		RestartTrials: 10,
+		CostWorkers:   []int{2, 16}, PM2CostWorkers: []int{2}, CostWindow: 2 * time.Second,
+		SoakCrashes: 50, SoakReloads: 5,
+	}
+	fullProfile = profile{
+		Name: "full", Rounds: 6, Duration: 5 * time.Second, Warmup: time.Second,
+		ReloadRounds: 2, Reloads: 20,
+		CrashRounds: 4, CrashDuration: 8 * time.Second,
+		RestartTrials: 100,
+		CostWorkers:   []int{2, 16, 64, 256}, PM2CostWorkers: []int{2, 16, 64}, CostWindow: 5 * time.Second,
+		SoakCrashes: 1000, SoakReloads: 100,
+	}
+)
+
+// suite is what every scenario needs.
+type suite struct {
+	prof                      profile
+	clusterd, pm2, wrk, node  string
+	root                      string // the repository, for examples/node
+	work                      string // logs, control sockets, PM2 homes
+	procs                     procs
+	seq                       atomic.Int64
+	nodeScript, clusterScript string
+	quietWait                 time.Duration // how long to wait for a quiet machine before a scenario
+}
+
+// scenario is one section of the report.
+type scenario struct {
+	id    string
+	title string
+	run   func(s *suite, ctx context.Context) (*section, error)
+}
+
+var scenarios = []scenario{
+	{"1", "Overhead against the physical limit", (*suite).overhead},
+	{"2", "Same Node server, three managers", (*suite).managers},
+	{"3", "Reload under load", (*suite).reloadUnderLoad},
+	{"4", "Master upgrade under load", (*suite).masterUpgrade},
+	{"5", "Crash-prone server", (*suite).crashProne},
+	{"6", "Restart latency", (*suite).restartLatency},
+	{"7", "Cost of the master", (*suite).masterCost},
+	{"8", "Soak", (*suite).soak},
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "run every scenario briefly, to prove the suite works")
+	out := flag.String("out", "", "directory for the report and plots (default: bench/results, or a temporary directory with -quick)")
+	only := flag.String("only", "", "comma-separated scenario numbers to run (default: all)")
+	clusterd := flag.String("clusterd", "bin/clusterd", "the clusterd binary under test")
+	pm2 := flag.String("pm2", "bench/.tools/node_modules/.bin/pm2", "the PM2 command line (installed by make bench under bench/.tools)")
+	wrk := flag.String("wrk", "wrk", "the wrk binary")
+	node := flag.String("node", "node", "the node binary")
+	timeout := flag.Duration("timeout", 0, "stop everything after this long (default 15m with -quick, 75m otherwise)")
+	keep := flag.Bool("keep", false, "keep the work directory (logs of every process) even when all went well")
+	quietWait := flag.Duration("quiet-wait", 0, "before each scenario, wait up to this long for the machine to be quiet (default 3m, 20s with -quick)")
+	flag.Parse()
+
+	s := &suite{prof: fullProfile, quietWait: 3 * time.Minute}
+	if *quick {
+		s.prof, s.quietWait = quickProfile, 20*time.Second
+	}
+	if *quietWait > 0 {
+		s.quietWait = *quietWait
+	}
+	if *timeout == 0 {
+		*timeout = 75 * time.Minute
+		if *quick {
+			*timeout = 15 * time.Minute
+		}
+	}
+	if err := s.setup(*clusterd, *pm2, *wrk, *node); err != nil {
+		fatal(err)
+	}
+	if *out == "" {
+		*out = filepath.Join(s.root, "bench", "results")
+		if *quick {
+			var err error
+			if *out, err = os.MkdirTemp("", "clusterd-bench-quick-"); err != nil {
+				fatal(err)
+			}
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+
+	failed := s.runAll(ctx, *only, *out)
+	s.procs.stopAll(stopGrace)
+	if failed || *keep {
+		fmt.Fprintf(os.Stderr, "suite: logs of every process are in %s\n", s.work)
+	} else {
+		os.RemoveAll(s.work)
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "suite:", err)
+	os.Exit(2)
+}
+
+// setup resolves every tool to an absolute path, so that a missing one fails here and not
+// half-way through a run.
+func (s *suite) setup(clusterd, pm2, wrk, node string) error {
+	var err error
+	if s.root, err = repoRoot(); err != nil {
+		return err
+	}
+	resolve := func(name, hint string) (string, error) {
+		if !strings.Contains(name, "/") {
+			path, err := exec.LookPath(name)
+			if err != nil {
+				return "", fmt.Errorf("%s not found: %s", name, hint)
+			}
+			return path, nil
+		}
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(s.root, name)
+		}
+		if _, err := os.Stat(name); err != nil {
+			return "", fmt.Errorf("%s: %s", name, hint)
+		}
+		return name, nil
+	}
+	var errs []error
+	for _, t := range []struct {
+		dst        *string
+		name, hint string
+	}{
+		{&s.clusterd, clusterd, "build it with make build"},
+		{&s.pm2, pm2, "install it with make bench-tools (npm, into bench/.tools)"},
+		{&s.wrk, wrk, "install it with make bench-tools (apt-get install wrk)"},
+		{&s.node, node, "install Node.js (20 or newer)"},
+	} {
+		path, err := resolve(t.name, t.hint)
+		errs = append(errs, err)
+		*t.dst = path
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.nodeScript = filepath.Join(s.root, "examples", "node", "server.js")
+	s.clusterScript = filepath.Join(s.root, "examples", "node", "cluster.js")
+	s.work, err = os.MkdirTemp("", "clusterd-bench-")
+	return err
+}
+
+// repoRoot is the directory holding go.mod, found from the working directory upwards.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod above %s: run the suite from the repository", dir)
+		}
+	}
+}
+
+// uniq makes a name unique within this run (for control sockets, PM2 homes, logs).
+func (s *suite) uniq(name string) string {
+	return fmt.Sprintf("%s-%d", name, s.seq.Add(1))
+}
+
+func (s *suite) logPath(name string) string {
+	return filepath.Join(s.work, s.uniq(strings.ReplaceAll(name, " ", "_"))+".log")
+}
+
+// logf prints progress on stderr.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+func (s *suite) runAll(ctx context.Context, only, out string) (failed bool) {
+	want := map[string]bool{}
+	for id := range strings.SplitSeq(only, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			want[id] = true
+		}
+	}
+	rep := &report{date: time.Now().Format("2006-01-02"), prof: s.prof, started: time.Now()}
+	rep.env = s.environment(ctx)
+	for _, sc := range scenarios {
+		if len(want) > 0 && !want[sc.id] {
+			continue
+		}
+		logf("scenario %s: %s", sc.id, sc.title)
+		busy := waitQuiet(ctx, s.quietWait)
+		start := time.Now()
+		sec, err := sc.run(s, ctx)
+		if sec == nil {
+			sec = &section{}
+		}
+		sec.id, sec.title, sec.took, sec.busyBefore = sc.id, sc.title, time.Since(start), busy
+		if err != nil {
+			failed = true
+			sec.err = err.Error()
+			logf("scenario %s FAILED: %v", sc.id, err)
+		}
+		s.procs.stopAll(stopGrace) // nothing of one scenario may run into the next
+		rep.sections = append(rep.sections, sec)
+		logf("scenario %s done in %v", sc.id, sec.took.Round(time.Second))
+		if ctx.Err() != nil {
+			failed = true
+			break
+		}
+	}
+	paths, err := rep.write(out)
+	if err != nil {
+		logf("writing the report: %v", err)
+		return true
+	}
+	for _, p := range paths {
+		logf("wrote %s", p)
+	}
+	for _, sec := range rep.sections {
+		for _, g := range sec.goals {
+			logf("goal %-48s %-28s %s", g.What, g.Measured, g.verdict())
+		}
+	}
+	return failed
+}
+
+// environment describes the machine and every version, for the report's header.
+func (s *suite) environment(ctx context.Context) map[string]string {
+	env := map[string]string{}
+	first := func(b []byte, _ error) string {
+		line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+		return line
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				env["CPU"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	env["CPUs (online)"] = first(run(ctx, 5*time.Second, nil, "nproc"))
+	env["Kernel"] = first(run(ctx, 5*time.Second, nil, "uname", "-srm"))
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		if f := strings.Fields(line); len(f) >= 2 {
+			kb, _ := strconv.Atoi(f[1])
+			env["Memory"] = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+		}
+	}
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+				env["OS"] = strings.Trim(v, `"`)
+			}
+		}
+	}
+	env["Go"] = strings.TrimPrefix(first(run(ctx, 10*time.Second, nil, "go", "version")), "go version ")
+	env["Node"] = first(run(ctx, 10*time.Second, nil, s.node, "--version"))
+	env["PM2"] = pm2Version(s.pm2)
+	env["wrk"] = wrkVersion(ctx, s.wrk)
+	commit := first(run(ctx, 5*time.Second, nil, "git", "-C", s.root, "rev-parse", "--short", "HEAD"))
+	if dirty := first(run(ctx, 5*time.Second, nil, "git", "-C", s.root, "status", "--porcelain",
+		"--untracked-files=no")); dirty != "" {
+		commit += " (with uncommitted changes)"
+	}
+	env["clusterd"] = commit
+	env["Load generators"] = "wrk -t2 (throughput); bench/load, this repository's exact-count generator (reloads, crashes, soak)"
+	return env
+}
+
+// sortedKeys is for stable output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// writeJSON writes v indented, for the raw data that goes beside the report.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// askPID sends one GET / on a new connection and returns the X-Worker-Pid of the answer.
+// It never retries (net/http's client would, on a fresh connection, hiding what a trial
+// has to see).
+func askPID(ctx context.Context, addr string, timeout time.Duration) (int, error) {
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return strconv.Atoi(resp.Header.Get("X-Worker-Pid"))
+}
+
+// restartTrial SIGKILLs the worker that answers and measures the time until a request on
+// a new connection is answered by another PID. With one worker that is its replacement.
+//
+// Probes start every probeEvery without waiting for each other, each on its own connection,
+// and the first answer from a new PID ends the trial. Under clusterd the first probe simply
+// waits in the shared socket's backlog until the new worker accepts it. Under PM2 a probe
+// can be refused (Node's cluster primary closes its listening socket while no worker is
+// left) or, accepted by the primary just before the worker died, never be answered at all:
+// only a stream of probes sees the replacement as soon as it serves.
+func restartTrial(ctx context.Context, addr string) (time.Duration, int, error) {
+	old, err := askPID(ctx, addr, 5*time.Second)
+	if err != nil {
+		return 0, 0, fmt.Errorf("before the kill: %w", err)
+	}
+	const limit = 15 * time.Second
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel() // ends the probes still waiting
+	start := time.Now()
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		return 0, 0, fmt.Errorf("kill %d: %w", old, err)
+	}
+	answered := make(chan time.Duration, 1)
+	failed := make(chan struct{}, 1<<14)
+	tick := time.NewTicker(probeEvery)
+	defer tick.Stop()
+	for {
+		go func() {
+			pid, err := askPID(ctx, addr, limit)
+			switch {
+			case err == nil && pid != old:
+				select {
+				case answered <- time.Since(start):
+				default:
+				}
+			case err != nil && ctx.Err() == nil:
+				select {
+				case failed <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		select {
+		case d := <-answered:
+			return d, len(failed), nil
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return 0, len(failed), fmt.Errorf("no new worker answered within %v of killing %d", limit, old)
+			}
+			return 0, len(failed), ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// probeEvery spaces the probes of a restart trial.
+const probeEvery = 2 * time.Millisecond
+
+type restartResult struct {
+	Server       string          `json:"server"`
+	Times        []time.Duration `json:"times_ns"`
+	FailedProbes int             `json:"failed_probes"`
+}
+
+// trialGap lets a replacement settle before it is killed in turn (clusterd counts a worker
+// as crashed after READY, not as a failed start; see pm2NoGiveUp for PM2).
+const trialGap = 150 * time.Millisecond
+
+func (s *suite) restartLatency(ctx context.Context) (*section, error) {
+	sec := &section{}
+	const (
+		cdDemo = "clusterd, Go demo"
+		cdNode = "clusterd, Node server"
+		pm2    = "PM2, Node server"
+	)
+	servers := []server{
+		&clusterdServer{s: s, name: cdDemo, instances: 1, command: []string{s.clusterd, "demo"}},
+		&clusterdServer{s: s, name: cdNode, instances: 1, command: []string{s.node, s.nodeScript}},
+		&pm2Server{s: s, name: pm2, instances: 1, script: s.nodeScript, flags: pm2NoGiveUp},
+	}
+	sec.printf("One worker per server (so the only PID that can answer after the kill is the "+
+		"replacement). A trial asks which PID answers, SIGKILLs it, and times until a request on a "+
+		"new connection is answered by a different PID: the figure includes the fork, exec and "+
+		"start-up of the new worker and its first answer. Probes start every %v, each on its own "+
+		"connection, without waiting for one another (under clusterd the first one waits in the "+
+		"shared socket's backlog and is the one answered; under PM2 probes are refused while no "+
+		"worker is left, and one accepted just before the kill may never be answered). %d trials "+
+		"per server, servers taking turns, %v between trials. PM2 runs with `--max-restarts "+
+		"1000000` (see scenario 5).\n", probeEvery, s.prof.RestartTrials, trialGap)
+
+	stop, err := s.startAll(ctx, servers...)
+	if err != nil {
+		return sec, err
+	}
+	results := map[string]*restartResult{}
+	for _, srv := range servers {
+		results[srv.label()] = &restartResult{Server: srv.label()}
+	}
+	err = func() error {
+		for t := range s.prof.RestartTrials {
+			for k := range servers {
+				srv := servers[(k+t)%len(servers)]
+				d, failed, err := restartTrial(ctx, srv.addr())
+				if err != nil {
+					return fmt.Errorf("%s, trial %d: %w", srv.label(), t+1, err)
+				}
+				r := results[srv.label()]
+				r.Times = append(r.Times, d)
+				r.FailedProbes += failed
+				time.Sleep(trialGap)
+			}
+			if (t+1)%10 == 0 || t+1 == s.prof.RestartTrials {
+				logf("  %d/%d trials: p50 %s %v, %s %v, %s %v", t+1, s.prof.RestartTrials,
+					cdDemo, percentile(results[cdDemo].Times, 50).Round(10*time.Microsecond),
+					cdNode, percentile(results[cdNode].Times, 50).Round(10*time.Microsecond),
+					pm2, percentile(results[pm2].Times, 50).Round(10*time.Microsecond))
+			}
+		}
+		return nil
+	}()
+	err = errors.Join(err, stop())
+	sec.raw = results
+
+	ms := func(d time.Duration) string { return fmtMs(float64(d)) }
+	var rows [][]string
+	samples := map[string][]float64{}
+	var names []string
+	pm2p50, pm2p99 := percentile(results[pm2].Times, 50), percentile(results[pm2].Times, 99)
+	for _, srv := range servers {
+		r := results[srv.label()]
+		if len(r.Times) == 0 {
+			continue
+		}
+		p50, p99 := percentile(r.Times, 50), percentile(r.Times, 99)
+		ratio50, ratio99 := "–", "–"
+		if pm2p50 > 0 {
+			ratio50 = fmt.Sprintf("%.3f", float64(p50)/float64(pm2p50))
+			ratio99 = fmt.Sprintf("%.3f", float64(p99)/float64(pm2p99))
+		}
+		rows = append(rows, []string{srv.label(), fmt.Sprint(len(r.Times)), ms(percentile(r.Times, 0)), ms(p50),
+			ms(percentile(r.Times, 90)), ms(p99), ms(percentile(r.Times, 100)), ratio50, ratio99,
+			fmt.Sprint(r.FailedProbes)})
+		names = append(names, srv.label())
+		for _, d := range r.Times {
+			samples[srv.label()] = append(samples[srv.label()], float64(d)/1e6)
+		}
+	}
+	sec.table([]string{"Server", "Trials", "min", "p50", "p90", "p99", "max", "p50 / PM2's p50",
+		"p99 / PM2's p99", "Probes that failed"}, rows)
+	if r := results[cdDemo]; len(r.Times) > 0 {
+		p50 := percentile(r.Times, 50)
+		sec.goals = append(sec.goals, goal{What: "restart latency p50, Go demo", Target: "≤ 5 ms",
+			Measured: ms(p50), Met: judged(p50 <= 5*time.Millisecond)})
+	}
+	if r := results[cdNode]; len(r.Times) > 0 && pm2p50 > 0 {
+		sec.goals = append(sec.goals, goal{What: "restart latency p50, Node server, clusterd / PM2",
+			Target: "(reported)", Measured: fmt.Sprintf("%.2f", float64(percentile(r.Times, 50))/float64(pm2p50))})
+	}
+	svg, perr := cdfPlot("Time from SIGKILL of the only worker to the first answer of its replacement",
+		"milliseconds (log scale)", names, samples)
+	if perr == nil {
+		sec.plots = append(sec.plots, plotFile{"restart", "Scenario 6: restart latency, distribution over the trials", svg})
+	}
+	return sec, errors.Join(err, perr)
+}

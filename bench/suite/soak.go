@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/clusterd/clusterd/bench/load"
+)
+
+// soakLoad is light background load during the soak: a new connection per request, so a
+// failed request can only be one that a worker accepted and then died with (a read error);
+// any other kind of failure (connect, timeout, 5xx) would be clusterd's fault.
+var soakLoad = loadMode{"new connection per request, 4 at a time, 500 req/s", 4, false}
+
+const soakRate = 500
+
+type soakResult struct {
+	Samples      map[string]procSample `json:"master_samples"`
+	Reloads      int                   `json:"reloads"`
+	ReloadErrors []string              `json:"reload_errors,omitempty"`
+	ReloadLoad   load.Result           `json:"reload_phase_load"`
+	Crashes      int                   `json:"crashes"`
+	CrashAnswers int                   `json:"crash_requests_answered"` // /crash that got an answer: should be 0
+	CrashLoad    load.Result           `json:"crash_phase_load"`
+	CrashTook    time.Duration         `json:"crash_phase_ns"`
+	Restarts     int                   `json:"restarts_in_status"`
+	Errored      int                   `json:"errored_slots"`
+}
+
+func (s *suite) soak(ctx context.Context) (*section, error) {
+	sec := &section{}
+	srv := &clusterdServer{s: s, name: "clusterd soak", instances: 2, command: []string{s.clusterd, "demo"}}
+	sec.printf("`clusterd -i 2 --wait-ready -- clusterd demo` under light background load from bench/load "+
+		"(%s): first %d reloads in a row, then %d worker crashes (one `GET /crash` at a time, on its own "+
+		"connection: the worker that accepts it exits without answering and the master re-forks it). "+
+		"The master's open fds, RSS and threads are read from /proc before, between and after. "+
+		"Goroutines are not visible from outside the master (no debug endpoint); threads stand in.\n",
+		soakLoad.Name, s.prof.SoakReloads, s.prof.SoakCrashes)
+
+	stop, err := s.startAll(ctx, srv)
+	if err != nil {
+		return sec, err
+	}
+	res := soakResult{Samples: map[string]procSample{}}
+	err = func() error {
+		master := srv.supervisorPID()
+		sample := func(at string) error {
+			smp, err := sampleProc(master)
+			res.Samples[at] = smp
+			return err
+		}
+		// Warm the master up (first reload, first crash) so "before" is not a cold start.
+		if err := srv.reload(ctx); err != nil {
+			return fmt.Errorf("warm-up reload: %w", err)
+		}
+		if err := crashOne(ctx, srv.addr()); err != nil {
+			return err
+		}
+		if err := srv.waitReady(ctx, 30*time.Second); err != nil {
+			return err
+		}
+		if err := sample("1 before"); err != nil {
+			return err
+		}
+		var err error
+		res.ReloadLoad, err = loadDuringRate(ctx, srv.addr(), func() error {
+			for range s.prof.SoakReloads {
+				res.Reloads++
+				if err := srv.reload(ctx); err != nil {
+					res.ReloadErrors = append(res.ReloadErrors, err.Error())
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+				}
+			}
+			return nil
+		})
+		logf("  %d reloads: %s", res.Reloads, brief(res.ReloadLoad))
+		if err != nil {
+			return err
+		}
+		if err := srv.waitReady(ctx, 30*time.Second); err != nil {
+			return err
+		}
+		if err := sample("2 after reloads"); err != nil {
+			return err
+		}
+		start := time.Now()
+		res.CrashLoad, err = loadDuringRate(ctx, srv.addr(), func() error {
+			for range s.prof.SoakCrashes {
+				if err := crashOne(ctx, srv.addr()); err != nil {
+					if errors.Is(err, errAnswered) {
+						res.CrashAnswers++
+						continue
+					}
+					return err
+				}
+				res.Crashes++
+			}
+			return nil
+		})
+		res.CrashTook = time.Since(start)
+		logf("  %d crashes in %v: %s", res.Crashes, res.CrashTook.Round(time.Millisecond), brief(res.CrashLoad))
+		if err != nil {
+			return err
+		}
+		if err := srv.waitReady(ctx, 30*time.Second); err != nil {
+			return err
+		}
+		if st, err := srv.status(ctx); err == nil {
+			for _, w := range st.Workers {
+				res.Restarts += w.Restarts
+				if w.State == "errored" {
+					res.Errored++
+				}
+			}
+		}
+		return sample("3 after crashes")
+	}()
+	err = errors.Join(err, stop())
+	sec.raw = res
+
+	var rows [][]string
+	for _, at := range slices.Sorted(maps.Keys(res.Samples)) {
+		smp := res.Samples[at]
+		rows = append(rows, []string{at[2:], fmt.Sprint(smp.FDs), fmt.Sprintf("%.2f MiB", float64(smp.RSS)/(1<<20)),
+			fmt.Sprint(smp.Threads), fmt.Sprintf("%.0f ms", float64(smp.CPU)/1e6)})
+	}
+	sec.table([]string{"Master", "Open fds", "RSS", "Threads", "CPU time so far"}, rows)
+	failures := func(r load.Result) string {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(r.Failed)) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, r.Failed[k]))
+		}
+		if len(parts) == 0 {
+			return "0"
+		}
+		return fmt.Sprintf("%d (%s)", r.FailedTotal(), strings.Join(parts, ", "))
+	}
+	sec.table([]string{"Phase", "Events", "Background requests issued", "Failed", "Unanswered"}, [][]string{
+		{"reloads", fmt.Sprintf("%d reloads, %d failed", res.Reloads, len(res.ReloadErrors)),
+			fmt.Sprint(res.ReloadLoad.Issued), failures(res.ReloadLoad), fmt.Sprint(res.ReloadLoad.Unanswered)},
+		{"crashes", fmt.Sprintf("%d crashes in %v (%d /crash requests answered instead)", res.Crashes,
+			res.CrashTook.Round(100*time.Millisecond), res.CrashAnswers),
+			fmt.Sprint(res.CrashLoad.Issued), failures(res.CrashLoad), fmt.Sprint(res.CrashLoad.Unanswered)},
+	})
+	sec.printf("After the crashes `clusterd status` counts %d restarts and %d errored slots.\n", res.Restarts, res.Errored)
+	for _, e := range res.ReloadErrors {
+		sec.printf("- reload failed: `%s`\n", strings.ReplaceAll(e, "\n", " "))
+	}
+	for _, r := range []load.Result{res.ReloadLoad, res.CrashLoad} {
+		for k, e := range r.FirstError {
+			sec.printf("- first %s error: `%s`\n", k, e)
+		}
+	}
+
+	before, afterR, after := res.Samples["1 before"], res.Samples["2 after reloads"], res.Samples["3 after crashes"]
+	if after.FDs > 0 && afterR.FDs > 0 {
+		grew := after.FDs > before.FDs || afterR.FDs > before.FDs || after.Threads > before.Threads+2
+		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("master fds and threads after %d reloads and %d crashes", res.Reloads, res.Crashes),
+			Target: "no growth", Measured: fmt.Sprintf("fds %d → %d → %d, threads %d → %d → %d", before.FDs, afterR.FDs, after.FDs,
+				before.Threads, afterR.Threads, after.Threads), Met: judged(!grew)})
+		sec.goals = append(sec.goals, goal{What: "master RSS over the soak", Target: "no growth",
+			Measured: fmt.Sprintf("%.1f → %.1f → %.1f MiB", float64(before.RSS)/(1<<20), float64(afterR.RSS)/(1<<20), float64(after.RSS)/(1<<20)),
+			Met:      judged(after.RSS <= before.RSS+2<<20)})
+	}
+	if res.ReloadLoad.Issued > 0 {
+		lost := res.ReloadLoad.FailedTotal() + res.ReloadLoad.Unanswered
+		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed requests during %d reloads (soak)", res.Reloads), Target: "0",
+			Measured: fmt.Sprintf("%d of %d", lost, res.ReloadLoad.Issued), Met: judged(lost == 0 && len(res.ReloadErrors) == 0)})
+	}
+	if res.CrashLoad.Issued > 0 {
+		other := res.CrashLoad.FailedTotal() - res.CrashLoad.Failed[load.FailRead] + res.CrashLoad.Unanswered
+		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failures other than the crashing worker's own, %d crashes", res.Crashes),
+			Target: "0", Measured: fmt.Sprintf("%d (and %d read errors: requests the crashing worker had accepted)",
+				other, res.CrashLoad.Failed[load.FailRead]), Met: judged(other == 0)})
+	}
+	return sec, err
+}
+
+// loadDuringRate runs the soak's background load while during runs.
+func loadDuringRate(ctx context.Context, addr string, during func() error) (load.Result, error) {
+	return loadDuringOpts(ctx, load.Options{Addr: addr, Concurrency: soakLoad.Concurrency, KeepAlive: soakLoad.KeepAlive,
+		Rate: soakRate, Timeout: 5 * time.Second, Duration: time.Hour}, during)
+}
+
+var errAnswered = errors.New("/crash was answered")
+
+// crashOne sends GET /crash on a new connection and waits until the connection ends without
+// an answer, which means a worker died.
+func crashOne(ctx context.Context, addr string) error {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("/crash: %w", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := fmt.Fprintf(conn, "GET /crash HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
+		return fmt.Errorf("/crash: %w", err)
+	}
+	n, err := io.Copy(io.Discard, conn)
+	if n > 0 {
+		return errAnswered
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("/crash: no worker took it within 30s")
+	}
+	return nil // EOF or reset: the worker is gone
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"strings"
+)
+
+// startAll starts servers one after the other; stopAll stops those that started.
+func (s *suite) startAll(ctx context.Context, servers ...server) (stopAll func() error, err error) {
+	var started []server
+	stopAll = func() error {
+		var errs []error
+		for _, srv := range started {
+			if err := srv.stop(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, srv := range servers {
+		logf("  starting %s", srv.label())
+		started = append(started, srv) // a half-started server still needs stopping
+		if err := srv.start(ctx); err != nil {
+			return stopAll, errors.Join(fmt.Errorf("start %s: %w", srv.label(), err), stopAll())
+		}
+	}
+	return stopAll, nil
+}
+
+// throughput holds wrk results by load name, then server label, one per round.
+type throughput map[string]map[string][]wrkResult
+
+// sideBySide runs every load against every server, round after round. Within a round the
+// servers take turns under one load before the next load starts, and the order of turns
+// rotates from round to round, so that no server always runs first or last.
+func (s *suite) sideBySide(ctx context.Context, servers []server, loads []wrkLoad) (throughput, error) {
+	for _, l := range loads {
+		for _, srv := range servers {
+			if _, err := s.runWrk(ctx, srv.addr(), l, s.prof.Warmup); err != nil {
+				return nil, fmt.Errorf("warm-up of %s: %w", srv.label(), err)
+			}
+		}
+	}
+	res := throughput{}
+	for _, l := range loads {
+		res[l.Name] = map[string][]wrkResult{}
+	}
+	for round := range s.prof.Rounds {
+		for _, l := range loads {
+			var line []string
+			for k := range servers {
+				srv := servers[(k+round)%len(servers)]
+				r, err := s.runWrk(ctx, srv.addr(), l, s.prof.Duration)
+				if err != nil {
+					return res, fmt.Errorf("%s under %s: %w", srv.label(), l, err)
+				}
+				res[l.Name][srv.label()] = append(res[l.Name][srv.label()], r)
+				line = append(line, fmt.Sprintf("%s %s", srv.label(), kilo(r.RequestsPerSec)))
+			}
+			logf("  round %d/%d, %s: %s", round+1, s.prof.Rounds, l, strings.Join(line, ", "))
+		}
+	}
+	return res, nil
+}
+
+// ratios of a figure of target to the same figure of base, round by round.
+func (t throughput) ratios(load, target, base string, figure func(wrkResult) float64) spread {
+	a, b := t[load][target], t[load][base]
+	var r []float64
+	for i := range min(len(a), len(b)) {
+		r = append(r, figure(a[i])/figure(b[i]))
+	}
+	return spreadOf(r)
+}
+
+func (t throughput) values(load, target string, figure func(wrkResult) float64) spread {
+	var v []float64
+	for _, r := range t[load][target] {
+		v = append(v, figure(r))
+	}
+	return spreadOf(v)
+}
+
+func rps(r wrkResult) float64 { return r.RequestsPerSec }
+func p99(r wrkResult) float64 { return float64(r.P99) }
+
+// errorNotes lists every wrk error seen, per server and load.
+func (t throughput) errorNotes(loads []wrkLoad) []string {
+	var notes []string
+	for _, l := range loads {
+		for _, srv := range slices.Sorted(maps.Keys(t[l.Name])) {
+			sum := map[string]int64{}
+			for _, r := range t[l.Name][srv] {
+				for k, n := range r.Errors {
+					sum[k] += n
+				}
+			}
+			if len(sum) > 0 {
+				var parts []string
+				for _, k := range sortedKeys(sum) {
+					parts = append(parts, fmt.Sprintf("%s %d", k, sum[k]))
+				}
+				notes = append(notes, fmt.Sprintf("%s, %s: %s", srv, l, strings.Join(parts, ", ")))
+			}
+		}
+	}
+	return notes
+}
+
+// ---- scenario 1 -----------------------------------------------------------------------
+
+func (s *suite) overhead(ctx context.Context) (*section, error) {
+	sec := &section{}
+	demo := []string{s.clusterd, "demo"}
+	const (
+		cd      = "clusterd -i 2"
+		pair    = "bare pair"
+		single  = "one bare process"
+		pairGMP = "bare pair, GOMAXPROCS=1"
+	)
+	servers := []server{
+		&clusterdServer{s: s, name: cd, instances: 2, command: demo},
+		&bareServer{s: s, name: pair, n: 2, shared: true, command: demo},
+		&bareServer{s: s, name: single, n: 1, command: []string{s.clusterd, "demo", "--listen", "{addr}"}},
+		&bareServer{s: s, name: pairGMP, n: 2, shared: true, command: demo, env: []string{"GOMAXPROCS=1"}},
+	}
+	loads := []wrkLoad{keepAlive64, keepAlive256, newConn64}
+	sec.printf("`clusterd -i 2 --wait-ready -- clusterd demo` against the physical limit of its design: "+
+		"two bare `clusterd demo` processes that inherit one listening socket from the suite "+
+		"(fd 3 with LISTEN_FDS/LISTEN_PID, exactly what clusterd's workers get, but no master at "+
+		"all). Also one bare process listening by itself, and the bare pair with `GOMAXPROCS=1` "+
+		"in each worker (DESIGN-NOTES 17). Load: wrk, two threads, %d rounds of %v per target "+
+		"and load, after a %v warm-up.\n",
+		s.prof.Rounds, s.prof.Duration, s.prof.Warmup)
+
+	stop, err := s.startAll(ctx, servers...)
+	if err != nil {
+		return sec, err
+	}
+	res, err := s.sideBySide(ctx, servers, loads)
+	err = errors.Join(err, stop())
+	sec.raw = res
+	if res == nil {
+		return sec, err
+	}
+
+	var rows [][]string
+	var scale [][]string
+	var series = map[string][]spread{}
+	for _, l := range loads {
+		overheadRatio := res.ratios(l.Name, cd, pair, rps)
+		rows = append(rows, []string{l.Name, overheadRatio.ratio(),
+			res.ratios(l.Name, cd, pair, p99).ratio(),
+			res.ratios(l.Name, single, pair, rps).ratio(),
+			res.ratios(l.Name, pairGMP, pair, rps).ratio()})
+		scale = append(scale, []string{l.Name, kilo(res.values(l.Name, pair, rps).Median),
+			kilo(res.values(l.Name, cd, rps).Median), kilo(res.values(l.Name, single, rps).Median),
+			kilo(res.values(l.Name, pairGMP, rps).Median)})
+		series[cd] = append(series[cd], overheadRatio)
+		series[single] = append(series[single], res.ratios(l.Name, single, pair, rps))
+		series[pairGMP] = append(series[pairGMP], res.ratios(l.Name, pairGMP, pair, rps))
+		sec.goals = append(sec.goals, goal{
+			What: "clusterd / bare pair, " + l.Name, Target: "≥ 0.98",
+			Measured: overheadRatio.format("%.3f"), Met: judged(overheadRatio.Median >= 0.98)})
+	}
+	sec.table([]string{"Load", "clusterd / bare pair (req/s)", "clusterd / bare pair (p99 latency, lower is better)",
+		"one bare process / bare pair (req/s)", "bare pair GOMAXPROCS=1 / default (req/s)"}, rows)
+	sec.printf("For scale only, median req/s of this run:\n")
+	sec.table([]string{"Load", pair, cd, single, pairGMP}, scale)
+	if notes := res.errorNotes(loads); len(notes) > 0 {
+		sec.printf("wrk reported errors: %s.\n", strings.Join(notes, "; "))
+	} else {
+		sec.printf("wrk reported no socket errors and no non-2xx responses for any target.\n")
+	}
+	svg, perr := ratioPlot("Throughput relative to two bare processes sharing one socket",
+		"req/s ÷ bare pair's req/s (same round)", loadNames(loads),
+		[]string{cd, single, pairGMP}, series, []float64{1, 0.98})
+	if perr == nil {
+		sec.plots = append(sec.plots, plotFile{"overhead", "Scenario 1: throughput relative to the bare pair", svg})
+	}
+	return sec, errors.Join(err, perr)
+}
+
+func loadNames(loads []wrkLoad) []string {
+	var names []string
+	for _, l := range loads {
+		names = append(names, l.Name)
+	}
+	return names
+}
+
+// ---- scenario 2 -----------------------------------------------------------------------
+
+func (s *suite) managers(ctx context.Context) (*section, error) {
+	sec := &section{}
+	n := runtime.NumCPU()
+	cdName := fmt.Sprintf("clusterd -i max (%d)", n)
+	pm2Name := fmt.Sprintf("pm2 -i max (%d)", n)
+	clusterName := fmt.Sprintf("node cluster (%d)", n)
+	servers := []server{
+		&clusterdServer{s: s, name: cdName, instances: n, command: []string{s.node, s.nodeScript}},
+		&pm2Server{s: s, name: pm2Name, instances: n, script: s.nodeScript},
+		&bareServer{s: s, name: clusterName, n: 1, command: []string{s.node, s.clusterScript},
+			env: []string{"HOST={host}", "PORT={port}", fmt.Sprintf("WORKERS=%d", n)}},
+	}
+	loads := []wrkLoad{keepAlive64, keepAlive256, newConn64}
+	sec.printf("One Node HTTP server, [examples/node/server.js](../../examples/node/server.js) "+
+		"(PM2-style: `process.send('ready')`; under clusterd it serves the inherited fd 3 and "+
+		"writes READY=1 to NOTIFY_FD), run with %d workers by clusterd (workers share the socket, "+
+		"no master in the data path), by `pm2 start -i max --wait-ready` (cluster mode: PM2's "+
+		"daemon accepts every connection and hands it to a worker, round robin) and by Node's own "+
+		"cluster module ([examples/node/cluster.js](../../examples/node/cluster.js), round robin "+
+		"too). Load: wrk, two threads, %d rounds of %v per target and load.\n",
+		n, s.prof.Rounds, s.prof.Duration)
+
+	stop, err := s.startAll(ctx, servers...)
+	if err != nil {
+		return sec, err
+	}
+	res, err := s.sideBySide(ctx, servers, loads)
+	err = errors.Join(err, stop())
+	sec.raw = res
+	if res == nil {
+		return sec, err
+	}
+	var rows, scale [][]string
+	series := map[string][]spread{}
+	for _, l := range loads {
+		cdRatio := res.ratios(l.Name, cdName, pm2Name, rps)
+		rows = append(rows, []string{l.Name, cdRatio.ratio(), res.ratios(l.Name, cdName, pm2Name, p99).ratio(),
+			res.ratios(l.Name, clusterName, pm2Name, rps).ratio(), res.ratios(l.Name, clusterName, pm2Name, p99).ratio()})
+		scale = append(scale, []string{l.Name, kilo(res.values(l.Name, pm2Name, rps).Median),
+			kilo(res.values(l.Name, cdName, rps).Median), kilo(res.values(l.Name, clusterName, rps).Median)})
+		series[cdName] = append(series[cdName], cdRatio)
+		series[clusterName] = append(series[clusterName], res.ratios(l.Name, clusterName, pm2Name, rps))
+		sec.goals = append(sec.goals, goal{What: "clusterd / PM2, Node server, " + l.Name, Target: "≥ 1.3",
+			Measured: cdRatio.format("%.2f"), Met: judged(cdRatio.Median >= 1.3)})
+	}
+	sec.table([]string{"Load", "clusterd / PM2 (req/s)", "clusterd / PM2 (p99 latency, lower is better)",
+		"node cluster / PM2 (req/s)", "node cluster / PM2 (p99 latency)"}, rows)
+	sec.printf("For scale only, median req/s of this run:\n")
+	sec.table([]string{"Load", pm2Name, cdName, clusterName}, scale)
+	if notes := res.errorNotes(loads); len(notes) > 0 {
+		sec.printf("wrk reported errors: %s.\n", strings.Join(notes, "; "))
+	} else {
+		sec.printf("wrk reported no socket errors and no non-2xx responses for any target.\n")
+	}
+	svg, perr := ratioPlot("Same Node server: throughput relative to PM2",
+		"req/s ÷ PM2's req/s (same round)", loadNames(loads),
+		[]string{cdName, clusterName}, series, []float64{1, 1.3})
+	if perr == nil {
+		sec.plots = append(sec.plots, plotFile{"managers", "Scenario 2: the same Node server under clusterd and Node's cluster module, relative to PM2", svg})
+	}
+	return sec, errors.Join(err, perr)
+}
