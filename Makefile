@@ -28,3 +28,30 @@ fmt-check:
 
 clean:
 	rm -rf bin
+
+# Benchmarks (bench/README.md): clusterd side by side with bare processes, PM2 and Node's
+# cluster module. Not part of make test. bench-tools installs what is missing: wrk from the
+# Debian archive, PM2 from npm into bench/.tools (never globally).
+BENCH_TOOLS := bench/.tools
+PM2         := $(BENCH_TOOLS)/node_modules/.bin/pm2
+PM2_VERSION ?= 7.0.4
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: bench bench-quick bench-tools
+
+# The full run (about half an hour on 2 cores): writes bench/results/YYYY-MM-DD.md, .json, *.svg.
+bench: build bench-tools
+	$(GO) run ./bench/suite -clusterd $(BIN) -pm2 $(PM2) -out bench/results
+
+# Every scenario, briefly (a few minutes), to prove the suite works; the report goes to a
+# temporary directory.
+bench-quick: build bench-tools
+	$(GO) run ./bench/suite -quick -clusterd $(BIN) -pm2 $(PM2)
+
+bench-tools: $(PM2)
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk with apt-get"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+
+$(PM2):
+	@command -v npm >/dev/null 2>&1 || { echo "Node.js 20 or newer with npm is needed for the PM2 comparison"; exit 1; }
+	npm install --prefix $(BENCH_TOOLS) --no-audit --no-fund --loglevel=error pm2@$(PM2_VERSION)
