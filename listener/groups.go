@@ -59,3 +59,44 @@ func (g Groups) Close() error {
 	}
 	return err
 }
+
+// Grow adds the sockets of one more slot: slot 0's shared sockets, and
+// with ReusePort new members of each TCP group.
+func (g Groups) Grow(opts Options) (Groups, error) {
+	set := make(Set, len(g[0]))
+	for j, s := range g[0] {
+		if !opts.ReusePort || s.Network != "tcp" {
+			set[j] = s
+			continue
+		}
+		spec := s.Spec
+		spec.Address = s.BoundAddress()
+		var err error
+		if set[j], err = Open(spec, opts); err != nil {
+			for _, own := range set[:j] {
+				if own.Network == "tcp" {
+					own.Close()
+				}
+			}
+			return g, err
+		}
+	}
+	return append(g, set), nil
+}
+
+// Shrink drops the last slot and closes the sockets only it held. Closing
+// a member of a SO_REUSEPORT group resets the connections waiting in its
+// queue unless net.ipv4.tcp_migrate_req is 1 (then the kernel moves them
+// to the other members); the caller warns.
+func (g Groups) Shrink() Groups {
+	if len(g) < 2 {
+		return g
+	}
+	last := g[len(g)-1]
+	for j, s := range last {
+		if s != g[0][j] {
+			s.Close()
+		}
+	}
+	return g[:len(g)-1]
+}

@@ -220,3 +220,31 @@ func TestOpenGroups(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupsGrowShrink(t *testing.T) {
+	specs := []Spec{{Name: "web", Network: "tcp", Address: "127.0.0.1:0"}}
+	for _, reuse := range []bool{false, true} {
+		g, err := OpenGroups(specs, 1, Options{ReusePort: reuse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, err = g.Grow(Options{ReusePort: reuse}); err != nil {
+			t.Fatal(err)
+		}
+		added := g[1][0]
+		if shared := added == g[0][0]; shared == reuse {
+			t.Fatalf("reuseport=%v: grown slot shares slot 0's socket: %v", reuse, shared)
+		}
+		if added.BoundAddress() != g[0][0].BoundAddress() {
+			t.Fatalf("grown slot bound %s, want %s", added.BoundAddress(), g[0][0].BoundAddress())
+		}
+		g = g.Shrink()
+		if len(g) != 1 || g[0][0].Fd() < 0 {
+			t.Fatalf("reuseport=%v: Shrink closed slot 0's socket or kept the slot", reuse)
+		}
+		if reuse && added.Fd() >= 0 {
+			t.Fatalf("Shrink left the dropped slot's own socket open")
+		}
+		g.Close()
+	}
+}

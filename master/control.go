@@ -37,7 +37,8 @@ func DefaultControlPath(name string) (string, error) {
 
 // request and response are the control protocol: one JSON line each way.
 type request struct {
-	Command string `json:"command"` // status, reload, stop
+	Command string `json:"command"` // status, reload, stop, scale
+	Arg     string `json:"arg,omitempty"`
 }
 
 type response struct {
@@ -183,6 +184,21 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 		case <-m.done:
 			writeResponse(conn, response{Error: "the master stopped during the reload"})
 		}
+	case "scale":
+		var st Status
+		err := ErrStopped
+		m.call(func() {
+			var target int
+			if target, err = ParseScale(req.Arg, len(m.slots)); err == nil {
+				err = m.scaleTo(target)
+			}
+			st = m.status()
+		})
+		if err != nil {
+			writeResponse(conn, response{Error: err.Error()})
+			return
+		}
+		writeResponse(conn, response{OK: true, Status: &st})
 	case "stop":
 		m.post(func() { m.beginStop("clusterd stop") })
 		<-m.done
@@ -210,6 +226,10 @@ type Client struct {
 var ErrNoMaster = errors.New("no clusterd master is running there")
 
 func (c *Client) do(command string, wait bool) (*response, error) {
+	return c.send(request{Command: command}, wait)
+}
+
+func (c *Client) send(req request, wait bool) (*response, error) {
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
@@ -225,7 +245,7 @@ func (c *Client) do(command string, wait bool) (*response, error) {
 	if !wait {
 		conn.SetDeadline(time.Now().Add(timeout))
 	}
-	b, _ := json.Marshal(request{Command: command})
+	b, _ := json.Marshal(req)
 	var line []byte
 	if _, err = conn.Write(append(b, '\n')); err == nil {
 		line, err = bufio.NewReader(conn).ReadBytes('\n')
@@ -261,6 +281,16 @@ func (c *Client) Status() (*Status, error) {
 func (c *Client) Reload() error {
 	_, err := c.do("reload", true)
 	return err
+}
+
+// Scale sets the number of instances: "N", "+K" or "-K". It returns the
+// status right after: new workers are starting, surplus ones draining.
+func (c *Client) Scale(arg string) (*Status, error) {
+	resp, err := c.send(request{Command: "scale", Arg: arg}, false)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Status, nil
 }
 
 // Stop stops the master gracefully and returns once it has exited.

@@ -42,7 +42,8 @@ type Master struct {
 	slots      []*slot
 	procs      map[int]*proc // by pid, every live child
 	nextID     uint64
-	generation int // of the newest resolved release
+	generation int      // of the newest resolved release
+	current    *command // the newest release that a reload installed; new slots run it
 	reload     *reloadRun
 	queued     []func(error) // waiters of a reload queued behind the running one
 	queuedAny  bool
@@ -123,6 +124,7 @@ func New(cfg Config) (*Master, error) {
 		generation: 1,
 		supervised: hasSupervisor(),
 	}
+	m.current = cmd
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, &slot{index: i, cmd: cmd})
 	}
@@ -146,7 +148,8 @@ func (m *Master) ControlPath() string { return m.cfg.ControlPath }
 // gracefully and returns nil. SIGHUP starts a rolling reload.
 func (m *Master) Run(ctx context.Context) error {
 	signals := make(chan os.Signal, 16)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD,
+		syscall.SIGTTIN, syscall.SIGTTOU)
 	defer signal.Stop(signals)
 
 	m.startedAt = time.Now()
@@ -217,6 +220,14 @@ func (m *Master) onSignal(sig syscall.Signal) {
 	case syscall.SIGHUP:
 		m.log.Info("SIGHUP: rolling reload requested")
 		m.requestReload(nil)
+	case syscall.SIGTTIN, syscall.SIGTTOU: // unicorn's and einhorn's: one more, one fewer
+		target := len(m.slots) + 1
+		if sig == syscall.SIGTTOU {
+			target = len(m.slots) - 1
+		}
+		if err := m.scaleTo(target); err != nil {
+			m.log.Warn(sig.String()+" ignored", "err", err)
+		}
 	case syscall.SIGTERM, syscall.SIGINT:
 		if m.stopping {
 			m.forceStop(sig)
@@ -352,7 +363,7 @@ func (m *Master) markReady(p *proc, why string) {
 	p.readyAt = time.Now()
 	p.stopStartTimer()
 	close(p.readyCh)
-	if s := m.slots[p.slot]; s.worker == p {
+	if s := m.slotOf(p); s != nil && s.worker == p {
 		s.failedStarts = 0
 	}
 	m.log.Info("worker ready", "slot", p.slot, "pid", p.pid, "after", p.readyAt.Sub(p.startedAt).Round(time.Millisecond), "by", why)
@@ -415,8 +426,8 @@ func (m *Master) onExit(p *proc) {
 	close(p.exitedCh)
 	how, uptime := p.exitStatus, p.uptime
 
-	s := m.slots[p.slot]
-	if s.worker == p {
+	s := m.slotOf(p)
+	if s != nil && s.worker == p {
 		s.worker = nil
 		s.lastExit = how
 		if !m.stopping {

@@ -63,6 +63,7 @@ func (m *Master) finishReload(r *reloadRun, err error) {
 	m.reload = nil
 	out := ReloadOutcome{Generation: m.generation, StartedAt: r.started, Duration: Duration(time.Since(r.started))}
 	if err == nil {
+		m.current = r.cmd
 		out.Outcome = "succeeded"
 		m.log.Info("rolling reload succeeded", "generation", out.Generation, "took", time.Duration(out.Duration).Round(time.Millisecond))
 	} else {
@@ -137,7 +138,11 @@ func (m *Master) promote(p *proc) error {
 		m.stopProc(p, "master stopping")
 		return errors.New("the master is stopping")
 	}
-	s := m.slots[p.slot]
+	s := m.slotOf(p)
+	if s == nil {
+		m.stopProc(p, "its slot was removed")
+		return errors.New("its slot was removed by a scale down")
+	}
 	old := s.worker
 	p.successor = false
 	s.worker, s.cmd = p, p.cmd

@@ -77,7 +77,7 @@ kills the workers at once).`,
 	f.BoolVar(&debug, "debug", false, "log every worker start")
 	addControlFlags(f, &cfg.Name, &cfg.ControlPath)
 
-	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newStopCommand())
+	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newStopCommand())
 	return root
 }
 
@@ -147,6 +147,33 @@ keep serving.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "reload succeeded in %s\n", time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	addControlFlags(cmd.Flags(), &name, &control)
+	return cmd
+}
+
+func newScaleCommand() *cobra.Command {
+	var name, control string
+	cmd := &cobra.Command{
+		Use:   "scale N|+K|-K",
+		Short: "Set the number of workers: new ones start, surplus ones drain gracefully",
+		Long: `scale sets the number of worker slots of a running master. New workers run the
+current release; surplus workers (the highest slots) drain as in a stop.
+SIGTTIN and SIGTTOU to the master add and remove one. A reload keeps the new
+count. Scaling is refused while a reload runs.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := controlClient(name, control)
+			if err != nil {
+				return err
+			}
+			st, err := client.Scale(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "scaled to %d instances\n", st.Instances)
 			return nil
 		},
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	// First, for its init: a process started as the master's exec shim
 	// becomes the worker command there, before the rest of this binary
@@ -27,11 +29,34 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func main() {
-	if err := newRootCommand().Execute(); err != nil {
+	root := newRootCommand()
+	root.SetArgs(scaleDownArgs(os.Args[1:]))
+	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "clusterd: "+err.Error())
 		if errors.As(err, new(usageError)) {
 			os.Exit(exitUsage)
 		}
 		os.Exit(exitFailure)
 	}
+}
+
+// scaleDownArgs lets `clusterd scale -2` mean "two fewer": pflag would
+// take -2 for a flag, so a negative count moves to the end, after "--".
+func scaleDownArgs(args []string) []string {
+	for i, a := range args {
+		if a == "--" {
+			return args
+		}
+		if a != "scale" {
+			continue
+		}
+		for j := i + 1; j < len(args); j++ {
+			if _, err := strconv.Atoi(args[j]); err == nil && strings.HasPrefix(args[j], "-") {
+				rest := append(append([]string{}, args[:j]...), args[j+1:]...)
+				return append(rest, "--", args[j])
+			}
+		}
+		return args
+	}
+	return args
 }

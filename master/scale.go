@@ -1,0 +1,85 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/clusterd/clusterd/listener"
+)
+
+// maxInstances bounds a scale request: far above any sane cluster, well
+// below what would exhaust the machine's pids and descriptors by a typo.
+const maxInstances = 4096
+
+// ParseScale reads `clusterd scale`'s argument: N, +K or -K, relative to
+// current.
+func ParseScale(arg string, current int) (int, error) {
+	n, err := strconv.Atoi(arg)
+	if err != nil {
+		return 0, fmt.Errorf("scale: want N, +K or -K, not %q", arg)
+	}
+	if strings.HasPrefix(arg, "+") || strings.HasPrefix(arg, "-") {
+		n += current
+	}
+	if n < 1 || n > maxInstances {
+		return 0, fmt.Errorf("scale: %q would make %d instances; want 1 to %d", arg, n, maxInstances)
+	}
+	return n, nil
+}
+
+// scaleTo adds slots (their workers start at once, running the newest
+// release) or removes the last ones (their workers drain gracefully, as
+// in a stop). A reload replaces the slots there are when it starts, so the
+// two never interleave: scaling waits for no reload, it is refused.
+func (m *Master) scaleTo(target int) error {
+	switch {
+	case m.stopping:
+		return errors.New("the master is stopping")
+	case m.reload != nil:
+		return errors.New("a reload is in progress: scale again when it has finished")
+	case target < 1 || target > maxInstances:
+		return fmt.Errorf("want 1 to %d instances, not %d", maxInstances, target)
+	}
+	from := len(m.slots)
+	for len(m.slots) < target {
+		sockets, err := m.sockets.Grow(listener.Options{ReusePort: m.cfg.ReusePort})
+		if err != nil {
+			return fmt.Errorf("scale up to %d: %w (now %d instances)", target, err, len(m.slots))
+		}
+		m.sockets = sockets
+		s := &slot{index: len(m.slots), cmd: m.current}
+		m.slots = append(m.slots, s)
+		m.startWorker(s)
+	}
+	for len(m.slots) > target {
+		s := m.slots[len(m.slots)-1]
+		s.retrySeq++ // no restart for a slot that is going away
+		if s.worker != nil {
+			m.stopProc(s.worker, "scaled down")
+		}
+		m.slots = m.slots[:len(m.slots)-1]
+		if m.cfg.ReusePort {
+			if migrate, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_migrate_req"); strings.TrimSpace(string(migrate)) != "1" {
+				m.log.Warn("scaling down with --reuseport closes the slot's socket: connections waiting in its queue are reset unless net.ipv4.tcp_migrate_req=1",
+					"slot", s.index)
+			}
+		}
+		m.sockets = m.sockets.Shrink()
+	}
+	if from != target {
+		m.log.Info("scaled", "from", from, "to", target)
+		m.updateSupervisorStatus()
+	}
+	return nil
+}
+
+// slotOf is p's slot, or nil when scaling down removed it.
+func (m *Master) slotOf(p *proc) *slot {
+	if p.slot < len(m.slots) {
+		return m.slots[p.slot]
+	}
+	return nil
+}
