@@ -67,7 +67,7 @@ var (
 		SoakCrashes: 50, SoakReloads: 5,
 	}
 	fullProfile = profile{
-		Name: "full", Rounds: 6, Duration: 5 * time.Second, Warmup: time.Second,
+		Name: "full", Rounds: 8, Duration: 5 * time.Second, Warmup: time.Second,
 		ReloadRounds: 2, Reloads: 20,
 		CrashRounds: 4, CrashDuration: 8 * time.Second,
 		RestartTrials: 100,
