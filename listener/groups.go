@@ -21,13 +21,46 @@ type Groups []Set
 
 // OpenGroups opens the sockets of n slots.
 func OpenGroups(specs []Spec, n int, opts Options) (Groups, error) {
+	return OpenGroupsWith(nil, specs, n, opts)
+}
+
+// OpenGroupsWith is OpenGroups for a process started by socket activation:
+// a spec whose name matches an inherited socket's uses it instead of
+// binding, and without specs every inherited socket is used. Inherited
+// sockets no spec names are closed: nothing would serve them.
+func OpenGroupsWith(inherited []*Socket, specs []Spec, n int, opts Options) (Groups, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("listener: need at least one slot, got %d", n)
 	}
-	first, err := OpenAll(specs, opts)
-	if err != nil {
-		return nil, err
+	var first Set
+	if len(specs) == 0 {
+		first = inherited
+	} else {
+		byName := make(map[string]*Socket, len(inherited))
+		for _, s := range inherited {
+			byName[s.Name] = s
+		}
+		for _, spec := range specs {
+			if s, ok := byName[spec.Name]; ok {
+				delete(byName, spec.Name)
+				first = append(first, s)
+				continue
+			}
+			s, err := Open(spec, opts)
+			if err != nil {
+				first.Close()
+				return nil, err
+			}
+			first = append(first, s)
+		}
+		for _, unused := range byName {
+			unused.Release()
+		}
 	}
+	if len(first) == 0 {
+		return nil, fmt.Errorf("listener: no socket to serve")
+	}
+	var err error
 	groups := make(Groups, n)
 	groups[0] = first
 	for i := 1; i < n; i++ {

@@ -28,6 +28,9 @@ type Socket struct {
 	fd int
 	// bound is the address the kernel reports, e.g. the real port for ":0".
 	bound string
+	// owned: we created it, so a unix socket's path is ours to remove.
+	// An adopted socket's path belongs to whoever created it (systemd).
+	owned bool
 }
 
 // Fd is the descriptor; it stays valid until Close.
@@ -106,19 +109,19 @@ func detach(spec Spec, ln net.Listener) (*Socket, error) {
 		unix.Close(dup)
 		return nil, err
 	}
-	return &Socket{Spec: spec, fd: dup, bound: boundAddress(dup, spec)}, nil
+	return &Socket{Spec: spec, fd: dup, bound: boundAddress(dup, spec), owned: true}, nil
 }
 
-// Close closes the descriptor. A unix socket's path is removed too: call it
-// only when no worker will serve the socket again (the master's final stop,
-// not a reload or an upgrade).
+// Close closes the descriptor. The path of a unix socket we created is
+// removed too: call it only when no worker will serve the socket again (the
+// master's final stop, not a reload or an upgrade).
 func (s *Socket) Close() error {
 	if s.fd < 0 {
 		return nil
 	}
 	err := unix.Close(s.fd)
 	s.fd = -1
-	if s.Network == "unix" {
+	if s.Network == "unix" && s.owned {
 		if rerr := os.Remove(s.Address); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = errors.Join(err, rerr)
 		}

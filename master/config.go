@@ -19,6 +19,7 @@ type Config struct {
 	// Instances is the number of worker slots.
 	Instances int
 	// Listen are the --listen values, parsed by the listener package.
+	// Empty means the sockets of socket activation, or DefaultListen.
 	Listen []string
 	// ControlPath is the control socket; empty means DefaultControlPath(Name).
 	ControlPath string
@@ -55,16 +56,38 @@ type Config struct {
 	ForkRate  float64
 	ForkBurst int
 
+	// Logs.
+	// The workers' stdout and stderr lines go to LogFile (both streams,
+	// --log), OutFile and ErrorFile (one stream each, PM2's out_file and
+	// error_file); a stream with no file goes to the master's own stdout or
+	// stderr. SIGUSR1 reopens the files.
+	LogFile   string
+	OutFile   string
+	ErrorFile string
+	// LogTimeFormat is the Go time layout of each line's timestamp (empty:
+	// DefaultLogTimeFormat); NoLogTime leaves the timestamp out.
+	LogTimeFormat string
+	NoLogTime     bool
+	// LogJSON writes one JSON object per line instead of a prefixed line.
+	LogJSON bool
+	// LogMaxSize, in bytes (a whole number of MiB, at least 2 MiB), makes
+	// the master rotate each log file itself, keeping LogMaxFiles old ones
+	// (0: all). Zero leaves rotation to logrotate.
+	LogMaxSize  int64
+	LogMaxFiles int
+
 	// Logger receives the master's own log lines.
 	Logger *slog.Logger
 }
+
+// DefaultListen is where a master listens when told nothing else.
+const DefaultListen = ":3000"
 
 // Defaults are the values a production user gets without flags.
 func Defaults() Config {
 	return Config{
 		Name:            "default",
 		Instances:       1,
-		Listen:          []string{":3000"},
 		ListenTimeout:   30 * time.Second,
 		KillTimeout:     10 * time.Second,
 		MinUptime:       time.Second,
@@ -74,6 +97,9 @@ func Defaults() Config {
 		ReadyGrace:      250 * time.Millisecond,
 		ForkRate:        100,
 		ForkBurst:       20,
+		// Logs.
+		LogTimeFormat: DefaultLogTimeFormat,
+		LogMaxFiles:   10,
 	}
 }
 
@@ -84,9 +110,6 @@ func (c *Config) validate() error {
 	}
 	if c.Instances < 1 {
 		errs = append(errs, fmt.Errorf("instances must be at least 1, got %d", c.Instances))
-	}
-	if len(c.Listen) == 0 {
-		errs = append(errs, errors.New("at least one --listen address is needed"))
 	}
 	for _, d := range []struct {
 		name  string

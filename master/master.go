@@ -30,6 +30,7 @@ type Master struct {
 	spawner   *spawner
 	devNull   *os.File
 	workerEnv []string
+	logs      *logCapture // worker output; safe for concurrent use, not the loop's
 	// forkLimit is the machine-wide cap on re-forks of crashed workers
 	// (DESIGN-NOTES 7): a crash storm costs capacity, not the machine.
 	forkLimit *rate.Limiter
@@ -76,6 +77,15 @@ func New(cfg Config) (*Master, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	// Socket activation passthrough: sockets systemd (or any sd_listen_fds
+	// launcher) opened for us are served as they are.
+	inherited, err := listener.Inherited()
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Listen) == 0 && len(inherited) == 0 {
+		cfg.Listen = []string{DefaultListen}
+	}
 	specs := make([]listener.Spec, len(cfg.Listen))
 	for i, value := range cfg.Listen {
 		spec, err := listener.Parse(value, i)
@@ -97,7 +107,7 @@ func New(cfg Config) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
-	sockets, err := listener.OpenGroups(specs, cfg.Instances, listener.Options{ReusePort: cfg.ReusePort})
+	sockets, err := listener.OpenGroupsWith(inherited, specs, cfg.Instances, listener.Options{ReusePort: cfg.ReusePort})
 	if err != nil {
 		control.close()
 		return nil, err
@@ -108,6 +118,13 @@ func New(cfg Config) (*Master, error) {
 		sockets.Close()
 		return nil, err
 	}
+	logs, err := newLogCapture(cfg)
+	if err != nil {
+		control.close()
+		sockets.Close()
+		devNull.Close()
+		return nil, err
+	}
 	m := &Master{
 		cfg:        cfg,
 		log:        cfg.Logger,
@@ -116,6 +133,7 @@ func New(cfg Config) (*Master, error) {
 		control:    control,
 		spawner:    newSpawner(),
 		devNull:    devNull,
+		logs:       logs,
 		workerEnv:  workerEnv(os.Environ()),
 		forkLimit:  rate.NewLimiter(rate.Limit(cfg.ForkRate), cfg.ForkBurst),
 		events:     make(chan func(), 64),
@@ -149,7 +167,7 @@ func (m *Master) ControlPath() string { return m.cfg.ControlPath }
 func (m *Master) Run(ctx context.Context) error {
 	signals := make(chan os.Signal, 16)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD,
-		syscall.SIGTTIN, syscall.SIGTTOU)
+		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGPIPE)
 	defer signal.Stop(signals)
 
 	m.startedAt = time.Now()
@@ -178,6 +196,7 @@ func (m *Master) Run(ctx context.Context) error {
 	m.control.close()
 	m.sockets.Close()
 	m.devNull.Close()
+	m.logs.close()
 	m.log.Info("master stopped", "name", m.cfg.Name)
 	return nil
 }
@@ -228,6 +247,11 @@ func (m *Master) onSignal(sig syscall.Signal) {
 		if err := m.scaleTo(target); err != nil {
 			m.log.Warn(sig.String()+" ignored", "err", err)
 		}
+	case syscall.SIGUSR1: // logrotate's postrotate
+		go m.reopenLogs("SIGUSR1")
+	case syscall.SIGPIPE:
+		// Caught only so that the reader of our stdout or stderr going
+		// away costs its lines, not the master and every worker with it.
 	case syscall.SIGTERM, syscall.SIGINT:
 		if m.stopping {
 			m.forceStop(sig)
@@ -292,10 +316,16 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 	if err != nil {
 		return nil, err
 	}
+	output, err := openWorkerOutput()
+	if err != nil {
+		endpoint.close()
+		return nil, err
+	}
+	stdout, stderr := output.stdio()
 	pid, err := m.spawner.start(workerStart{
 		cmd:        cmd,
 		env:        m.workerEnv,
-		stdio:      [3]uintptr{m.devNull.Fd(), os.Stdout.Fd(), os.Stderr.Fd()},
+		stdio:      [3]uintptr{m.devNull.Fd(), stdout, stderr},
 		sockets:    m.sockets[slotIndex].Fds(),
 		fdNames:    m.sockets[slotIndex].Names(),
 		notifyAddr: endpoint.addr,
@@ -305,8 +335,10 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 	endpoint.afterStart()
 	if err != nil {
 		endpoint.close()
+		output.close()
 		return nil, err
 	}
+	m.logs.capture(output, slotIndex, pid)
 	p := newProc(m.nextID, slotIndex, pid, cmd, successor, endpoint)
 	m.procs[pid] = p
 	endpoint.serve(pid,

@@ -61,8 +61,8 @@ kills the workers at once).`,
 	// Everything after the command's name belongs to the command.
 	f.SetInterspersed(false)
 	f.VarP(instances, "instances", "i", "number of workers: N, max (one per CPU) or -1 (CPUs minus one)")
-	f.StringArrayVarP(&cfg.Listen, "listen", "l", cfg.Listen,
-		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES")
+	f.StringArrayVarP(&cfg.Listen, "listen", "l", nil,
+		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+master.DefaultListen+", or the sockets of socket activation, matched by NAME)")
 	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
 	f.StringVar(&cfg.Pidfile, "pidfile", "", "write the master's pid here (atomically) once all workers are ready; for systemd PIDFile= and scripts")
 	f.BoolVar(&cfg.ReusePort, "reuseport", false, "one SO_REUSEPORT socket per worker slot (TCP), all held by the master: the kernel spreads connections evenly instead of letting busy workers take most")
@@ -76,8 +76,10 @@ kills the workers at once).`,
 	f.Float64Var(&cfg.ForkRate, "max-fork-rate", cfg.ForkRate, "machine-wide cap on re-forks of crashed workers, per second")
 	f.BoolVar(&debug, "debug", false, "log every worker start")
 	addControlFlags(f, &cfg.Name, &cfg.ControlPath)
+	addLogFlags(f, &cfg)
 
-	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newStopCommand())
+	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newStopCommand(), newStartupCommand())
+	root.AddCommand(newLogsCommand(), newReopenLogsCommand())
 	return root
 }
 
