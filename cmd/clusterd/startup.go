@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clusterd/clusterd/master"
+)
+
+// unitTemplate is a systemd service for one cluster. Why each line:
+//   - Type=notify: the master sends READY=1 once every worker is ready
+//     (and RELOADING=1 during reloads, for systemd >= 253's notify-reload).
+//   - ExecReload runs `clusterd reload`, which blocks until the rolling
+//     reload is done and fails if it aborted, so `systemctl reload` says so.
+//   - KillMode=mixed: SIGTERM goes to the master only, which drains its
+//     workers in order; SIGKILL reaches the whole cgroup only after
+//     TimeoutStopSec, set above the kill timeout.
+//   - RuntimeDirectory holds the control socket.
+var unitTemplate = template.Must(template.New("unit").Parse(`[Unit]
+Description=clusterd {{.Name}}: {{.Command}}
+After=network.target
+
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart={{.ExecStart}}
+ExecReload={{.Clusterd}} reload --control {{.Control}}
+WorkingDirectory={{.Dir}}
+RuntimeDirectory=clusterd
+RuntimeDirectoryPreserve=restart
+KillMode=mixed
+TimeoutStopSec={{.StopTimeout}}
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+`))
+
+func newStartupCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "startup [systemd] [--install] [MASTER FLAGS] -- COMMAND [ARGS...]",
+		Short: "Print (or --install) a systemd unit that runs this cluster at boot",
+		Long: `startup turns a clusterd command line into a systemd service, as pm2 startup
+does. Give it exactly the flags and command you would give clusterd:
+
+  clusterd startup systemd -i max -l :80 -- /srv/app/server
+  clusterd startup systemd --install --name api -i 4 -- node server.js
+
+With --install the unit is written to /etc/systemd/system/clusterd-NAME.service;
+then run: systemctl daemon-reload && systemctl enable --now clusterd-NAME.`,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			install := false
+			for len(args) > 0 && (args[0] == "systemd" || args[0] == "--install") {
+				install = install || args[0] == "--install"
+				args = args[1:]
+			}
+			if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+				return cmd.Help()
+			}
+			unit, name, err := systemdUnit(args)
+			if err != nil {
+				return err
+			}
+			if !install {
+				_, err := fmt.Fprint(cmd.OutOrStdout(), unit)
+				return err
+			}
+			path := filepath.Join("/etc/systemd/system", name)
+			if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+				return fmt.Errorf("install unit: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\nnow run: systemctl daemon-reload && systemctl enable --now %s\n", path, strings.TrimSuffix(name, ".service"))
+			return nil
+		},
+	}
+}
+
+// systemdUnit checks masterArgs by parsing them as the master would, and
+// renders the unit with absolute paths (systemd runs nothing relative).
+func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
+	root := newRootCommand()
+	if err := root.ParseFlags(masterArgs); err != nil {
+		return "", "", usageError{err}
+	}
+	f := root.Flags()
+	command := f.Args()
+	if len(command) == 0 {
+		return "", "", usageError{fmt.Errorf("no command given: clusterd startup [systemd] [MASTER FLAGS] -- COMMAND [ARGS...]")}
+	}
+	name, _ := f.GetString("name")
+	control, _ := f.GetString("control")
+	if control == "" {
+		control = filepath.Join("/run/clusterd", name+".sock")
+	}
+	var killTimeout time.Duration = master.Defaults().KillTimeout
+	if fl := f.Lookup("kill-timeout"); fl != nil && fl.Changed {
+		if d, err := time.ParseDuration(fl.Value.String()); err == nil {
+			killTimeout = d
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", "", err
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", "", err
+	}
+	// The master's own arguments as given, with the control socket made
+	// explicit so ExecReload finds it.
+	exec := []string{self}
+	if !f.Lookup("control").Changed {
+		exec = append(exec, "--control", control)
+	}
+	exec = append(exec, masterArgs...)
+	unitName = "clusterd-" + name + ".service"
+	var b strings.Builder
+	err = unitTemplate.Execute(&b, map[string]any{
+		"Name":        name,
+		"Command":     strings.Join(command, " "),
+		"ExecStart":   quoteArgs(exec),
+		"Clusterd":    self,
+		"Control":     control,
+		"Dir":         dir,
+		"StopTimeout": int((killTimeout + 10*time.Second).Seconds()),
+	})
+	return b.String(), unitName, err
+}
+
+// quoteArgs writes a command line the way systemd's ExecStart parses it.
+func quoteArgs(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && !strings.ContainsAny(a, " \t\"'\\$%;") {
+			quoted[i] = a
+			continue
+		}
+		r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `$$`, `%`, `%%`)
+		quoted[i] = `"` + r.Replace(a) + `"`
+	}
+	return strings.Join(quoted, " ")
+}

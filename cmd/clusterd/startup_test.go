@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStartupSystemdUnit: the generated unit carries the master's command
+// line, reloads through `clusterd reload`, lets the master drain its
+// workers (KillMode=mixed, a stop timeout above the kill timeout), and
+// passes systemd-analyze verify where that tool exists.
+func TestStartupSystemdUnit(t *testing.T) {
+	code, unit := run(t, 20*time.Second, "startup", "systemd", "--name", "api", "-i", "4", "--kill-timeout", "20s", "--", "/bin/sleep", "600")
+	if code != 0 {
+		t.Fatalf("startup: exit %d: %s", code, unit)
+	}
+	for _, want := range []string{
+		"Type=notify", "KillMode=mixed", "TimeoutStopSec=30",
+		"ExecStart=" + bin(t) + " --control /run/clusterd/api.sock --name api -i 4 --kill-timeout 20s -- /bin/sleep 600",
+		"ExecReload=" + bin(t) + " reload --control /run/clusterd/api.sock",
+	} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("unit lacks %q:\n%s", want, unit)
+		}
+	}
+	if code, out := run(t, 20*time.Second, "startup", "systemd", "-i", "lots", "--", "x"); code != 2 || !strings.Contains(out, "lots") {
+		t.Errorf("startup with a bad flag: exit %d %q, want exit 2 naming it", code, out)
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed: unit not verified")
+	}
+	path := filepath.Join(t.TempDir(), "clusterd-api.service")
+	os.WriteFile(path, []byte(unit), 0o644)
+	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
