@@ -37,8 +37,12 @@ func DefaultControlPath(name string) (string, error) {
 
 // request and response are the control protocol: one JSON line each way.
 type request struct {
-	Command string `json:"command"` // status, reload, stop, scale
+	Command string `json:"command"` // status, reload, stop, scale, logs, reopen-logs
 	Arg     string `json:"arg,omitempty"`
+	// Lines and Follow are the logs command's: how many recent lines, and
+	// whether to stream new ones.
+	Lines  int  `json:"lines,omitempty"`
+	Follow bool `json:"follow,omitempty"`
 }
 
 type response struct {
@@ -199,6 +203,10 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 			return
 		}
 		writeResponse(conn, response{OK: true, Status: &st})
+	case "logs":
+		m.serveLogs(conn, req)
+	case "reopen-logs":
+		m.answerReopenLogs(conn)
 	case "stop":
 		m.post(func() { m.beginStop("clusterd stop") })
 		<-m.done
@@ -230,38 +238,58 @@ func (c *Client) do(command string, wait bool) (*response, error) {
 }
 
 func (c *Client) send(req request, wait bool) (*response, error) {
-	timeout := c.Timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
+	conn, err := c.dial()
+	if err != nil {
+		return nil, err
 	}
-	conn, err := net.DialTimeout("unix", c.Path, timeout)
+	defer conn.Close()
+	if !wait {
+		conn.SetDeadline(time.Now().Add(c.timeout()))
+	}
+	resp, _, err := c.exchange(conn, req)
+	return resp, err
+}
+
+func (c *Client) timeout() time.Duration {
+	if c.Timeout == 0 {
+		return 5 * time.Second
+	}
+	return c.Timeout
+}
+
+func (c *Client) dial() (net.Conn, error) {
+	conn, err := net.DialTimeout("unix", c.Path, c.timeout())
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ECONNREFUSED) {
 			return nil, fmt.Errorf("control socket %s: %w (start one, or pass the master's --name or --control)", c.Path, ErrNoMaster)
 		}
 		return nil, fmt.Errorf("control socket %s: %w", c.Path, err)
 	}
-	defer conn.Close()
-	if !wait {
-		conn.SetDeadline(time.Now().Add(timeout))
-	}
+	return conn, nil
+}
+
+// exchange sends req and reads the response line; the reader holds what
+// follows it (the logs command streams lines after its response).
+func (c *Client) exchange(conn net.Conn, req request) (*response, *bufio.Reader, error) {
 	b, _ := json.Marshal(req)
+	r := bufio.NewReader(conn)
 	var line []byte
-	if _, err = conn.Write(append(b, '\n')); err == nil {
-		line, err = bufio.NewReader(conn).ReadBytes('\n')
+	_, err := conn.Write(append(b, '\n'))
+	if err == nil {
+		line, err = r.ReadBytes('\n')
 	}
 	if err != nil {
 		// A master closes connections of other users unanswered.
-		return nil, fmt.Errorf("control socket %s: no answer (%v): is it a clusterd master's, run by your user?", c.Path, err)
+		return nil, nil, fmt.Errorf("control socket %s: no answer (%v): is it a clusterd master's, run by your user?", c.Path, err)
 	}
 	var resp response
 	if err := json.Unmarshal(line, &resp); err != nil {
-		return nil, fmt.Errorf("control socket %s does not speak clusterd's protocol: %v", c.Path, err)
+		return nil, nil, fmt.Errorf("control socket %s does not speak clusterd's protocol: %v", c.Path, err)
 	}
 	if !resp.OK {
-		return &resp, errors.New(resp.Error)
+		return &resp, nil, errors.New(resp.Error)
 	}
-	return &resp, nil
+	return &resp, r, nil
 }
 
 // Status asks the master for its status.

@@ -13,5 +13,7 @@
 // signal stays armed for the master's whole life (golang/go#27505). They
 // receive the sockets as fds 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and
 // LISTEN_PID as sd_listen_fds(3) defines them, and report readiness with
-// READY=1 on their own NOTIFY_SOCKET or NOTIFY_FD.
+// READY=1 on their own NOTIFY_SOCKET or NOTIFY_FD. Their stdout and stderr
+// are pipes of their own, read off the event loop into whole, prefixed log
+// lines (logs.go).
 package master

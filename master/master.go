@@ -167,8 +167,15 @@ func (m *Master) ControlPath() string { return m.cfg.ControlPath }
 func (m *Master) Run(ctx context.Context) error {
 	signals := make(chan os.Signal, 16)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD,
-		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGPIPE)
+		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1)
 	defer signal.Stop(signals)
+	// With SIGPIPE notified, a write to our stdout or stderr after its
+	// reader went away fails with EPIPE instead of killing the master and
+	// every worker with it. Not on signals: a flood of them must not crowd
+	// out SIGCHLD.
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
 
 	m.startedAt = time.Now()
 	go m.control.serve(m.handleControl)
@@ -249,9 +256,6 @@ func (m *Master) onSignal(sig syscall.Signal) {
 		}
 	case syscall.SIGUSR1: // logrotate's postrotate
 		go m.reopenLogs("SIGUSR1")
-	case syscall.SIGPIPE:
-		// Caught only so that the reader of our stdout or stderr going
-		// away costs its lines, not the master and every worker with it.
 	case syscall.SIGTERM, syscall.SIGINT:
 		if m.stopping {
 			m.forceStop(sig)

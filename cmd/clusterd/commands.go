@@ -76,8 +76,10 @@ kills the workers at once).`,
 	f.Float64Var(&cfg.ForkRate, "max-fork-rate", cfg.ForkRate, "machine-wide cap on re-forks of crashed workers, per second")
 	f.BoolVar(&debug, "debug", false, "log every worker start")
 	addControlFlags(f, &cfg.Name, &cfg.ControlPath)
+	addLogFlags(f, &cfg)
 
 	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newStopCommand(), newStartupCommand())
+	root.AddCommand(newLogsCommand(), newReopenLogsCommand())
 	return root
 }
 

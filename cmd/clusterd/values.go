@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
@@ -58,5 +59,51 @@ func (v durationValue) Set(s string) error {
 		return fmt.Errorf("want a duration like 1600ms or 5s (plain numbers are milliseconds), not %q", s)
 	}
 	*v.d = d
+	return nil
+}
+
+// sizeValue reads a size in bytes the way PM2 writes them: a plain number
+// of bytes, or a number with K, M or G (powers of 1024, "B" and "iB" are
+// allowed after them): 10M, 512K, 1G.
+type sizeValue struct{ n *int64 }
+
+func (v sizeValue) String() string {
+	if v.n == nil || *v.n == 0 {
+		return "0"
+	}
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"G", 30}, {"M", 20}, {"K", 10}} {
+		if *v.n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(*v.n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(*v.n, 10)
+}
+
+func (v sizeValue) Type() string { return "size" }
+
+func (v sizeValue) Set(s string) error {
+	num := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
+	shift := 0
+	if n := len(num); n > 0 {
+		switch num[n-1] {
+		case 'K':
+			shift = 10
+		case 'M':
+			shift = 20
+		case 'G':
+			shift = 30
+		}
+		if shift > 0 {
+			num = num[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return fmt.Errorf("want a size like 10M, 512K or 1G, not %q", s)
+	}
+	*v.n = n << shift
 	return nil
 }

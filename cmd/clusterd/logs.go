@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/clusterd/clusterd/master"
+)
+
+// addLogFlags adds the master's flags for its workers' output. The names are
+// PM2's where it has one (--log, --out-file, --error-file).
+func addLogFlags(f *pflag.FlagSet, cfg *master.Config) {
+	f.StringVar(&cfg.LogFile, "log", "", "write the workers' stdout and stderr lines to FILE (SIGUSR1 or clusterd reopen-logs reopens it)")
+	f.StringVar(&cfg.OutFile, "out-file", "", "write the workers' stdout lines to FILE")
+	f.StringVar(&cfg.ErrorFile, "error-file", "", "write the workers' stderr lines to FILE")
+	f.StringVar(&cfg.LogTimeFormat, "log-time-format", cfg.LogTimeFormat, "Go time layout of each line's timestamp")
+	f.BoolVar(&cfg.NoLogTime, "no-log-time", false, "leave the timestamp out of the workers' lines")
+	f.BoolVar(&cfg.LogJSON, "log-json", false, "write each line as a JSON object: time, app, slot, pid, stream, line")
+	f.Var(sizeValue{&cfg.LogMaxSize}, "log-max-size", "rotate each log file when it would grow beyond SIZE (10M, 1G); without it, leave rotation to logrotate")
+	f.IntVar(&cfg.LogMaxFiles, "log-max-files", cfg.LogMaxFiles, "with --log-max-size, how many rotated files to keep (0: all)")
+}
+
+func newLogsCommand() *cobra.Command {
+	var name, control string
+	var lines int
+	var follow, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "logs",
+		Short: "Show the workers' latest output lines from a running master",
+		Long: `logs prints the newest lines the workers wrote, from the master's memory
+(the last 1000 lines), whether or not they also go to log files. With
+--follow it then prints every new line until interrupted; if it reads too
+slowly, it says how many lines it missed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if lines < 0 {
+				return usageError{fmt.Errorf("--lines must not be negative, got %d", lines)}
+			}
+			client, err := controlClient(name, control)
+			if err != nil {
+				return err
+			}
+			out := bufio.NewWriter(cmd.OutOrStdout())
+			defer out.Flush()
+			format := master.LogFormat{TimeLayout: master.DefaultLogTimeFormat, JSON: asJSON}
+			var buf []byte
+			return client.Logs(lines, follow, func(msg master.LogMessage) error {
+				if msg.Dropped > 0 {
+					if asJSON {
+						fmt.Fprintf(out, "{\"dropped\":%d}\n", msg.Dropped)
+					} else {
+						fmt.Fprintf(out, "clusterd: %d lines dropped: this client read too slowly\n", msg.Dropped)
+					}
+				}
+				if msg.Line != nil {
+					buf = format.Append(buf[:0], msg.Line)
+					out.Write(buf)
+				}
+				if follow {
+					return out.Flush()
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	addControlFlags(f, &name, &control)
+	f.IntVarP(&lines, "lines", "n", 15, "how many of the newest lines to show")
+	f.BoolVarP(&follow, "follow", "f", false, "keep printing new lines until interrupted")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	return cmd
+}
+
+func newReopenLogsCommand() *cobra.Command {
+	var name, control string
+	cmd := &cobra.Command{
+		Use:   "reopen-logs",
+		Short: "Make the master reopen its log files (after logrotate moved them), as SIGUSR1 does",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := controlClient(name, control)
+			if err != nil {
+				return err
+			}
+			return client.ReopenLogs()
+		},
+	}
+	addControlFlags(cmd.Flags(), &name, &control)
+	return cmd
+}

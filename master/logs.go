@@ -1,0 +1,445 @@
+package master
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+)
+
+// Worker output: the master reads every worker's stdout and stderr from
+// pipes it owns, one goroutine per pipe, and writes each line whole, with a
+// prefix naming the app, slot, PID and stream, to the log files or to its
+// own stdout and stderr. The readers never touch the event loop: a worker
+// that writes faster than its log drains is slowed down by its own full pipe
+// (the back-pressure a terminal or a file gives too), and supervision goes
+// on regardless.
+
+// DefaultLogTimeFormat is the timestamp layout of captured lines: RFC 3339
+// with milliseconds.
+const DefaultLogTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+const (
+	// maxLogLine caps one line. A longer one (a worker writing without
+	// newlines) is cut into pieces of this size rather than buffered
+	// without bound.
+	maxLogLine = 1 << 20
+	// minLogMaxSize: a rotating file must fit the longest line and its
+	// prefix, since lumberjack refuses a write longer than its MaxSize.
+	minLogMaxSize = 2 << 20
+	// Lines shorter than readBufferSize cost one read; longer ones are
+	// assembled from several.
+	readBufferSize = 16 << 10
+	// writeBatchSize: lines a reader already holds are written together,
+	// up to about this many bytes per write.
+	writeBatchSize = 64 << 10
+	// The ring behind `clusterd logs`: the last ringLines lines, at most
+	// about ringBytes of them.
+	ringLines = 1000
+	ringBytes = 8 << 20
+	// followBuffer is how many lines may wait for a `logs --follow` client
+	// before it loses some.
+	followBuffer = 1024
+	// readersTimeout bounds how long a stopping master waits for the last
+	// lines of its workers: a worker's child that outlived it may hold the
+	// pipe open for ever.
+	readersTimeout = 2 * time.Second
+)
+
+type logStream int
+
+const (
+	stdoutStream logStream = iota
+	stderrStream
+)
+
+var streamNames = [2]string{"out", "err"}
+
+// LogFormat is how a captured line is written.
+type LogFormat struct {
+	// TimeLayout is a Go time layout; empty leaves the time out.
+	TimeLayout string
+	// JSON writes one object per line: time, app, slot, pid, stream, line.
+	JSON bool
+}
+
+// Append appends l, formatted and with a trailing newline, to b. Text reads
+// "TIME APP/SLOT[PID] STREAM | LINE".
+func (f LogFormat) Append(b []byte, l *LogLine) []byte {
+	if f.JSON {
+		var when string
+		if f.TimeLayout != "" {
+			when = l.Time.Format(f.TimeLayout)
+		}
+		record := struct {
+			Time   string `json:"time,omitempty"`
+			App    string `json:"app"`
+			Slot   int    `json:"slot"`
+			PID    int    `json:"pid"`
+			Stream string `json:"stream"`
+			Line   string `json:"line"`
+		}{when, l.App, l.Slot, l.PID, l.Stream, l.Line}
+		buf := bytes.NewBuffer(b)
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		enc.Encode(record) // cannot fail: strings and ints; invalid UTF-8 becomes U+FFFD
+		return buf.Bytes()
+	}
+	if f.TimeLayout != "" {
+		b = l.Time.AppendFormat(b, f.TimeLayout)
+		b = append(b, ' ')
+	}
+	b = append(b, l.App...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(l.Slot), 10)
+	b = append(b, '[')
+	b = strconv.AppendInt(b, int64(l.PID), 10)
+	b = append(b, "] "...)
+	b = append(b, l.Stream...)
+	b = append(b, " | "...)
+	b = append(b, l.Line...)
+	return append(b, '\n')
+}
+
+// logCapture turns the output of every worker into log lines. It is safe
+// for concurrent use and owns no state of the event loop.
+type logCapture struct {
+	app    string
+	format LogFormat
+	now    func() time.Time
+	log    *slog.Logger
+	ring   *logRing
+	// dests are where each stream's lines go; files are the file outputs
+	// among them, once each, for reopen and close.
+	dests   [2][]*logOutput
+	files   []*logOutput
+	readers sync.WaitGroup
+}
+
+// logOutput is one destination and whether writing to it fails.
+type logOutput struct {
+	logSink
+	failing atomic.Bool
+	lost    atomic.Int64
+}
+
+// newLogCapture checks the log options and opens the log files. Both
+// streams may go to one file (--log), each to its own (--out-file,
+// --error-file), or both; a stream without a file goes to the master's own
+// stdout or stderr.
+func newLogCapture(cfg Config) (*logCapture, error) {
+	var errs []error
+	if cfg.LogMaxSize < 0 || cfg.LogMaxFiles < 0 {
+		errs = append(errs, errors.New("--log-max-size and --log-max-files may not be negative"))
+	}
+	if cfg.LogMaxSize > 0 {
+		switch {
+		case cfg.LogFile == "" && cfg.OutFile == "" && cfg.ErrorFile == "":
+			errs = append(errs, errors.New("--log-max-size rotates log files: give --log, --out-file or --error-file too"))
+		case cfg.LogMaxSize < minLogMaxSize:
+			errs = append(errs, fmt.Errorf("--log-max-size must be at least 2M (a line may be 1 MiB long), got %d bytes", cfg.LogMaxSize))
+		case cfg.LogMaxSize%(1<<20) != 0:
+			errs = append(errs, fmt.Errorf("--log-max-size must be a whole number of megabytes (the unit lumberjack rotates in), like 10M or 1G; got %d bytes", cfg.LogMaxSize))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	format := LogFormat{TimeLayout: cfg.LogTimeFormat, JSON: cfg.LogJSON}
+	if cfg.NoLogTime {
+		format.TimeLayout = ""
+	} else if format.TimeLayout == "" {
+		format.TimeLayout = DefaultLogTimeFormat
+	}
+	c := &logCapture{app: cfg.Name, format: format, now: time.Now, log: cfg.Logger, ring: newLogRing(ringLines, ringBytes)}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	byPath := map[string]*logOutput{}
+	addFile := func(stream logStream, path string) error {
+		if path == "" {
+			return nil
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return fmt.Errorf("log file %s: %w", path, err)
+		}
+		out := byPath[abs]
+		if out == nil {
+			sink, err := openLogSink(abs, cfg.LogMaxSize, cfg.LogMaxFiles)
+			if err != nil {
+				return err
+			}
+			out = &logOutput{logSink: sink}
+			byPath[abs] = out
+			c.files = append(c.files, out)
+		}
+		for _, o := range c.dests[stream] {
+			if o == out {
+				return nil // --log and --out-file name one file: write each line once
+			}
+		}
+		c.dests[stream] = append(c.dests[stream], out)
+		return nil
+	}
+	for _, f := range []struct {
+		stream logStream
+		path   string
+	}{
+		{stdoutStream, cfg.OutFile}, {stderrStream, cfg.ErrorFile},
+		{stdoutStream, cfg.LogFile}, {stderrStream, cfg.LogFile},
+	} {
+		if err := addFile(f.stream, f.path); err != nil {
+			c.closeFiles()
+			return nil, err
+		}
+	}
+	for stream, std := range console() {
+		if len(c.dests[stream]) == 0 {
+			c.dests[stream] = []*logOutput{{logSink: std}}
+		}
+	}
+	return c, nil
+}
+
+// workerOutput is the pair of pipes one worker writes its stdout and stderr
+// to.
+type workerOutput struct {
+	read  [2]*os.File
+	write [2]int // handed to the worker as fds 1 and 2
+}
+
+func openWorkerOutput() (*workerOutput, error) {
+	o := &workerOutput{write: [2]int{-1, -1}}
+	for stream := range o.read {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			o.close()
+			return nil, fmt.Errorf("output pipe: %w", err)
+		}
+		// The read end joins Go's poller (non-blocking), so a reader
+		// waiting on a quiet worker holds no OS thread. The write end is
+		// a separate open file description and stays blocking: a worker's
+		// stdout must behave as a terminal's or a file's would, since many
+		// programs treat EAGAIN on stdout as fatal.
+		unix.SetNonblock(p[0], true)
+		o.read[stream] = os.NewFile(uintptr(p[0]), "worker "+streamNames[stream])
+		o.write[stream] = p[1]
+	}
+	return o, nil
+}
+
+// stdio is the worker's stdout and stderr.
+func (o *workerOutput) stdio() (stdout, stderr uintptr) {
+	return uintptr(o.write[stdoutStream]), uintptr(o.write[stderrStream])
+}
+
+// closeWriteEnds drops the master's copies once the worker has them, so a
+// reader sees EOF when the worker and every child that inherited its
+// output have exited.
+func (o *workerOutput) closeWriteEnds() {
+	for i, fd := range o.write {
+		if fd >= 0 {
+			unix.Close(fd)
+			o.write[i] = -1
+		}
+	}
+}
+
+// close releases everything, for a worker that never started.
+func (o *workerOutput) close() {
+	o.closeWriteEnds()
+	for _, r := range o.read {
+		if r != nil {
+			r.Close()
+		}
+	}
+}
+
+// capture reads a started worker's output until the worker and its
+// children have closed it. Call it right after the fork.
+func (c *logCapture) capture(o *workerOutput, slot, pid int) {
+	o.closeWriteEnds()
+	for stream, r := range o.read {
+		c.readers.Add(1)
+		go func() {
+			defer c.readers.Done()
+			defer r.Close()
+			c.read(r, logSource{slot: slot, pid: pid, stream: logStream(stream)})
+		}()
+	}
+}
+
+type logSource struct {
+	slot, pid int
+	stream    logStream
+}
+
+// read splits one stream into lines. A line longer than the read buffer
+// is assembled from several reads, up to maxLogLine; a last line without
+// a newline is kept when the stream ends. "\r\n" counts as a newline.
+func (c *logCapture) read(r io.Reader, src logSource) {
+	br := bufio.NewReaderSize(r, readBufferSize)
+	var long []byte
+	batch := &logBatch{stream: src.stream}
+	defer c.flush(batch)
+	for {
+		if br.Buffered() == 0 {
+			c.flush(batch) // the next read may wait for the worker
+		}
+		chunk, err := br.ReadSlice('\n')
+		complete := err == nil
+		if complete {
+			chunk = chunk[:len(chunk)-1]
+		}
+		if len(long) > 0 || errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, chunk...)
+			for len(long) > maxLogLine {
+				n := utf8Cut(long, maxLogLine)
+				c.emit(batch, src, long[:n])
+				long = long[:copy(long, long[n:])]
+			}
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			chunk = long
+		}
+		if complete {
+			c.emit(batch, src, bytes.TrimSuffix(chunk, []byte{'\r'}))
+		} else if len(chunk) > 0 {
+			c.emit(batch, src, chunk)
+		}
+		long = long[:0]
+		if cap(long) > 4*readBufferSize {
+			long = nil // do not keep a megabyte for one long line
+		}
+		if err != nil {
+			return // EOF: the worker and its children are gone
+		}
+	}
+}
+
+// utf8Cut returns where to cut b near n without splitting a UTF-8
+// sequence.
+func utf8Cut(b []byte, n int) int {
+	for i := n; i > n-utf8.UTFMax && i > 0; i-- {
+		if utf8.RuneStart(b[i]) {
+			return i
+		}
+	}
+	return n
+}
+
+// logBatch holds the formatted lines a reader already has in hand, so a
+// burst costs one write per output rather than one per line. The reader
+// writes it out before any read that may wait, so a quiet worker's last
+// line is never held back.
+type logBatch struct {
+	stream logStream
+	buf    []byte
+	lines  int
+}
+
+// emit records one line in the ring and adds it to the batch.
+func (c *logCapture) emit(b *logBatch, src logSource, line []byte) {
+	l := LogLine{Time: c.now(), App: c.app, Slot: src.slot, PID: src.pid, Stream: streamNames[src.stream], Line: string(line)}
+	c.ring.add(l)
+	b.buf = c.format.Append(b.buf, &l)
+	b.lines++
+	if len(b.buf) >= writeBatchSize {
+		c.flush(b)
+	}
+}
+
+// flush writes the batch to each of its stream's outputs, in one call per
+// output: whole lines only, so lines of several workers never mix within
+// a line.
+func (c *logCapture) flush(b *logBatch) {
+	if b.lines == 0 {
+		return
+	}
+	for _, out := range c.dests[b.stream] {
+		c.write(out, b.buf, b.lines)
+	}
+	b.buf, b.lines = b.buf[:0], 0
+	if cap(b.buf) > 4*writeBatchSize {
+		b.buf = nil // do not keep a megabyte after one long line
+	}
+}
+
+// write writes whole lines in one call. A failing output (disk full, a
+// reader gone) loses them: that is logged once when it starts and once,
+// with the count, when it ends, but never stops a worker.
+func (c *logCapture) write(out *logOutput, lines []byte, n int) {
+	if _, err := out.Write(lines); err != nil {
+		out.lost.Add(int64(n))
+		if !out.failing.Swap(true) {
+			c.log.Error("writing worker output failed: lines are lost until it works again", "to", out.name(), "err", err)
+		}
+		return
+	}
+	if out.failing.Load() && out.failing.Swap(false) {
+		c.log.Warn("writing worker output works again", "to", out.name(), "lost_lines", out.lost.Swap(0))
+	}
+}
+
+// reopen reopens every log file by its name: after logrotate moved a file
+// away, new lines go to a new file of the old name. A file that cannot be
+// reopened keeps receiving lines where it did.
+func (c *logCapture) reopen() error {
+	var errs []error
+	for _, f := range c.files {
+		if err := f.reopen(); err != nil {
+			errs = append(errs, fmt.Errorf("reopen %s: %w", f.name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// close waits for the last lines of the workers, then closes the files. If
+// a reader is still busy after readersTimeout (its output is stalled, or a
+// worker's child holds the pipe), it leaves the files open: every line
+// written so far is already in them, nothing is buffered here.
+func (c *logCapture) close() {
+	done := make(chan struct{})
+	go func() { c.readers.Wait(); close(done) }()
+	select {
+	case <-done:
+		c.closeFiles()
+	case <-time.After(readersTimeout):
+		c.log.Warn("worker output not drained " + readersTimeout.String() + " after the workers exited (a log output is stalled, or a worker's child holds its pipe); not waiting for it")
+	}
+}
+
+func (c *logCapture) closeFiles() {
+	for _, f := range c.files {
+		f.close()
+	}
+}
+
+// reopenLogs answers SIGUSR1 and `clusterd reopen-logs`. It runs off the
+// event loop: opening a file may block.
+func (m *Master) reopenLogs(why string) error {
+	if len(m.logs.files) == 0 {
+		m.log.Info(why + ": no log files to reopen")
+		return nil
+	}
+	if err := m.logs.reopen(); err != nil {
+		m.log.Error(why+": reopening log files failed", "err", err)
+		return err
+	}
+	m.log.Info(why+": log files reopened", "files", len(m.logs.files))
+	return nil
+}

@@ -1,0 +1,123 @@
+package master
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// logSink is one place captured lines go. Write is called with whole lines
+// only (one or several), from several goroutines.
+type logSink interface {
+	io.Writer
+	name() string
+	// reopen reopens a file by its name (logrotate moved it away).
+	reopen() error
+	close() error
+}
+
+// openLogSink opens a log file for appending. With maxSize it is a
+// lumberjack.Logger, which rotates the file itself and keeps maxFiles old
+// ones; otherwise a plain file, which logrotate may rotate (SIGUSR1).
+func openLogSink(path string, maxSize int64, maxFiles int) (logSink, error) {
+	f, err := openLogFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if maxSize == 0 {
+		return &fileSink{path: path, f: f}, nil
+	}
+	// lumberjack opens the file on the first write; opening it here once
+	// makes a bad path fail the start instead.
+	f.Close()
+	return &rotatingSink{&lumberjack.Logger{
+		Filename:   path,
+		MaxSize:    int(maxSize >> 20),
+		MaxBackups: maxFiles,
+		LocalTime:  true, // as the lines' own timestamps
+	}}, nil
+}
+
+func openLogFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	return f, nil
+}
+
+// fileSink is a log file that logrotate rotates: reopen switches to a new
+// file of the same name, between two lines.
+type fileSink struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+}
+
+func (s *fileSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.Write(p)
+}
+
+func (s *fileSink) name() string { return s.path }
+
+func (s *fileSink) reopen() error {
+	f, err := openLogFile(s.path)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old := s.f
+	s.f = f
+	s.mu.Unlock()
+	return old.Close()
+}
+
+func (s *fileSink) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.Close()
+}
+
+// rotatingSink is a log file that rotates itself (--log-max-size).
+type rotatingSink struct{ l *lumberjack.Logger }
+
+// Write is whole under lumberjack's own lock.
+func (s *rotatingSink) Write(p []byte) (int, error) { return s.l.Write(p) }
+func (s *rotatingSink) name() string                { return s.l.Filename }
+
+// reopen closes the file; lumberjack opens it again by its name on the
+// next write, so an outside rotation works here too.
+func (s *rotatingSink) reopen() error { return s.l.Close() }
+func (s *rotatingSink) close() error  { return s.l.Close() }
+
+// consoleSink is the master's own stdout or stderr.
+type consoleSink struct {
+	f     *os.File
+	label string
+}
+
+func (s *consoleSink) Write(p []byte) (int, error) { return s.f.Write(p) }
+func (s *consoleSink) name() string                { return s.label }
+func (s *consoleSink) reopen() error               { return nil }
+func (s *consoleSink) close() error                { return nil }
+
+// console is where lines go without a log file. Go serialises the writes
+// to one *os.File (each Write holds the descriptor's write lock until all of
+// it is written), and the master's own slog lines go to os.Stderr. When
+// stdout and stderr are one file (a terminal, 2>&1, one pipe), stdout lines
+// are written through os.Stderr too, so a long line written to one can
+// never interleave with a line written to the other.
+var console = sync.OnceValue(func() [2]*consoleSink {
+	stdout := os.Stdout
+	out, err1 := os.Stdout.Stat()
+	errs, err2 := os.Stderr.Stat()
+	if err1 == nil && err2 == nil && os.SameFile(out, errs) {
+		stdout = os.Stderr
+	}
+	return [2]*consoleSink{{stdout, "stdout"}, {os.Stderr, "stderr"}}
+})
