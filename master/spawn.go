@@ -20,6 +20,7 @@ type spawner struct {
 }
 
 type spawnRequest struct {
+	path  string // what to execute; the exec shim, /proc/self/exe, by default
 	argv  []string
 	attr  *syscall.ProcAttr
 	reply chan spawnResult
@@ -36,7 +37,10 @@ func newSpawner() *spawner {
 		// Never unlocked: the thread must outlive every worker.
 		runtime.LockOSThread()
 		for r := range s.requests {
-			pid, err := syscall.ForkExec("/proc/self/exe", r.argv, r.attr)
+			if r.path == "" {
+				r.path = "/proc/self/exe"
+			}
+			pid, err := syscall.ForkExec(r.path, r.argv, r.attr)
 			r.reply <- spawnResult{pid, err}
 		}
 	}()
