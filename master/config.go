@@ -23,6 +23,10 @@ type Config struct {
 	Listen []string
 	// ControlPath is the control socket; empty means DefaultControlPath(Name).
 	ControlPath string
+	// UpgradeTimeout bounds an upgrade of the master: the new master must
+	// have all its workers ready by then, or it is killed and this one
+	// keeps serving.
+	UpgradeTimeout time.Duration
 	// Pidfile, if set, is written atomically with the master's pid once
 	// every worker is ready, and removed when the master exits.
 	Pidfile string
@@ -95,6 +99,7 @@ func Defaults() Config {
 		RestartDelay:    100 * time.Millisecond,
 		MaxRestartDelay: 15 * time.Second,
 		ReadyGrace:      250 * time.Millisecond,
+		UpgradeTimeout:  time.Minute,
 		ForkRate:        100,
 		ForkBurst:       20,
 		// Logs.
@@ -116,7 +121,7 @@ func (c *Config) validate() error {
 		value time.Duration
 	}{
 		{"listen-timeout", c.ListenTimeout}, {"kill-timeout", c.KillTimeout},
-		{"min-uptime", c.MinUptime},
+		{"min-uptime", c.MinUptime}, {"upgrade-timeout", c.UpgradeTimeout},
 	} {
 		if d.value <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive, got %s", d.name, d.value))

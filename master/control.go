@@ -124,6 +124,13 @@ func (c *controlServer) serve(handle func(*net.UnixConn)) {
 	}
 }
 
+// handOver stops accepting but leaves the socket's path: a new master
+// serves it now.
+func (c *controlServer) handOver() {
+	c.ln.SetUnlinkOnClose(false)
+	c.ln.Close()
+}
+
 // close stops accepting, lets answers in flight finish, and removes the
 // socket file.
 func (c *controlServer) close() {
@@ -207,6 +214,19 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 		m.serveLogs(conn, req)
 	case "reopen-logs":
 		m.answerReopenLogs(conn)
+	case "upgrade":
+		result := make(chan error, 1)
+		m.post(func() { m.requestUpgrade(func(err error) { result <- err }) })
+		select {
+		case err := <-result:
+			if err != nil {
+				writeResponse(conn, response{Error: err.Error()})
+				return
+			}
+			writeResponse(conn, response{OK: true})
+		case <-m.done:
+			writeResponse(conn, response{Error: "the master stopped during the upgrade"})
+		}
 	case "stop":
 		m.post(func() { m.beginStop("clusterd stop") })
 		<-m.done
@@ -319,6 +339,13 @@ func (c *Client) Scale(arg string) (*Status, error) {
 		return nil, err
 	}
 	return resp.Status, nil
+}
+
+// Upgrade replaces the master with the binary on disk and returns once
+// the new master's workers are ready (the old master is then retiring).
+func (c *Client) Upgrade() error {
+	_, err := c.do("upgrade", true)
+	return err
 }
 
 // Stop stops the master gracefully and returns once it has exited.

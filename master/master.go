@@ -13,6 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
 
+	"github.com/cloudflare/tableflip"
+
 	"github.com/clusterd/clusterd/listener"
 	"github.com/clusterd/clusterd/reload"
 )
@@ -51,8 +53,14 @@ type Master struct {
 	lastReload *ReloadOutcome
 	stopping   bool
 	// allReadyOnce: the master became ready (every slot's first worker).
-	allReadyOnce        bool
-	supervised          bool // started with NOTIFY_SOCKET: speak sd_notify
+	allReadyOnce bool
+	supervised   bool // started with NOTIFY_SOCKET: speak sd_notify
+	// upgrader replaces this master with the binary on disk (nil when
+	// tableflip is unavailable, upgradeUnavailable says why).
+	upgrader            *tableflip.Upgrader
+	upgradeUnavailable  string
+	upgrading           bool // an upgrade is in flight
+	upgraded            bool // a new master took over: leave the sockets' paths alone
 	supervisorErrLogged bool
 }
 
@@ -73,26 +81,25 @@ type slot struct {
 
 // New checks the configuration, resolves the command, opens the sockets and
 // the control socket. Every error names what is wrong in one line.
-func New(cfg Config) (*Master, error) {
+func New(cfg Config) (m *Master, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	// Socket activation passthrough: sockets systemd (or any sd_listen_fds
-	// launcher) opened for us are served as they are.
-	inherited, err := listener.Inherited()
+	// Whatever New opened is closed again if a later step fails.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	// tableflip first: a master started by an upgrade takes its sockets
+	// and control socket from the old one instead of opening its own.
+	upgrader, upgradeErr := tableflip.New(tableflip.Options{UpgradeTimeout: cfg.UpgradeTimeout})
+	upgraded, err := takeUpgradeFiles(upgrader)
 	if err != nil {
 		return nil, err
-	}
-	if len(cfg.Listen) == 0 && len(inherited) == 0 {
-		cfg.Listen = []string{DefaultListen}
-	}
-	specs := make([]listener.Spec, len(cfg.Listen))
-	for i, value := range cfg.Listen {
-		spec, err := listener.Parse(value, i)
-		if err != nil {
-			return nil, err
-		}
-		specs[i] = spec
 	}
 	cmd, err := resolveCommand(cfg.Command, cfg.Dir, 1)
 	if err != nil {
@@ -103,29 +110,31 @@ func New(cfg Config) (*Master, error) {
 			return nil, err
 		}
 	}
-	control, err := listenControl(cfg.ControlPath)
-	if err != nil {
-		return nil, err
+	var sockets listener.Groups
+	var control *controlServer
+	if upgraded != nil {
+		sockets, control = upgraded.groups, &controlServer{path: cfg.ControlPath, ln: upgraded.control}
+		cfg.Instances = upgraded.instances
+	} else {
+		if control, err = listenControl(cfg.ControlPath); err != nil {
+			return nil, err
+		}
+		if sockets, err = openSockets(&cfg); err != nil {
+			control.close()
+			return nil, err
+		}
 	}
-	sockets, err := listener.OpenGroupsWith(inherited, specs, cfg.Instances, listener.Options{ReusePort: cfg.ReusePort})
-	if err != nil {
-		control.close()
-		return nil, err
-	}
+	undo = append(undo, func() { control.close() }, func() { sockets.Close() })
 	devNull, err := openDevNull()
 	if err != nil {
-		control.close()
-		sockets.Close()
 		return nil, err
 	}
+	undo = append(undo, func() { devNull.Close() })
 	logs, err := newLogCapture(cfg)
 	if err != nil {
-		control.close()
-		sockets.Close()
-		devNull.Close()
 		return nil, err
 	}
-	m := &Master{
+	m = &Master{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		pid:        os.Getpid(),
@@ -141,12 +150,36 @@ func New(cfg Config) (*Master, error) {
 		procs:      make(map[int]*proc),
 		generation: 1,
 		supervised: hasSupervisor(),
+		upgrader:   upgrader,
+	}
+	if upgradeErr != nil {
+		m.upgrader, m.upgradeUnavailable = nil, upgradeErr.Error()
 	}
 	m.current = cmd
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, &slot{index: i, cmd: cmd})
 	}
 	return m, nil
+}
+
+// openSockets opens the listening sockets of every slot: those of socket
+// activation (systemd, or any sd_listen_fds launcher) are served as they
+// are, the rest are bound here.
+func openSockets(cfg *Config) (listener.Groups, error) {
+	inherited, err := listener.Inherited()
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Listen) == 0 && len(inherited) == 0 {
+		cfg.Listen = []string{DefaultListen}
+	}
+	specs := make([]listener.Spec, len(cfg.Listen))
+	for i, value := range cfg.Listen {
+		if specs[i], err = listener.Parse(value, i); err != nil {
+			return nil, err
+		}
+	}
+	return listener.OpenGroupsWith(inherited, specs, cfg.Instances, listener.Options{ReusePort: cfg.ReusePort})
 }
 
 // Addresses are the sockets' bound addresses, in fd order.
@@ -167,7 +200,7 @@ func (m *Master) ControlPath() string { return m.cfg.ControlPath }
 func (m *Master) Run(ctx context.Context) error {
 	signals := make(chan os.Signal, 16)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD,
-		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1)
+		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR2, syscall.SIGUSR1)
 	defer signal.Stop(signals)
 	// With SIGPIPE notified, a write to our stdout or stderr after its
 	// reader went away fails with EPIPE instead of killing the master and
@@ -200,6 +233,14 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	close(m.done)
 	m.removePidfile()
+	if m.upgraded {
+		// The new master serves these sockets: close our descriptors only.
+		for _, set := range m.sockets {
+			for _, s := range set {
+				s.Release()
+			}
+		}
+	}
 	m.control.close()
 	m.sockets.Close()
 	m.devNull.Close()
@@ -246,6 +287,12 @@ func (m *Master) onSignal(sig syscall.Signal) {
 	case syscall.SIGHUP:
 		m.log.Info("SIGHUP: rolling reload requested")
 		m.requestReload(nil)
+	case syscall.SIGUSR2: // nginx's and unicorn's: replace the master binary
+		m.requestUpgrade(func(err error) {
+			if err != nil {
+				m.log.Warn("SIGUSR2 upgrade not done", "err", err)
+			}
+		})
 	case syscall.SIGTTIN, syscall.SIGTTOU: // unicorn's and einhorn's: one more, one fewer
 		target := len(m.slots) + 1
 		if sig == syscall.SIGTTOU {

@@ -62,6 +62,14 @@ func (m *Master) onAllReady() {
 	if err := m.writePidfile(); err != nil {
 		m.log.Error("pidfile", "err", err)
 	}
+	if m.upgrader != nil {
+		// Ready for tableflip: an old master waiting on us now retires,
+		// the control socket's path is ours, and we can be upgraded.
+		if err := m.upgrader.Ready(); err != nil {
+			m.log.Error("telling the old master we are ready", "err", err)
+		}
+		m.control.ln.SetUnlinkOnClose(true)
+	}
 	m.tellSupervisor(fmt.Sprintf("READY=1\nMAINPID=%d\n%s", m.pid, m.supervisorStatus()))
 }
 

@@ -64,6 +64,7 @@ kills the workers at once).`,
 	f.StringArrayVarP(&cfg.Listen, "listen", "l", nil,
 		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+master.DefaultListen+", or the sockets of socket activation, matched by NAME)")
 	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
+	f.Var(durationValue{&cfg.UpgradeTimeout}, "upgrade-timeout", "on SIGUSR2 or clusterd upgrade, how long the new master may take until all its workers are ready; then it is killed and this master keeps serving")
 	f.StringVar(&cfg.Pidfile, "pidfile", "", "write the master's pid here (atomically) once all workers are ready; for systemd PIDFile= and scripts")
 	f.BoolVar(&cfg.ReusePort, "reuseport", false, "one SO_REUSEPORT socket per worker slot (TCP), all held by the master: the kernel spreads connections evenly instead of letting busy workers take most")
 	f.BoolVar(&cfg.WaitReady, "wait-ready", false, "a worker is ready only once it sends READY=1 (sd_notify or NOTIFY_FD)")
@@ -78,7 +79,7 @@ kills the workers at once).`,
 	addControlFlags(f, &cfg.Name, &cfg.ControlPath)
 	addLogFlags(f, &cfg)
 
-	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newStopCommand(), newStartupCommand())
+	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newUpgradeCommand(), newStopCommand(), newStartupCommand())
 	root.AddCommand(newLogsCommand(), newReopenLogsCommand())
 	return root
 }
@@ -176,6 +177,35 @@ count. Scaling is refused while a reload runs.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "scaled to %d instances\n", st.Instances)
+			return nil
+		},
+	}
+	addControlFlags(cmd.Flags(), &name, &control)
+	return cmd
+}
+
+func newUpgradeCommand() *cobra.Command {
+	var name, control string
+	cmd := &cobra.Command{
+		Use:   "upgrade",
+		Short: "Replace the master with the clusterd binary on disk, without closing a socket",
+		Long: `upgrade (or SIGUSR2 to the master) starts the clusterd binary as it is on disk
+now and hands it the listening sockets and the control socket. The new master
+starts its own workers; once they are all ready the old master drains its
+workers and exits. If the new master fails or is not ready within
+--upgrade-timeout, it is killed, the old master keeps serving, and upgrade
+exits 1 with the reason. A second upgrade while one is in flight is refused.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := controlClient(name, control)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := client.Upgrade(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "upgraded in %s: the new master serves, the old one is draining its workers\n", time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}

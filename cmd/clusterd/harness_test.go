@@ -84,6 +84,9 @@ type clusterOptions struct {
 	waitReady bool
 	// wrapper runs the master, e.g. in a new PID namespace.
 	wrapper []string
+	// binary is the clusterd to run (default: this test binary); an
+	// upgrade re-executes it from this path.
+	binary string
 }
 
 // tagEnv is the environment for a process of this test.
@@ -109,7 +112,11 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	}
 	args = append(args, "--")
 	args = append(args, o.command...)
-	argv := append(append(append([]string{}, o.wrapper...), bin(t)), args...)
+	binary := o.binary
+	if binary == "" {
+		binary = bin(t)
+	}
+	argv := append(append(append([]string{}, o.wrapper...), binary), args...)
 	c := &cluster{
 		t:       t,
 		cmd:     exec.Command(argv[0], argv[1:]...),
@@ -170,6 +177,12 @@ func (c *cluster) cleanup() {
 			c.t.Errorf("master did not stop within 15s of SIGTERM; killing it")
 			c.cmd.Process.Kill()
 			<-c.exited
+		}
+	}
+	// An upgrade leaves a new master (not our child) on the control socket.
+	if _, err := c.client.Status(); err == nil {
+		if err := c.client.Stop(); err != nil {
+			c.t.Errorf("stopping the master that took over: %v", err)
 		}
 	}
 	// The master is gone; its workers die with it (parent-death signal), and
