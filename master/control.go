@@ -183,18 +183,7 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 		}
 		writeResponse(conn, response{OK: true, Status: &st})
 	case "reload":
-		result := make(chan error, 1)
-		m.post(func() { m.requestReload(func(err error) { result <- err }) })
-		select {
-		case err := <-result:
-			if err != nil {
-				writeResponse(conn, response{Error: err.Error()})
-				return
-			}
-			writeResponse(conn, response{OK: true})
-		case <-m.done:
-			writeResponse(conn, response{Error: "the master stopped during the reload"})
-		}
+		m.answerWhenDone(conn, "reload", m.requestReload)
 	case "scale":
 		var st Status
 		err := ErrStopped
@@ -215,24 +204,30 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 	case "reopen-logs":
 		m.answerReopenLogs(conn)
 	case "upgrade":
-		result := make(chan error, 1)
-		m.post(func() { m.requestUpgrade(func(err error) { result <- err }) })
-		select {
-		case err := <-result:
-			if err != nil {
-				writeResponse(conn, response{Error: err.Error()})
-				return
-			}
-			writeResponse(conn, response{OK: true})
-		case <-m.done:
-			writeResponse(conn, response{Error: "the master stopped during the upgrade"})
-		}
+		m.answerWhenDone(conn, "upgrade", m.requestUpgrade)
 	case "stop":
 		m.post(func() { m.beginStop("clusterd stop") })
 		<-m.done
 		writeResponse(conn, response{OK: true})
 	default:
 		writeResponse(conn, response{Error: fmt.Sprintf("unknown command %q", req.Command)})
+	}
+}
+
+// answerWhenDone starts a long operation on the event loop (a reload, an
+// upgrade) and answers the client with its outcome, however long it takes.
+func (m *Master) answerWhenDone(conn net.Conn, what string, start func(reply func(error))) {
+	result := make(chan error, 1)
+	m.post(func() { start(func(err error) { result <- err }) })
+	select {
+	case err := <-result:
+		if err != nil {
+			writeResponse(conn, response{Error: err.Error()})
+			return
+		}
+		writeResponse(conn, response{OK: true})
+	case <-m.done:
+		writeResponse(conn, response{Error: "the master stopped during the " + what})
 	}
 }
 

@@ -283,12 +283,8 @@ func TestKilledMasterLeavesNoWorker(t *testing.T) {
 
 // alive reports whether pid runs (a zombie does not count).
 func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
+	state := procState(pid)
+	return state != "?" && state != "Z"
 }
 
 // TestStop covers the three ways to stop: SIGTERM, `clusterd stop`, and

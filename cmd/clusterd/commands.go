@@ -89,50 +89,48 @@ func addControlFlags(f *pflag.FlagSet, name, control *string) {
 	f.StringVar(control, "control", "", "control socket path (default: $XDG_RUNTIME_DIR/clusterd/NAME.sock, /run/clusterd/NAME.sock as root, else $TMPDIR/clusterd-UID/NAME.sock)")
 }
 
-// controlClient builds a client for the subcommands' --name/--control.
-func controlClient(name, control string) (*master.Client, error) {
-	if control == "" {
-		path, err := master.DefaultControlPath(name)
-		if err != nil {
-			return nil, usageError{err}
+// controlCommand makes c a subcommand that talks to a running master:
+// it gets --name and --control, and run gets a client for that master.
+func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *master.Client, args []string) error) *cobra.Command {
+	var name, control string
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if control == "" {
+			path, err := master.DefaultControlPath(name)
+			if err != nil {
+				return usageError{err}
+			}
+			control = path
 		}
-		control = path
+		return run(cmd, &master.Client{Path: control}, args)
 	}
-	return &master.Client{Path: control}, nil
+	addControlFlags(c.Flags(), &name, &control)
+	return c
 }
 
 func newStatusCommand() *cobra.Command {
-	var name, control string
 	var asJSON bool
-	cmd := &cobra.Command{
+	cmd := controlCommand(&cobra.Command{
 		Use:   "status",
 		Short: "Show the workers of a running master",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, err := controlClient(name, control)
-			if err != nil {
-				return err
-			}
-			st, err := client.Status()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			return st.Render(cmd.OutOrStdout())
-		},
-	}
-	addControlFlags(cmd.Flags(), &name, &control)
+	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
+		st, err := client.Status()
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		}
+		return st.Render(cmd.OutOrStdout())
+	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as one JSON document")
 	return cmd
 }
 
 func newReloadCommand() *cobra.Command {
-	var name, control string
-	cmd := &cobra.Command{
+	return controlCommand(&cobra.Command{
 		Use:   "reload",
 		Short: "Rolling reload: replace every worker, each only after its successor is ready",
 		Long: `reload blocks until the rolling reload has finished. It exits 0 when every
@@ -140,26 +138,18 @@ worker was replaced, and 1 with the reason when the reload was aborted (a new
 worker died or was not ready within --listen-timeout); the old workers then
 keep serving.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, err := controlClient(name, control)
-			if err != nil {
-				return err
-			}
-			start := time.Now()
-			if err := client.Reload(); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "reload succeeded in %s\n", time.Since(start).Round(time.Millisecond))
-			return nil
-		},
-	}
-	addControlFlags(cmd.Flags(), &name, &control)
-	return cmd
+	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
+		start := time.Now()
+		if err := client.Reload(); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "reload succeeded in %s\n", time.Since(start).Round(time.Millisecond))
+		return nil
+	})
 }
 
 func newScaleCommand() *cobra.Command {
-	var name, control string
-	cmd := &cobra.Command{
+	return controlCommand(&cobra.Command{
 		Use:   "scale N|+K|-K",
 		Short: "Set the number of workers: new ones start, surplus ones drain gracefully",
 		Long: `scale sets the number of worker slots of a running master. New workers run the
@@ -167,26 +157,18 @@ current release; surplus workers (the highest slots) drain as in a stop.
 SIGTTIN and SIGTTOU to the master add and remove one. A reload keeps the new
 count. Scaling is refused while a reload runs.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			client, err := controlClient(name, control)
-			if err != nil {
-				return err
-			}
-			st, err := client.Scale(args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "scaled to %d instances\n", st.Instances)
-			return nil
-		},
-	}
-	addControlFlags(cmd.Flags(), &name, &control)
-	return cmd
+	}, func(cmd *cobra.Command, client *master.Client, args []string) error {
+		st, err := client.Scale(args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "scaled to %d instances\n", st.Instances)
+		return nil
+	})
 }
 
 func newUpgradeCommand() *cobra.Command {
-	var name, control string
-	cmd := &cobra.Command{
+	return controlCommand(&cobra.Command{
 		Use:   "upgrade",
 		Short: "Replace the master with the clusterd binary on disk, without closing a socket",
 		Long: `upgrade (or SIGUSR2 to the master) starts the clusterd binary as it is on disk
@@ -196,39 +178,24 @@ workers and exits. If the new master fails or is not ready within
 --upgrade-timeout, it is killed, the old master keeps serving, and upgrade
 exits 1 with the reason. A second upgrade while one is in flight is refused.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, err := controlClient(name, control)
-			if err != nil {
-				return err
-			}
-			start := time.Now()
-			if err := client.Upgrade(); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "upgraded in %s: the new master serves, the old one is draining its workers\n", time.Since(start).Round(time.Millisecond))
-			return nil
-		},
-	}
-	addControlFlags(cmd.Flags(), &name, &control)
-	return cmd
+	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
+		start := time.Now()
+		if err := client.Upgrade(); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "upgraded in %s: the new master serves, the old one is draining its workers\n", time.Since(start).Round(time.Millisecond))
+		return nil
+	})
 }
 
 func newStopCommand() *cobra.Command {
-	var name, control string
-	cmd := &cobra.Command{
+	return controlCommand(&cobra.Command{
 		Use:   "stop",
 		Short: "Stop the master and drain all workers gracefully",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, err := controlClient(name, control)
-			if err != nil {
-				return err
-			}
-			return client.Stop()
-		},
-	}
-	addControlFlags(cmd.Flags(), &name, &control)
-	return cmd
+	}, func(_ *cobra.Command, client *master.Client, _ []string) error {
+		return client.Stop()
+	})
 }
 
 func newDemoCommand() *cobra.Command {

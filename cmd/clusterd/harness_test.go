@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/internal/proctest"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -46,31 +46,13 @@ func bin(t *testing.T) string {
 	return exe
 }
 
-// syncBuffer collects a process's output for assertions and failure logs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // cluster is one master process under test.
 type cluster struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	control string
 	client  *master.Client
-	output  *syncBuffer
+	output  *proctest.Buffer
 	exited  chan struct{}
 	exitErr error
 }
@@ -122,7 +104,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		cmd:     exec.Command(argv[0], argv[1:]...),
 		control: control,
 		client:  &master.Client{Path: control, Timeout: 5 * time.Second},
-		output:  &syncBuffer{},
+		output:  &proctest.Buffer{},
 		exited:  make(chan struct{}),
 	}
 	c.cmd.Env = tagEnv(t, o.env...)

@@ -24,10 +24,9 @@ func addLogFlags(f *pflag.FlagSet, cfg *master.Config) {
 }
 
 func newLogsCommand() *cobra.Command {
-	var name, control string
 	var lines int
 	var follow, asJSON bool
-	cmd := &cobra.Command{
+	cmd := controlCommand(&cobra.Command{
 		Use:   "logs",
 		Short: "Show the workers' latest output lines from a running master",
 		Long: `logs prints the newest lines the workers wrote, from the master's memory
@@ -35,39 +34,33 @@ func newLogsCommand() *cobra.Command {
 --follow it then prints every new line until interrupted; if it reads too
 slowly, it says how many lines it missed.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if lines < 0 {
-				return usageError{fmt.Errorf("--lines must not be negative, got %d", lines)}
+	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
+		if lines < 0 {
+			return usageError{fmt.Errorf("--lines must not be negative, got %d", lines)}
+		}
+		out := bufio.NewWriter(cmd.OutOrStdout())
+		defer out.Flush()
+		format := master.LogFormat{TimeLayout: master.DefaultLogTimeFormat, JSON: asJSON}
+		var buf []byte
+		return client.Logs(lines, follow, func(msg master.LogMessage) error {
+			if msg.Dropped > 0 {
+				if asJSON {
+					fmt.Fprintf(out, "{\"dropped\":%d}\n", msg.Dropped)
+				} else {
+					fmt.Fprintf(out, "clusterd: %d lines dropped: this client read too slowly\n", msg.Dropped)
+				}
 			}
-			client, err := controlClient(name, control)
-			if err != nil {
-				return err
+			if msg.Line != nil {
+				buf = format.Append(buf[:0], msg.Line)
+				out.Write(buf)
 			}
-			out := bufio.NewWriter(cmd.OutOrStdout())
-			defer out.Flush()
-			format := master.LogFormat{TimeLayout: master.DefaultLogTimeFormat, JSON: asJSON}
-			var buf []byte
-			return client.Logs(lines, follow, func(msg master.LogMessage) error {
-				if msg.Dropped > 0 {
-					if asJSON {
-						fmt.Fprintf(out, "{\"dropped\":%d}\n", msg.Dropped)
-					} else {
-						fmt.Fprintf(out, "clusterd: %d lines dropped: this client read too slowly\n", msg.Dropped)
-					}
-				}
-				if msg.Line != nil {
-					buf = format.Append(buf[:0], msg.Line)
-					out.Write(buf)
-				}
-				if follow {
-					return out.Flush()
-				}
-				return nil
-			})
-		},
-	}
+			if follow {
+				return out.Flush()
+			}
+			return nil
+		})
+	})
 	f := cmd.Flags()
-	addControlFlags(f, &name, &control)
 	f.IntVarP(&lines, "lines", "n", 15, "how many of the newest lines to show")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new lines until interrupted")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per line")
@@ -75,19 +68,11 @@ slowly, it says how many lines it missed.`,
 }
 
 func newReopenLogsCommand() *cobra.Command {
-	var name, control string
-	cmd := &cobra.Command{
+	return controlCommand(&cobra.Command{
 		Use:   "reopen-logs",
 		Short: "Make the master reopen its log files (after logrotate moved them), as SIGUSR1 does",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, err := controlClient(name, control)
-			if err != nil {
-				return err
-			}
-			return client.ReopenLogs()
-		},
-	}
-	addControlFlags(cmd.Flags(), &name, &control)
-	return cmd
+	}, func(_ *cobra.Command, client *master.Client, _ []string) error {
+		return client.ReopenLogs()
+	})
 }

@@ -110,7 +110,7 @@ type Child struct {
 	cmd    *exec.Cmd
 	notify chan string // lines the child wrote to NOTIFY_FD
 	stdout chan string // lines the child wrote to stdout
-	stderr *syncBuffer
+	stderr *Buffer
 	exited chan struct{}
 	state  *os.ProcessState // set before exited is closed
 }
@@ -142,7 +142,7 @@ func Start(t testing.TB, name string, sockets []*os.File, env ...string) *Child 
 		cmd:    cmd,
 		notify: make(chan string, 4096),
 		stdout: make(chan string, 4096),
-		stderr: new(syncBuffer),
+		stderr: new(Buffer),
 		exited: make(chan struct{}),
 	}
 	cmd.Stderr = c.stderr
@@ -287,18 +287,19 @@ func (c *Child) Wait() int {
 // Stderr returns what the child wrote to stderr so far.
 func (c *Child) Stderr() string { return c.stderr.String() }
 
-type syncBuffer struct {
+// Buffer collects a child's output for assertions while it runs.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
