@@ -23,6 +23,10 @@ type Config struct {
 	Listen []string
 	// ControlPath is the control socket; empty means DefaultControlPath(Name).
 	ControlPath string
+	// User and Group, if set, are who every worker runs as (the master
+	// stays root to bind privileged ports); supplementary groups are
+	// dropped.
+	User, Group string
 	// UpgradeTimeout bounds an upgrade of the master: the new master must
 	// have all its workers ready by then, or it is killed and this one
 	// keeps serving.

@@ -24,15 +24,18 @@ var ErrStopped = errors.New("the master has stopped")
 
 // Master supervises one cluster of workers. Create it with New, then Run.
 type Master struct {
-	cfg       Config
-	log       *slog.Logger
-	pid       int
-	sockets   listener.Groups // sockets[slot] are what that slot's workers get
-	control   *controlServer
-	spawner   *spawner
-	devNull   *os.File
-	workerEnv []string
-	logs      *logCapture // worker output; safe for concurrent use, not the loop's
+	cfg     Config
+	log     *slog.Logger
+	pid     int
+	sockets listener.Groups // sockets[slot] are what that slot's workers get
+	control *controlServer
+	spawner *spawner
+	devNull *os.File
+	// credential is who workers run as (--user/--group), nil for the
+	// master's own user.
+	credential *syscall.Credential
+	workerEnv  []string
+	logs       *logCapture // worker output; safe for concurrent use, not the loop's
 	// forkLimit is the machine-wide cap on re-forks of crashed workers
 	// (DESIGN-NOTES 7): a crash storm costs capacity, not the machine.
 	forkLimit *rate.Limiter
@@ -105,6 +108,10 @@ func New(cfg Config) (m *Master, err error) {
 	if err != nil {
 		return nil, err
 	}
+	credential, userEnv, err := workerCredential(cfg.User, cfg.Group)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.ControlPath == "" {
 		if cfg.ControlPath, err = DefaultControlPath(cfg.Name); err != nil {
 			return nil, err
@@ -143,7 +150,8 @@ func New(cfg Config) (m *Master, err error) {
 		spawner:    newSpawner(),
 		devNull:    devNull,
 		logs:       logs,
-		workerEnv:  workerEnv(os.Environ()),
+		workerEnv:  withUserEnv(workerEnv(os.Environ()), userEnv),
+		credential: credential,
 		forkLimit:  rate.NewLimiter(rate.Limit(cfg.ForkRate), cfg.ForkBurst),
 		events:     make(chan func(), 64),
 		done:       make(chan struct{}),
@@ -382,6 +390,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 		notifyAddr: endpoint.addr,
 		notifyPipe: int(endpoint.pipeW.Fd()),
 		slot:       slotIndex,
+		credential: m.credential,
 	})
 	endpoint.afterStart()
 	if err != nil {

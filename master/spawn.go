@@ -57,6 +57,7 @@ type workerStart struct {
 	notifyAddr string // NOTIFY_SOCKET
 	notifyPipe int    // write end, becomes NOTIFY_FD
 	slot       int
+	credential *syscall.Credential // nil: the master's own user
 }
 
 // start forks the exec shim, which becomes the worker command.
@@ -86,8 +87,9 @@ func (s *spawner) start(w workerStart) (int, error) {
 		Sys: &syscall.SysProcAttr{
 			// Its own process group: a terminal's Ctrl-C reaches only the
 			// master, which then stops the workers in order.
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
+			Setpgid:    true,
+			Pdeathsig:  syscall.SIGKILL,
+			Credential: w.credential,
 		},
 	}
 	reply := make(chan spawnResult, 1)

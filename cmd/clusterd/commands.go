@@ -64,6 +64,8 @@ kills the workers at once).`,
 	f.StringArrayVarP(&cfg.Listen, "listen", "l", nil,
 		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+master.DefaultListen+", or the sockets of socket activation, matched by NAME)")
 	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
+	f.StringVar(&cfg.User, "user", "", "run every worker as this user (name or uid), with its primary group and no supplementary groups; the master stays root to bind privileged ports")
+	f.StringVar(&cfg.Group, "group", "", "run every worker with this group (name or gid) instead of the user's primary group")
 	f.Var(durationValue{&cfg.UpgradeTimeout}, "upgrade-timeout", "on SIGUSR2 or clusterd upgrade, how long the new master may take until all its workers are ready; then it is killed and this master keeps serving")
 	f.StringVar(&cfg.Pidfile, "pidfile", "", "write the master's pid here (atomically) once all workers are ready; for systemd PIDFile= and scripts")
 	f.BoolVar(&cfg.ReusePort, "reuseport", false, "one SO_REUSEPORT socket per worker slot (TCP), all held by the master: the kernel spreads connections evenly instead of letting busy workers take most")
