@@ -22,12 +22,17 @@ var pm2NoGiveUp = []string{"--max-restarts", "1000000"}
 
 // crashRun is one server's run under load.
 type crashRun struct {
-	Server     string      `json:"server"`
-	Round      int         `json:"round"`
-	Result     load.Result `json:"result"`
-	Goodput    float64     `json:"goodput_per_sec"`
-	SilentTime float64     `json:"silent_share"` // share of 10 ms windows without one answer
-	Workers    int         `json:"worker_pids_that_answered"`
+	Server  string      `json:"server"`
+	Round   int         `json:"round"`
+	Result  load.Result `json:"result"`
+	Goodput float64     `json:"goodput_per_sec"`
+	// WrkGoodput is wrk's Requests/sec (responses per second) in a run of its own just
+	// before: issue 6 states the goal under wrk, whose load costs less CPU than bench/load's
+	// on a machine where load and restarts compete for two cores.
+	WrkGoodput float64   `json:"wrk_goodput_per_sec"`
+	Wrk        wrkResult `json:"wrk"`
+	SilentTime float64   `json:"silent_share"` // share of 10 ms windows without one answer
+	Workers    int       `json:"worker_pids_that_answered"`
 }
 
 // crashPair is one manager with the same server crash-free and crash-prone.
@@ -58,13 +63,16 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 		servers = append(servers, p.free, p.crashes)
 	}
 	sec.printf("Each request kills its worker with probability %g (`clusterd demo --crash-rate %g`; "+
-		"`CRASH_RATE=%g` for the Node server), two workers, %s from bench/load for %v, %d rounds, "+
-		"the six servers interleaved. Goodput is answered requests per second; the ratio divides "+
-		"the crash-prone server's goodput by the same server's crash-free goodput under the same "+
-		"manager in the same round. PM2 runs with `%s`, which only stops it from giving up "+
-		"(see below).\n",
-		crashRate, crashRate, crashRate, keepAliveMode.Name, s.prof.CrashDuration, s.prof.CrashRounds,
-		"--max-restarts 1000000")
+		"`CRASH_RATE=%g` for the Node server), two workers, 64 keep-alive connections, %d rounds, "+
+		"the six servers interleaved. In each round every server gets %v of wrk (goodput: its "+
+		"responses per second; the load of issue 6's goal) and then %v of bench/load (which "+
+		"accounts for every request: failed share, restarts, silences). The ratio divides the "+
+		"crash-prone server's goodput by the same server's crash-free goodput under the same "+
+		"manager in the same round. PM2 runs with `--max-restarts 1000000`: by default PM2 stops "+
+		"restarting an app after 16 deaths within a second of their start, which this server "+
+		"reaches in seconds; the flag does not make PM2 restart any faster. clusterd needs no "+
+		"such flag: it tells a crash after READY from a failed start (DESIGN-NOTES 7).\n",
+		crashRate, crashRate, crashRate, s.prof.CrashRounds, s.prof.CrashDuration, s.prof.CrashDuration)
 
 	stop, err := s.startAll(ctx, servers...)
 	if err != nil {
@@ -78,11 +86,18 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 				if err := s.waitServing(ctx, srv); err != nil {
 					return err
 				}
+				w, err := s.runWrk(ctx, srv.addr(), keepAlive64, s.prof.CrashDuration)
+				if err != nil {
+					return err
+				}
+				if err := s.waitServing(ctx, srv); err != nil {
+					return err
+				}
 				cr, err := crashLoad(ctx, srv, s.prof.CrashDuration)
-				cr.Round = round
+				cr.Round, cr.Wrk, cr.WrkGoodput = round, w, w.RequestsPerSec
 				runs = append(runs, cr)
-				logf("  round %d, %s: goodput %s/s, silent %.1f%%, %d worker pids, %s", round+1,
-					srv.label(), kilo(cr.Goodput), 100*cr.SilentTime, cr.Workers, brief(cr.Result))
+				logf("  round %d, %s: wrk %s/s; bench/load: goodput %s/s, silent %.1f%%, %s", round+1,
+					srv.label(), kilo(cr.WrkGoodput), kilo(cr.Goodput), 100*cr.SilentTime, brief(cr.Result))
 				if err != nil {
 					return err
 				}
@@ -96,39 +111,49 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 	var rows [][]string
 	var names []string
 	series := map[string][]spread{}
+	pm2Crashy := pairs[len(pairs)-1].crashes.label()
 	for _, p := range pairs {
-		var ratio, failShare, restartRate, silent []float64
+		var ratio, wrkRatio, vsPM2, failShare, restartRate, silent []float64
 		for round := range s.prof.CrashRounds {
 			free, crashy := findRun(runs, p.free.label(), round), findRun(runs, p.crashes.label(), round)
 			if free == nil || crashy == nil {
 				continue
 			}
 			ratio = append(ratio, crashy.Goodput/free.Goodput)
+			wrkRatio = append(wrkRatio, crashy.WrkGoodput/free.WrkGoodput)
+			if pm := findRun(runs, pm2Crashy, round); pm != nil {
+				vsPM2 = append(vsPM2, crashy.WrkGoodput/pm.WrkGoodput)
+			}
 			failShare = append(failShare, float64(crashy.Result.FailedTotal()+crashy.Result.Unanswered)/float64(crashy.Result.Issued))
 			restartRate = append(restartRate, float64(crashy.Workers-2)/s.prof.CrashDuration.Seconds())
 			silent = append(silent, crashy.SilentTime)
 		}
-		r := spreadOf(ratio)
-		rows = append(rows, []string{p.manager, r.ratio(), spreadOf(failShare).format("%.4f"),
+		r, rw := spreadOf(ratio), spreadOf(wrkRatio)
+		rows = append(rows, []string{p.manager, rw.ratio(), r.ratio(), spreadOf(vsPM2).ratio(), spreadOf(failShare).format("%.4f"),
 			spreadOf(restartRate).format("%.0f"), spreadOf(silent).format("%.3f")})
 		names = append(names, p.manager)
-		series[p.manager] = []spread{r}
+		series[p.manager] = []spread{rw, r}
 		if p.manager == "clusterd, Go demo" {
-			sec.goals = append(sec.goals, goal{What: "goodput with --crash-rate 0.001 / crash-free, Go demo",
-				Target: "well over 0.5", Measured: r.format("%.2f"), Met: judged(r.Median > 0.5)})
+			sec.goals = append(sec.goals, goal{What: "goodput with --crash-rate 0.001 / crash-free, Go demo, under wrk",
+				Target: "well over 0.5", Measured: rw.format("%.2f"), Met: judged(rw.Median > 0.5)})
 		} else {
-			sec.goals = append(sec.goals, goal{What: "goodput crash-prone / crash-free, " + p.manager,
-				Target: "(reported)", Measured: r.format("%.2f")})
+			sec.goals = append(sec.goals, goal{What: "goodput crash-prone / crash-free under wrk, " + p.manager,
+				Target: "(reported)", Measured: rw.format("%.2f")})
 		}
 	}
-	sec.table([]string{"Manager and server", "Goodput, crash-prone / crash-free",
-		"Failed share of issued (crash-prone)", "Restarts per second survived",
+	sec.table([]string{"Manager and server", "Goodput, crash-prone / crash-free (wrk)",
+		"Goodput, crash-prone / crash-free (bench/load)", "Crash-prone goodput / PM2's crash-prone goodput (wrk)",
+		"Failed share of issued (crash-prone, bench/load)", "Restarts per second survived",
 		"Share of 10 ms windows with no answer"}, rows)
-	sec.printf("Restarts are counted as the worker PIDs that answered beyond the first two. A failed " +
-		"request here is one the crashing worker had accepted (a read error: the connection closed " +
-		"without an answer), or one sent on a keep-alive connection the crashed worker left behind.\n")
+	sec.printf("Restarts are counted as the worker PIDs that answered beyond the first two. Under clusterd " +
+		"every failed request is a read error: one the crashing worker had accepted, or one sent on a " +
+		"keep-alive connection it left behind. Under PM2 most are refused connections: Node's cluster " +
+		"primary closes its listening socket while no worker is left, so new connections are refused " +
+		"instead of waiting for the replacement, as they wait in the shared socket's backlog under " +
+		"clusterd.\n")
 	svg, perr := ratioPlot("Crash-prone server (1 request in 1000 kills its worker)",
-		"goodput ÷ the same server's crash-free goodput", []string{"crash rate 0.001, 64 keep-alive connections"},
+		"goodput ÷ the same server's crash-free goodput", []string{"wrk, 64 keep-alive connections",
+			"bench/load, 64 keep-alive connections"},
 		names, series, []float64{0.5})
 	if perr == nil {
 		sec.plots = append(sec.plots, plotFile{"crash", "Scenario 5: goodput kept by a crash-prone server", svg})

@@ -69,7 +69,7 @@ var (
 	fullProfile = profile{
 		Name: "full", Rounds: 8, Duration: 5 * time.Second, Warmup: time.Second,
 		ReloadRounds: 2, Reloads: 20,
-		CrashRounds: 4, CrashDuration: 8 * time.Second,
+		CrashRounds: 4, CrashDuration: 6 * time.Second,
 		RestartTrials: 100,
 		CostWorkers:   []int{2, 16, 64, 256}, PM2CostWorkers: []int{2, 16, 64}, CostWindow: 5 * time.Second,
 		SoakCrashes: 1000, SoakReloads: 100,

@@ -157,6 +157,43 @@ func linePlot(title, xlabel, ylabel string, names []string, xs map[string][]floa
 	return render(p)
 }
 
+// eventPlot draws one series against a count of events, with a dashed vertical line where
+// one kind of event gives way to the next.
+func eventPlot(title, xlabel, ylabel, name string, xs, ys []float64, boundary float64) ([]byte, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = ylabel
+	p.Add(plotter.NewGrid())
+	pts := plotter.XYs{}
+	hi := 0.0
+	for i := range min(len(xs), len(ys)) {
+		pts = append(pts, plotter.XY{X: xs[i], Y: ys[i]})
+		hi = math.Max(hi, ys[i])
+	}
+	line, points, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return nil, err
+	}
+	line.Color = plotutil.Color(0)
+	line.Width = vg.Points(2)
+	points.Color = plotutil.Color(0)
+	points.Shape = draw.CircleGlyph{}
+	p.Add(line, points)
+	p.Legend.Add(name, line, points)
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Y.Min, p.Y.Max = 0, hi*1.3
+	edge, err := plotter.NewLine(plotter.XYs{{X: boundary, Y: 0}, {X: boundary, Y: hi * 1.3}})
+	if err != nil {
+		return nil, err
+	}
+	edge.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	edge.Color = color.Gray{Y: 120}
+	p.Add(edge)
+	return render(p)
+}
+
 func render(p *plot.Plot) ([]byte, error) {
 	w, err := p.WriterTo(plotWidth, plotHeight, plotFormat)
 	if err != nil {

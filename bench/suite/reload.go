@@ -183,6 +183,26 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*section, error) {
 	}
 	sec.table([]string{"Server", "Load", "Reloads succeeded", "Requests issued", "Failed", "Unanswered",
 		"Lost per million", "Reload took, median (min–max)"}, rows)
+	// How long a reload of the same Node server takes under each manager, same run.
+	for _, m := range modes {
+		var cd, pm []time.Duration
+		for _, rr := range runs {
+			if rr.Mode != m.Name {
+				continue
+			}
+			switch rr.Server {
+			case cdNode:
+				cd = append(cd, rr.Times...)
+			case pm2:
+				pm = append(pm, rr.Times...)
+			}
+		}
+		if len(cd) > 0 && len(pm) > 0 {
+			r := float64(percentile(cd, 50)) / float64(percentile(pm, 50))
+			sec.goals = append(sec.goals, goal{What: "reload time of the Node server, clusterd / PM2, " + m.Name,
+				Target: "(reported)", Measured: fmt.Sprintf("%.2f (medians of %d and %d reloads)", r, len(cd), len(pm))})
+		}
+	}
 	return sec, err
 }
 

@@ -175,6 +175,35 @@ func (c *clusterdServer) stop() error {
 	return errors.Join(errs...)
 }
 
+// quitForGoroutines makes the master print every goroutine's stack and exit (SIGQUIT; the
+// master must run with GOTRACEBACK=all), and counts the goroutines in its log. Its workers
+// die with it (parent-death signal); any that would not are killed by PID.
+func (c *clusterdServer) quitForGoroutines() (int, error) {
+	workers, _ := c.workerPIDs(context.Background())
+	c.p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-c.p.done:
+	case <-time.After(10 * time.Second):
+		return 0, fmt.Errorf("%s: still running 10s after SIGQUIT", c.name)
+	}
+	killPIDs(workers, 5*time.Second)
+	b, err := os.ReadFile(c.p.log)
+	if err != nil {
+		return 0, err
+	}
+	_, dump, ok := strings.Cut(string(b), "SIGQUIT")
+	if !ok {
+		return 0, fmt.Errorf("%s: no stack dump after SIGQUIT in %s", c.name, c.p.log)
+	}
+	n := 0
+	for line := range strings.SplitSeq(dump, "\n") {
+		if strings.HasPrefix(line, "goroutine ") && strings.HasSuffix(line, ":") {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // ---- bare processes -------------------------------------------------------------------
 
 // bareServer is n copies of a command with no master: with shared set they inherit one
