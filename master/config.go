@@ -23,6 +23,12 @@ type Config struct {
 	Listen []string
 	// ControlPath is the control socket; empty means DefaultControlPath(Name).
 	ControlPath string
+	// NoAutorestart: a worker that exits is not replaced (PM2's
+	// autorestart: false); the master exits when none is left.
+	NoAutorestart bool
+	// StopExitCodes are exit codes that mean "stopped on purpose" (PM2's
+	// stop_exit_codes): such a worker is not replaced.
+	StopExitCodes []int
 	// User and Group, if set, are who every worker runs as (the master
 	// stays root to bind privileged ports); supplementary groups are
 	// dropped.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -60,10 +61,13 @@ type Master struct {
 	supervised   bool // started with NOTIFY_SOCKET: speak sd_notify
 	// upgrader replaces this master with the binary on disk (nil when
 	// tableflip is unavailable, upgradeUnavailable says why).
-	upgrader            *tableflip.Upgrader
-	upgradeUnavailable  string
-	upgrading           bool // an upgrade is in flight
-	upgraded            bool // a new master took over: leave the sockets' paths alone
+	upgrader           *tableflip.Upgrader
+	upgradeUnavailable string
+	upgrading          bool // an upgrade is in flight
+	upgraded           bool // a new master took over: leave the sockets' paths alone
+	// lastWorkerExit is set when the master stops because no worker is
+	// left to run.
+	lastWorkerExit      *WorkerExit
 	supervisorErrLogged bool
 }
 
@@ -76,6 +80,9 @@ type slot struct {
 	failedStarts int
 	restarts     int
 	errored      bool
+	// stopped: its last worker exited on purpose (--no-autorestart,
+	// --stop-exit-codes); nothing restarts it but a reload.
+	stopped bool
 	// retrySeq invalidates a pending restart timer when bumped.
 	retrySeq int
 	retryAt  time.Time
@@ -254,7 +261,19 @@ func (m *Master) Run(ctx context.Context) error {
 	m.devNull.Close()
 	m.logs.close()
 	m.log.Info("master stopped", "name", m.cfg.Name)
+	if m.lastWorkerExit != nil {
+		return m.lastWorkerExit
+	}
 	return nil
+}
+
+// WorkerExit is Run's error when the master stopped because no worker was
+// left to run (--no-autorestart, --stop-exit-codes): the master exits with
+// the last worker's exit code, as a single process would.
+type WorkerExit struct{ Code int }
+
+func (e *WorkerExit) Error() string {
+	return fmt.Sprintf("no worker left: the last one exited with code %d", e.Code)
 }
 
 // post hands f to the event loop; false once the loop has finished.
@@ -503,6 +522,7 @@ func (m *Master) stopProc(p *proc, reason string) {
 func (m *Master) onReaped(p *proc, status unix.WaitStatus, waitErr error) {
 	p.reaped = true
 	p.exitStatus = describeExit(status, waitErr)
+	p.exitCode = exitCode(status, waitErr)
 	p.uptime = time.Since(p.startedAt).Round(time.Millisecond)
 	p.stopStartTimer()
 	if p.killTimer != nil {
@@ -544,8 +564,18 @@ func (m *Master) onExit(p *proc) {
 // by the machine-wide fork rate. One that died before it was ready failed to
 // start: back off, and give the slot up after MaxRestarts in a row.
 func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
-	s.restarts++
 	defer m.updateSupervisorStatus()
+	if why := m.noRestartReason(p); why != "" {
+		s.stopped = true
+		m.log.Info("worker exited and is not restarted", "slot", s.index, "pid", p.pid, "exit", how,
+			"uptime", uptime, "because", why)
+		if m.allSlotsStopped() {
+			m.lastWorkerExit = &WorkerExit{Code: p.exitCode}
+			m.beginStop("no worker left to run")
+		}
+		return
+	}
+	s.restarts++
 	if p.state == ready {
 		m.log.Warn("worker crashed", "slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime)
 		m.scheduleStart(s, 0)
@@ -554,6 +584,41 @@ func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Dura
 	m.log.Warn("worker failed to start", "slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime,
 		"reason", p.stopReason)
 	m.afterFailedStart(s)
+}
+
+// noRestartReason says why a worker's exit must not be followed by a new
+// worker, or "" when it must.
+func (m *Master) noRestartReason(p *proc) string {
+	if m.cfg.NoAutorestart {
+		return "--no-autorestart"
+	}
+	if p.exitCode >= 0 && slices.Contains(m.cfg.StopExitCodes, p.exitCode) {
+		return fmt.Sprintf("exit code %d is a stop exit code", p.exitCode)
+	}
+	return ""
+}
+
+func (m *Master) allSlotsStopped() bool {
+	for _, s := range m.slots {
+		if !s.stopped {
+			return false
+		}
+	}
+	return true
+}
+
+// exitCode is the worker's exit code, 128+N for a death by signal N as a
+// shell reports it, -1 when unknown.
+func exitCode(status unix.WaitStatus, waitErr error) int {
+	switch {
+	case waitErr != nil:
+		return -1
+	case status.Exited():
+		return status.ExitStatus()
+	case status.Signaled():
+		return 128 + int(status.Signal())
+	}
+	return -1
 }
 
 func (m *Master) afterFailedStart(s *slot) {

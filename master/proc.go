@@ -36,6 +36,7 @@ type proc struct {
 	successor  bool   // started by a reload and not yet promoted
 	reaped     bool   // its exit status is collected; onExit is coming
 	exitStatus string // "exit code 3", "signal SIGKILL"
+	exitCode   int    // 3, 137; -1 when unknown
 	uptime     time.Duration
 	exited     bool // onExit has run
 	stopReason string

@@ -146,7 +146,7 @@ func (m *Master) promote(p *proc) error {
 	old := s.worker
 	p.successor = false
 	s.worker, s.cmd = p, p.cmd
-	s.errored, s.failedStarts = false, 0
+	s.errored, s.stopped, s.failedStarts = false, false, 0
 	s.retrySeq++ // a restart pending for this slot is no longer needed
 	if old != nil {
 		m.stopProc(old, "replaced by reload")

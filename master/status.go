@@ -29,7 +29,7 @@ type Status struct {
 type WorkerStatus struct {
 	Slot       int       `json:"slot"`
 	PID        int       `json:"pid,omitempty"`
-	State      string    `json:"state"` // starting, ready, stopping, restarting, errored
+	State      string    `json:"state"` // starting, ready, stopping, restarting, errored, stopped
 	Generation int       `json:"generation"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	Uptime     Duration  `json:"uptime"`
@@ -93,6 +93,8 @@ func (m *Master) status() Status {
 			listed[s.worker] = true
 		case s.errored:
 			w.State = "errored"
+		case s.stopped:
+			w.State = "stopped"
 		default:
 			w.State = "restarting"
 			if s.retryAt.After(now) {

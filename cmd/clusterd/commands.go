@@ -64,6 +64,8 @@ kills the workers at once).`,
 	f.StringArrayVarP(&cfg.Listen, "listen", "l", nil,
 		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+master.DefaultListen+", or the sockets of socket activation, matched by NAME)")
 	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
+	f.BoolVar(&cfg.NoAutorestart, "no-autorestart", false, "do not replace a worker that exits (PM2's autorestart: false); the master exits with the last worker's exit code when none is left")
+	f.IntSliceVar(&cfg.StopExitCodes, "stop-exit-codes", nil, "exit codes that mean a worker stopped on purpose and is not replaced (PM2's stop_exit_codes), e.g. 0 or 0,64")
 	f.StringVar(&cfg.User, "user", "", "run every worker as this user (name or uid), with its primary group and no supplementary groups; the master stays root to bind privileged ports")
 	f.StringVar(&cfg.Group, "group", "", "run every worker with this group (name or gid) instead of the user's primary group")
 	f.Var(durationValue{&cfg.UpgradeTimeout}, "upgrade-timeout", "on SIGUSR2 or clusterd upgrade, how long the new master may take until all its workers are ready; then it is killed and this master keeps serving")

@@ -13,6 +13,8 @@ import (
 	// becomes the worker command there, before the rest of this binary
 	// initialises (see the package's doc).
 	_ "github.com/clusterd/clusterd/internal/execshim"
+
+	"github.com/clusterd/clusterd/master"
 )
 
 // Exit codes: 0 success, 1 the operation failed (a reload aborted, no
@@ -31,7 +33,13 @@ func (e usageError) Unwrap() error { return e.err }
 func main() {
 	root := newRootCommand()
 	root.SetArgs(scaleDownArgs(os.Args[1:]))
-	if err := root.Execute(); err != nil {
+	err := root.Execute()
+	var workerExit *master.WorkerExit
+	if errors.As(err, &workerExit) {
+		// No worker left to run: exit as the last one did.
+		os.Exit(workerExit.Code)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "clusterd: "+err.Error())
 		if errors.As(err, new(usageError)) {
 			os.Exit(exitUsage)
