@@ -111,8 +111,9 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	c.cmd.Stdout, c.cmd.Stderr = c.output, c.output
 	// Its own process group, as under a shell's job control.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// Workers share the master's output pipe: should one outlive the master
-	// (a bug the cleanup reports), Wait must not block on it forever.
+	// A new master after an upgrade inherits this output pipe, and so would
+	// a worker that outlived its master (a bug the cleanup reports): Wait
+	// must not block on either forever.
 	c.cmd.WaitDelay = 2 * time.Second
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
