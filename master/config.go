@@ -23,6 +23,10 @@ type Config struct {
 	Listen []string
 	// ControlPath is the control socket; empty means DefaultControlPath(Name).
 	ControlPath string
+	// Watchdog, if positive, is how often each worker must send WATCHDOG=1
+	// once ready (it gets WATCHDOG_USEC); one that misses it is killed
+	// (SIGABRT, then SIGKILL) and replaced.
+	Watchdog time.Duration
 	// NoAutorestart: a worker that exits is not replaced (PM2's
 	// autorestart: false); the master exits when none is left.
 	NoAutorestart bool

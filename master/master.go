@@ -410,6 +410,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 		notifyPipe: int(endpoint.pipeW.Fd()),
 		slot:       slotIndex,
 		credential: m.credential,
+		watchdog:   m.cfg.Watchdog,
 	})
 	endpoint.afterStart()
 	if err != nil {
@@ -457,6 +458,9 @@ func (m *Master) onNotify(p *proc, msg string) {
 	if n.status != "" {
 		p.status = n.status
 	}
+	if n.watchdog {
+		p.lastPing = time.Now()
+	}
 	if n.ready && p.state == starting {
 		if p.reaped {
 			// It said READY=1 and then died before we read it: it was
@@ -474,6 +478,10 @@ func (m *Master) markReady(p *proc, why string) {
 	p.readyAt = time.Now()
 	p.stopStartTimer()
 	close(p.readyCh)
+	if m.cfg.Watchdog > 0 {
+		p.lastPing = p.readyAt
+		m.watchWorker(p)
+	}
 	if s := m.slotOf(p); s != nil && s.worker == p {
 		s.failedStarts = 0
 	}
@@ -484,6 +492,35 @@ func (m *Master) markReady(p *proc, why string) {
 	} else {
 		m.updateSupervisorStatus()
 	}
+}
+
+// watchWorker checks that a ready worker keeps pinging WATCHDOG=1 at least
+// every --watchdog, as systemd's WatchdogSec= does for a service. This is
+// the health check that works with a shared socket, where the master cannot
+// address one worker. A worker that misses it gets SIGABRT (a Go worker
+// dumps its goroutines to the log), SIGKILL after the kill timeout, and is
+// replaced at once: it was ready, so its death counts as a crash.
+func (m *Master) watchWorker(p *proc) {
+	due := time.Until(p.lastPing.Add(m.cfg.Watchdog))
+	m.after(max(due, 0), func() {
+		if p.reaped || p.state != ready {
+			return
+		}
+		silent := time.Since(p.lastPing)
+		if silent < m.cfg.Watchdog {
+			m.watchWorker(p) // it pinged meanwhile
+			return
+		}
+		m.log.Error("worker missed its watchdog: SIGABRT", "slot", p.slot, "pid", p.pid,
+			"silent_for", silent.Round(time.Millisecond), "watchdog", m.cfg.Watchdog)
+		p.stopReason = "missed its watchdog"
+		unix.Kill(p.pid, unix.SIGABRT)
+		p.killTimer = m.after(m.cfg.KillTimeout, func() {
+			if !p.reaped {
+				unix.Kill(-p.pid, unix.SIGKILL)
+			}
+		})
+	})
 }
 
 func (m *Master) allReady() bool {
@@ -577,7 +614,8 @@ func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Dura
 	}
 	s.restarts++
 	if p.state == ready {
-		m.log.Warn("worker crashed", "slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime)
+		m.log.Warn("worker crashed", "slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime,
+			"reason", p.stopReason)
 		m.scheduleStart(s, 0)
 		return
 	}

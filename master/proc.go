@@ -37,6 +37,8 @@ type proc struct {
 	reaped     bool   // its exit status is collected; onExit is coming
 	exitStatus string // "exit code 3", "signal SIGKILL"
 	exitCode   int    // 3, 137; -1 when unknown
+	// lastPing is the worker's last WATCHDOG=1 (or when it became ready).
+	lastPing   time.Time
 	uptime     time.Duration
 	exited     bool // onExit has run
 	stopReason string

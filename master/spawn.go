@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/clusterd/clusterd/internal/execshim"
 )
@@ -58,6 +59,7 @@ type workerStart struct {
 	notifyPipe int    // write end, becomes NOTIFY_FD
 	slot       int
 	credential *syscall.Credential // nil: the master's own user
+	watchdog   time.Duration       // WATCHDOG_USEC, 0 for none
 }
 
 // start forks the exec shim, which becomes the worker command.
@@ -80,6 +82,9 @@ func (s *spawner) start(w workerStart) (int, error) {
 		"CLUSTERD_SLOT="+strconv.Itoa(w.slot),
 		execshim.Var+"="+w.cmd.path,
 	)
+	if w.watchdog > 0 {
+		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(w.watchdog.Microseconds(), 10))
+	}
 	attr := &syscall.ProcAttr{
 		Dir:   w.cmd.dir,
 		Env:   env,

@@ -38,11 +38,15 @@ func init() {
 	}
 	env := make([]string, 0, len(os.Environ())+1)
 	for _, kv := range os.Environ() {
-		if !hasKey(kv, Var) && !hasKey(kv, "LISTEN_PID") {
+		if !hasKey(kv, Var) && !hasKey(kv, "LISTEN_PID") && !hasKey(kv, "WATCHDOG_PID") {
 			env = append(env, kv)
 		}
 	}
 	env = append(env, "LISTEN_PID="+strconv.Itoa(os.Getpid()))
+	if _, ok := os.LookupEnv("WATCHDOG_USEC"); ok {
+		// As systemd does: the watchdog is this process's, not its children's.
+		env = append(env, "WATCHDOG_PID="+strconv.Itoa(os.Getpid()))
+	}
 	closeOtherFdsOnExec()
 	err := syscall.Exec(path, os.Args, env)
 	os.Stderr.WriteString("clusterd: exec " + path + ": " + err.Error() + "\n")
