@@ -80,6 +80,10 @@ type slot struct {
 	failedStarts int
 	restarts     int
 	errored      bool
+	// replacing: a rolling replacement of this slot's worker runs (memory
+	// limit); memoryRestarts counts them.
+	replacing      bool
+	memoryRestarts int
 	// stopped: its last worker exited on purpose (--no-autorestart,
 	// --stop-exit-codes); nothing restarts it but a reload.
 	stopped bool
@@ -233,6 +237,7 @@ func (m *Master) Run(ctx context.Context) error {
 		m.startWorker(s)
 	}
 	m.startSupervisorWatchdog()
+	m.startMemoryWatch()
 
 	ctxDone := ctx.Done()
 	for !m.stopping || len(m.procs) > 0 {

@@ -38,7 +38,9 @@ type proc struct {
 	exitStatus string // "exit code 3", "signal SIGKILL"
 	exitCode   int    // 3, 137; -1 when unknown
 	// lastPing is the worker's last WATCHDOG=1 (or when it became ready).
-	lastPing   time.Time
+	lastPing time.Time
+	// overMemory counts samples in a row above --max-memory-restart.
+	overMemory int
 	uptime     time.Duration
 	exited     bool // onExit has run
 	stopReason string

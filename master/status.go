@@ -34,10 +34,12 @@ type WorkerStatus struct {
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	Uptime     Duration  `json:"uptime"`
 	Restarts   int       `json:"restarts"`
-	LastExit   string    `json:"last_exit,omitempty"`
-	RetryIn    Duration  `json:"retry_in,omitzero"`
-	Message    string    `json:"message,omitempty"` // the worker's STATUS=
-	Successor  bool      `json:"successor,omitempty"`
+	// MemoryRestarts counts replacements for --max-memory-restart.
+	MemoryRestarts int      `json:"memory_restarts,omitempty"`
+	LastExit       string   `json:"last_exit,omitempty"`
+	RetryIn        Duration `json:"retry_in,omitzero"`
+	Message        string   `json:"message,omitempty"` // the worker's STATUS=
+	Successor      bool     `json:"successor,omitempty"`
 }
 
 // ReloadStatus says whether a reload runs and how the last one ended.
@@ -86,7 +88,8 @@ func (m *Master) status() Status {
 	}
 	listed := make(map[*proc]bool, len(m.procs))
 	for _, s := range m.slots {
-		w := WorkerStatus{Slot: s.index, Generation: s.cmd.generation, Restarts: s.restarts, LastExit: s.lastExit}
+		w := WorkerStatus{Slot: s.index, Generation: s.cmd.generation, Restarts: s.restarts, LastExit: s.lastExit,
+			MemoryRestarts: s.memoryRestarts}
 		switch {
 		case s.worker != nil:
 			fillProc(&w, s.worker, now)
