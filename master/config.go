@@ -27,6 +27,9 @@ type Config struct {
 	// once ready (it gets WATCHDOG_USEC); one that misses it is killed
 	// (SIGABRT, then SIGKILL) and replaced.
 	Watchdog time.Duration
+	// Metrics, if set, is the address of the Prometheus endpoint
+	// (/metrics, /healthz, /readyz).
+	Metrics string
 	// MaxMemoryRestart, if positive, is the RSS in bytes above which a
 	// worker is replaced by a rolling restart (PM2's max_memory_restart).
 	MaxMemoryRestart int64

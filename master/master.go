@@ -65,6 +65,11 @@ type Master struct {
 	upgradeUnavailable string
 	upgrading          bool // an upgrade is in flight
 	upgraded           bool // a new master took over: leave the sockets' paths alone
+	// metrics is the --metrics endpoint (nil without it); the counts are
+	// what it reports, kept by the loop.
+	metrics       *metricsServer
+	restartCounts map[string]int
+	reloadCounts  map[string]int
 	// lastWorkerExit is set when the master stops because no worker is
 	// left to run.
 	lastWorkerExit      *WorkerExit
@@ -152,24 +157,33 @@ func New(cfg Config) (m *Master, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var metrics *metricsServer
+	if cfg.Metrics != "" {
+		if metrics, err = listenMetrics(cfg.Metrics); err != nil {
+			return nil, err
+		}
+	}
 	m = &Master{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		pid:        os.Getpid(),
-		sockets:    sockets,
-		control:    control,
-		spawner:    newSpawner(),
-		devNull:    devNull,
-		logs:       logs,
-		workerEnv:  withUserEnv(workerEnv(os.Environ()), userEnv),
-		credential: credential,
-		forkLimit:  rate.NewLimiter(rate.Limit(cfg.ForkRate), cfg.ForkBurst),
-		events:     make(chan func(), 64),
-		done:       make(chan struct{}),
-		procs:      make(map[int]*proc),
-		generation: 1,
-		supervised: hasSupervisor(),
-		upgrader:   upgrader,
+		cfg:           cfg,
+		log:           cfg.Logger,
+		pid:           os.Getpid(),
+		sockets:       sockets,
+		control:       control,
+		spawner:       newSpawner(),
+		devNull:       devNull,
+		logs:          logs,
+		workerEnv:     withUserEnv(workerEnv(os.Environ()), userEnv),
+		credential:    credential,
+		forkLimit:     rate.NewLimiter(rate.Limit(cfg.ForkRate), cfg.ForkBurst),
+		events:        make(chan func(), 64),
+		done:          make(chan struct{}),
+		procs:         make(map[int]*proc),
+		generation:    1,
+		supervised:    hasSupervisor(),
+		upgrader:      upgrader,
+		metrics:       metrics,
+		restartCounts: map[string]int{},
+		reloadCounts:  map[string]int{},
 	}
 	if upgradeErr != nil {
 		m.upgrader, m.upgradeUnavailable = nil, upgradeErr.Error()
@@ -231,6 +245,9 @@ func (m *Master) Run(ctx context.Context) error {
 
 	m.startedAt = time.Now()
 	go m.control.serve(m.handleControl)
+	if m.metrics != nil {
+		go m.metrics.serve(m)
+	}
 	m.log.Info("master started", "name", m.cfg.Name, "pid", m.pid, "instances", len(m.slots),
 		"listen", m.Addresses(), "command", m.slots[0].cmd.path, "control", m.cfg.ControlPath)
 	for _, s := range m.slots {
@@ -252,6 +269,9 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 	}
 	close(m.done)
+	if m.metrics != nil {
+		m.metrics.close()
+	}
 	m.removePidfile()
 	if m.upgraded {
 		// The new master serves these sockets: close our descriptors only.
@@ -607,7 +627,9 @@ func (m *Master) onExit(p *proc) {
 // start: back off, and give the slot up after MaxRestarts in a row.
 func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
 	defer m.updateSupervisorStatus()
-	if why := m.noRestartReason(p); why != "" {
+	if why := m.noRestartReason(p); why == "" {
+		m.restartCounts[restartReason(p)]++
+	} else {
 		s.stopped = true
 		m.log.Info("worker exited and is not restarted", "slot", s.index, "pid", p.pid, "exit", how,
 			"uptime", uptime, "because", why)
@@ -662,6 +684,17 @@ func exitCode(status unix.WaitStatus, waitErr error) int {
 		return 128 + int(status.Signal())
 	}
 	return -1
+}
+
+// restartReason names why p is replaced, for clusterd_worker_restarts_total.
+func restartReason(p *proc) string {
+	switch {
+	case p.stopReason == "missed its watchdog":
+		return "watchdog"
+	case p.state == ready:
+		return "crash"
+	}
+	return "failed_start"
 }
 
 func (m *Master) afterFailedStart(s *slot) {

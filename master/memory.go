@@ -60,6 +60,7 @@ func (m *Master) replaceForMemory(s *slot, p *proc, rss int64) {
 	}
 	s.replacing = true
 	s.memoryRestarts++
+	m.restartCounts["memory"]++
 	m.log.Warn("worker over --max-memory-restart: replacing it, successor first", "slot", s.index, "pid", p.pid,
 		"rss_mib", rss>>20, "limit_mib", m.cfg.MaxMemoryRestart>>20, "samples", memorySamples)
 	view := clusterView{m, s.cmd}

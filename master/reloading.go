@@ -71,6 +71,10 @@ func (m *Master) finishReload(r *reloadRun, err error) {
 		m.log.Error("rolling reload aborted: old workers keep serving", "generation", out.Generation, "reason", err)
 	}
 	m.lastReload = &out
+	m.reloadCounts[out.Outcome]++
+	if m.metrics != nil {
+		m.metrics.reloadDuration.Observe(time.Duration(out.Duration).Seconds())
+	}
 	if r.cmd != nil { // RELOADING=1 was sent: the supervisor waits for READY=1
 		m.tellSupervisor("READY=1\n" + m.supervisorStatus())
 	}

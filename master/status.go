@@ -18,6 +18,7 @@ type Status struct {
 	Generation int            `json:"generation"`
 	Instances  int            `json:"instances"`
 	Listeners  []string       `json:"listeners"`
+	Metrics    string         `json:"metrics,omitempty"` // the --metrics address
 	StartedAt  time.Time      `json:"started_at"`
 	Stopping   bool           `json:"stopping"`
 	Workers    []WorkerStatus `json:"workers"`
@@ -83,7 +84,7 @@ func (m *Master) status() Status {
 	now := time.Now()
 	st := Status{
 		Name: m.cfg.Name, PID: m.pid, Command: m.cfg.Command, Generation: m.generation,
-		Instances: len(m.slots), Listeners: m.Addresses(), StartedAt: m.startedAt, Stopping: m.stopping,
+		Instances: len(m.slots), Listeners: m.Addresses(), Metrics: m.metricsAddress(), StartedAt: m.startedAt, Stopping: m.stopping,
 		Reload: ReloadStatus{InProgress: m.reload != nil, Queued: m.queuedAny, Last: m.lastReload},
 	}
 	listed := make(map[*proc]bool, len(m.procs))

@@ -1,0 +1,186 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/procfs"
+)
+
+// --metrics serves Prometheus metrics with the official client library,
+// plus /healthz (the master's event loop answers) and /readyz (at least
+// one worker is ready) for load balancers and Kubernetes probes. Figures
+// about workers come from a snapshot the event loop hands over; reading
+// /proc for each worker happens on the scrape's goroutine, never on the
+// loop.
+
+var (
+	descWorkers   = prometheus.NewDesc("clusterd_workers", "Workers by state.", []string{"state"}, nil)
+	descInstances = prometheus.NewDesc("clusterd_instances", "Worker slots.", nil, nil)
+	descRestarts  = prometheus.NewDesc("clusterd_worker_restarts_total", "Workers replaced, by why: crash (after ready), failed_start, watchdog, memory.", []string{"reason"}, nil)
+	descReloads   = prometheus.NewDesc("clusterd_reloads_total", "Rolling reloads by outcome.", []string{"outcome"}, nil)
+	descWorkerRSS = prometheus.NewDesc("clusterd_worker_resident_memory_bytes", "Resident memory of each worker process.", []string{"slot", "pid"}, nil)
+	descWorkerCPU = prometheus.NewDesc("clusterd_worker_cpu_seconds_total", "CPU time of each worker process.", []string{"slot", "pid"}, nil)
+)
+
+// metricsServer is the --metrics endpoint.
+type metricsServer struct {
+	ln             net.Listener
+	srv            *http.Server
+	reloadDuration prometheus.Histogram
+}
+
+func listenMetrics(addr string) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics %s: %w", addr, unwrapListenError(err))
+	}
+	return &metricsServer{ln: ln, reloadDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "clusterd_reload_duration_seconds",
+		Help:    "How long rolling reloads took, successful or not.",
+		Buckets: prometheus.ExponentialBuckets(0.25, 2, 10),
+	})}, nil
+}
+
+func unwrapListenError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+// serve runs until close; it is started by Run.
+func (s *metricsServer) serve(m *Master) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), // the master's own RSS, CPU, fds
+		collectors.NewGoCollector(),
+		s.reloadDuration,
+		clusterCollector{m},
+	)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := m.snapshotWithin(2 * time.Second); !ok {
+			http.Error(w, "the master's event loop does not answer", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		snap, ok := m.snapshotWithin(2 * time.Second)
+		if !ok || snap.byState["ready"] == 0 {
+			http.Error(w, "no ready worker", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ok: %d ready workers\n", snap.byState["ready"])
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv.Serve(s.ln)
+}
+
+func (s *metricsServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if s.srv != nil {
+		s.srv.Shutdown(ctx)
+	}
+	s.ln.Close()
+}
+
+// metricsSnapshot is what a scrape needs from the event loop.
+type metricsSnapshot struct {
+	instances int
+	byState   map[string]int
+	restarts  map[string]int
+	reloads   map[string]int
+	workers   []workerRef
+}
+
+type workerRef struct{ slot, pid int }
+
+func (m *Master) metricsSnapshot() metricsSnapshot {
+	snap := metricsSnapshot{instances: len(m.slots), byState: map[string]int{}, restarts: map[string]int{}, reloads: map[string]int{}}
+	for _, w := range m.status().Workers {
+		snap.byState[w.State]++
+		if w.PID != 0 {
+			snap.workers = append(snap.workers, workerRef{w.Slot, w.PID})
+		}
+	}
+	for k, v := range m.restartCounts {
+		snap.restarts[k] = v
+	}
+	for k, v := range m.reloadCounts {
+		snap.reloads[k] = v
+	}
+	return snap
+}
+
+// snapshotWithin asks the loop for a snapshot, giving up after timeout: a
+// loop that does not answer is what /healthz reports.
+func (m *Master) snapshotWithin(timeout time.Duration) (metricsSnapshot, bool) {
+	result := make(chan metricsSnapshot, 1)
+	if !m.post(func() { result <- m.metricsSnapshot() }) {
+		return metricsSnapshot{}, false
+	}
+	select {
+	case snap := <-result:
+		return snap, true
+	case <-time.After(timeout):
+		return metricsSnapshot{}, false
+	}
+}
+
+type clusterCollector struct{ m *Master }
+
+func (c clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descWorkers, descInstances, descRestarts, descReloads, descWorkerRSS, descWorkerCPU} {
+		ch <- d
+	}
+}
+
+func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	snap, ok := c.m.snapshotWithin(5 * time.Second)
+	if !ok {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(snap.instances))
+	for _, state := range []string{"starting", "ready", "stopping", "restarting", "errored", "stopped"} {
+		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(snap.byState[state]), state)
+	}
+	for _, reason := range []string{"crash", "failed_start", "watchdog", "memory"} {
+		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(snap.restarts[reason]), reason)
+	}
+	for _, outcome := range []string{"succeeded", "aborted"} {
+		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(snap.reloads[outcome]), outcome)
+	}
+	for _, w := range snap.workers {
+		proc, err := procfs.NewProc(w.pid)
+		if err != nil {
+			continue
+		}
+		stat, err := proc.Stat()
+		if err != nil {
+			continue
+		}
+		slot, pid := strconv.Itoa(w.slot), strconv.Itoa(w.pid)
+		ch <- prometheus.MustNewConstMetric(descWorkerRSS, prometheus.GaugeValue, float64(stat.ResidentMemory()), slot, pid)
+		ch <- prometheus.MustNewConstMetric(descWorkerCPU, prometheus.CounterValue, stat.CPUTime(), slot, pid)
+	}
+}
+
+func (m *Master) metricsAddress() string {
+	if m.metrics == nil {
+		return ""
+	}
+	return m.metrics.ln.Addr().String()
+}
