@@ -27,6 +27,11 @@ type Config struct {
 	// once ready (it gets WATCHDOG_USEC); one that misses it is killed
 	// (SIGABRT, then SIGKILL) and replaced.
 	Watchdog time.Duration
+	// Watch lists paths whose changes trigger a rolling reload;
+	// WatchIgnore adds globs to the defaults; WatchDelay is the debounce.
+	Watch       []string
+	WatchIgnore []string
+	WatchDelay  time.Duration
 	// Metrics, if set, is the address of the Prometheus endpoint
 	// (/metrics, /healthz, /readyz).
 	Metrics string
@@ -120,6 +125,7 @@ func Defaults() Config {
 		MaxRestartDelay: 15 * time.Second,
 		ReadyGrace:      250 * time.Millisecond,
 		UpgradeTimeout:  time.Minute,
+		WatchDelay:      500 * time.Millisecond,
 		ForkRate:        100,
 		ForkBurst:       20,
 		// Logs.

@@ -68,6 +68,7 @@ type Master struct {
 	// metrics is the --metrics endpoint (nil without it); the counts are
 	// what it reports, kept by the loop.
 	metrics       *metricsServer
+	watcher       *watcher
 	restartCounts map[string]int
 	reloadCounts  map[string]int
 	// lastWorkerExit is set when the master stops because no worker is
@@ -188,6 +189,7 @@ func New(cfg Config) (m *Master, err error) {
 	if upgradeErr != nil {
 		m.upgrader, m.upgradeUnavailable = nil, upgradeErr.Error()
 	}
+	m.cfg.Watch = watchPaths(cfg.Watch, cmd.dir)
 	m.current = cmd
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, &slot{index: i, cmd: cmd})
@@ -248,6 +250,9 @@ func (m *Master) Run(ctx context.Context) error {
 	if m.metrics != nil {
 		go m.metrics.serve(m)
 	}
+	if err := m.startWatch(); err != nil {
+		m.log.Error("watch mode is off", "err", err)
+	}
 	m.log.Info("master started", "name", m.cfg.Name, "pid", m.pid, "instances", len(m.slots),
 		"listen", m.Addresses(), "command", m.slots[0].cmd.path, "control", m.cfg.ControlPath)
 	for _, s := range m.slots {
@@ -269,6 +274,9 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 	}
 	close(m.done)
+	if m.watcher != nil {
+		m.watcher.close()
+	}
 	if m.metrics != nil {
 		m.metrics.close()
 	}

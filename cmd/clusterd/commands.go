@@ -65,6 +65,10 @@ kills the workers at once).`,
 		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+master.DefaultListen+", or the sockets of socket activation, matched by NAME)")
 	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
 	f.Var(durationValue{&cfg.Watchdog}, "watchdog", "each worker gets WATCHDOG_USEC and must send WATCHDOG=1 at least this often once ready; one that misses it is killed (SIGABRT, then SIGKILL) and replaced (default 0: off)")
+	f.StringArrayVar(&cfg.Watch, "watch", nil, "reload (rolling, ready-gated) when files under this path change; repeatable; --watch alone watches the working directory")
+	f.Lookup("watch").NoOptDefVal = "."
+	f.StringArrayVar(&cfg.WatchIgnore, "watch-ignore", nil, "glob of paths that never trigger a reload, repeatable (.git, node_modules, *.log, *.sock, *.pid are always ignored)")
+	f.Var(durationValue{&cfg.WatchDelay}, "watch-delay", "debounce: a burst of changes within this delay is one reload")
 	f.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics on this address (/metrics), with /healthz (the master answers) and /readyz (a worker is ready), e.g. 127.0.0.1:9100")
 	f.Var(sizeValue{&cfg.MaxMemoryRestart}, "max-memory-restart", "replace a worker whose RSS stays above this size (e.g. 200M, 1G) in 3 samples a second apart, by a rolling restart: its successor is ready first (default 0: off)")
 	f.BoolVar(&cfg.NoAutorestart, "no-autorestart", false, "do not replace a worker that exits (PM2's autorestart: false); the master exits with the last worker's exit code when none is left")
