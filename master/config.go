@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,14 @@ type Config struct {
 	Watch       []string
 	WatchIgnore []string
 	WatchDelay  time.Duration
+	// HealthCheck, if set, is the HTTP path probed on each worker's
+	// private health socket every HealthInterval; HealthFailures failures
+	// in a row replace it. ReadyOnHealth: a passing probe means ready.
+	HealthCheck    string
+	HealthInterval time.Duration
+	HealthTimeout  time.Duration
+	HealthFailures int
+	ReadyOnHealth  bool
 	// Metrics, if set, is the address of the Prometheus endpoint
 	// (/metrics, /healthz, /readyz).
 	Metrics string
@@ -126,6 +135,9 @@ func Defaults() Config {
 		ReadyGrace:      250 * time.Millisecond,
 		UpgradeTimeout:  time.Minute,
 		WatchDelay:      500 * time.Millisecond,
+		HealthInterval:  5 * time.Second,
+		HealthTimeout:   2 * time.Second,
+		HealthFailures:  3,
 		ForkRate:        100,
 		ForkBurst:       20,
 		// Logs.
@@ -158,6 +170,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxRestarts < 0 {
 		errs = append(errs, fmt.Errorf("--max-restarts may not be negative, got %d", c.MaxRestarts))
+	}
+	if c.HealthCheck != "" && (!strings.HasPrefix(c.HealthCheck, "/") || c.HealthInterval <= 0 || c.HealthTimeout <= 0 || c.HealthFailures < 1) {
+		errs = append(errs, fmt.Errorf("--health-check %q: want a path starting with /, positive --health-interval and --health-timeout, --health-failures of at least 1", c.HealthCheck))
+	}
+	if c.ReadyOnHealth && c.HealthCheck == "" {
+		errs = append(errs, errors.New("--ready-on-health needs --health-check"))
 	}
 	if c.ForkRate <= 0 || c.ForkBurst < 1 {
 		errs = append(errs, errors.New("fork rate and burst must be positive"))

@@ -77,6 +77,10 @@ type Master struct {
 	supervisorErrLogged bool
 }
 
+func newSlot(index int, cmd *command) *slot {
+	return &slot{index: index, cmd: cmd, replacements: map[string]int{}}
+}
+
 // slot is one position in the cluster; its worker changes over time.
 type slot struct {
 	index  int
@@ -88,8 +92,9 @@ type slot struct {
 	errored      bool
 	// replacing: a rolling replacement of this slot's worker runs (memory
 	// limit); memoryRestarts counts them.
-	replacing      bool
-	memoryRestarts int
+	replacing bool
+	// replacements counts rolling replacements by reason (memory, health).
+	replacements map[string]int
 	// stopped: its last worker exited on purpose (--no-autorestart,
 	// --stop-exit-codes); nothing restarts it but a reload.
 	stopped bool
@@ -192,7 +197,7 @@ func New(cfg Config) (m *Master, err error) {
 	m.cfg.Watch = watchPaths(cfg.Watch, cmd.dir)
 	m.current = cmd
 	for i := range cfg.Instances {
-		m.slots = append(m.slots, &slot{index: i, cmd: cmd})
+		m.slots = append(m.slots, newSlot(i, cmd))
 	}
 	return m, nil
 }
@@ -433,12 +438,22 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 		return nil, err
 	}
 	stdout, stderr := output.stdio()
+	sockets, fdNames := m.sockets[slotIndex].Fds(), m.sockets[slotIndex].Names()
+	var health *listener.Socket
+	if m.cfg.HealthCheck != "" {
+		if health, err = m.openHealthSocket(m.nextID); err != nil {
+			endpoint.close()
+			output.close()
+			return nil, err
+		}
+		sockets, fdNames = append(sockets, health.Fd()), fdNames+":health"
+	}
 	pid, err := m.spawner.start(workerStart{
 		cmd:        cmd,
 		env:        m.workerEnv,
 		stdio:      [3]uintptr{m.devNull.Fd(), stdout, stderr},
-		sockets:    m.sockets[slotIndex].Fds(),
-		fdNames:    m.sockets[slotIndex].Names(),
+		sockets:    sockets,
+		fdNames:    fdNames,
 		notifyAddr: endpoint.addr,
 		notifyPipe: int(endpoint.pipeW.Fd()),
 		slot:       slotIndex,
@@ -449,11 +464,17 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 	if err != nil {
 		endpoint.close()
 		output.close()
+		if health != nil {
+			health.Close()
+		}
 		return nil, err
 	}
 	m.logs.capture(output, slotIndex, pid)
 	p := newProc(m.nextID, slotIndex, pid, cmd, successor, endpoint)
 	m.procs[pid] = p
+	if p.health = health; health != nil {
+		m.scheduleProbe(p)
+	}
 	endpoint.serve(pid,
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
 		func(sender int32) {
@@ -605,6 +626,9 @@ func (m *Master) onExit(p *proc) {
 	p.exited = true
 	delete(m.procs, p.pid)
 	p.endpoint.close()
+	if p.health != nil {
+		p.health.Close()
+	}
 	close(p.exitedCh)
 	how, uptime := p.exitStatus, p.uptime
 

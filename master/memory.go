@@ -1,14 +1,11 @@
 package master
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/clusterd/clusterd/reload"
 )
 
 // Memory limit, the better way than PM2's (issue 5): a worker whose RSS
@@ -44,35 +41,13 @@ func (m *Master) startMemoryWatch() {
 				continue
 			}
 			if p.overMemory++; p.overMemory >= memorySamples {
-				m.replaceForMemory(s, p, rss)
+				m.replaceSlot(s, p, "memory", fmt.Sprintf("RSS %d MiB over the %d MiB limit in %d samples in a row",
+					rss>>20, m.cfg.MaxMemoryRestart>>20, memorySamples))
 			}
 		}
 		m.after(memoryCheckEvery, check)
 	}
 	m.after(memoryCheckEvery, check)
-}
-
-// replaceForMemory runs the rolling replacement of one slot, off the loop
-// like a reload. A reload in progress replaces the worker anyway.
-func (m *Master) replaceForMemory(s *slot, p *proc, rss int64) {
-	if m.reload != nil {
-		return
-	}
-	s.replacing = true
-	s.memoryRestarts++
-	m.restartCounts["memory"]++
-	m.log.Warn("worker over --max-memory-restart: replacing it, successor first", "slot", s.index, "pid", p.pid,
-		"rss_mib", rss>>20, "limit_mib", m.cfg.MaxMemoryRestart>>20, "samples", memorySamples)
-	view := clusterView{m, s.cmd}
-	go func() {
-		err := reload.Rolling(context.Background(), view, []int{s.index}, m.reloadOptions())
-		m.post(func() {
-			s.replacing = false
-			if err != nil {
-				m.log.Error("replacing a worker over its memory limit failed; it keeps serving", "slot", s.index, "err", err)
-			}
-		})
-	}()
 }
 
 // residentBytes is a process's resident set size, from /proc/PID/statm.

@@ -25,7 +25,7 @@ import (
 var (
 	descWorkers   = prometheus.NewDesc("clusterd_workers", "Workers by state.", []string{"state"}, nil)
 	descInstances = prometheus.NewDesc("clusterd_instances", "Worker slots.", nil, nil)
-	descRestarts  = prometheus.NewDesc("clusterd_worker_restarts_total", "Workers replaced, by why: crash (after ready), failed_start, watchdog, memory.", []string{"reason"}, nil)
+	descRestarts  = prometheus.NewDesc("clusterd_worker_restarts_total", "Workers replaced, by why: crash (after ready), failed_start, watchdog, memory, health.", []string{"reason"}, nil)
 	descReloads   = prometheus.NewDesc("clusterd_reloads_total", "Rolling reloads by outcome.", []string{"outcome"}, nil)
 	descWorkerRSS = prometheus.NewDesc("clusterd_worker_resident_memory_bytes", "Resident memory of each worker process.", []string{"slot", "pid"}, nil)
 	descWorkerCPU = prometheus.NewDesc("clusterd_worker_cpu_seconds_total", "CPU time of each worker process.", []string{"slot", "pid"}, nil)
@@ -157,7 +157,7 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, state := range []string{"starting", "ready", "stopping", "restarting", "errored", "stopped"} {
 		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(snap.byState[state]), state)
 	}
-	for _, reason := range []string{"crash", "failed_start", "watchdog", "memory"} {
+	for _, reason := range []string{"crash", "failed_start", "watchdog", "memory", "health"} {
 		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(snap.restarts[reason]), reason)
 	}
 	for _, outcome := range []string{"succeeded", "aborted"} {

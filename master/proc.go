@@ -3,6 +3,8 @@ package master
 import (
 	"fmt"
 	"time"
+
+	"github.com/clusterd/clusterd/listener"
 )
 
 type procState int
@@ -41,11 +43,15 @@ type proc struct {
 	lastPing time.Time
 	// overMemory counts samples in a row above --max-memory-restart.
 	overMemory int
-	uptime     time.Duration
-	exited     bool // onExit has run
-	stopReason string
-	startTimer *time.Timer // min-uptime or listen timeout
-	killTimer  *time.Timer
+	// health is the worker's private health-check socket (nil without
+	// --health-check); healthFailures counts failed probes in a row.
+	health         *listener.Socket
+	healthFailures int
+	uptime         time.Duration
+	exited         bool // onExit has run
+	stopReason     string
+	startTimer     *time.Timer // min-uptime or listen timeout
+	killTimer      *time.Timer
 }
 
 func newProc(id uint64, slot, pid int, cmd *command, successor bool, endpoint *notifyEndpoint) *proc {

@@ -50,7 +50,7 @@ func (m *Master) scaleTo(target int) error {
 			return fmt.Errorf("scale up to %d: %w (now %d instances)", target, err, len(m.slots))
 		}
 		m.sockets = sockets
-		s := &slot{index: len(m.slots), cmd: m.current}
+		s := newSlot(len(m.slots), m.current)
 		m.slots = append(m.slots, s)
 		m.startWorker(s)
 	}

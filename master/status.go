@@ -35,8 +35,10 @@ type WorkerStatus struct {
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	Uptime     Duration  `json:"uptime"`
 	Restarts   int       `json:"restarts"`
-	// MemoryRestarts counts replacements for --max-memory-restart.
+	// MemoryRestarts and HealthRestarts count rolling replacements for
+	// --max-memory-restart and failed health checks.
 	MemoryRestarts int      `json:"memory_restarts,omitempty"`
+	HealthRestarts int      `json:"health_restarts,omitempty"`
 	LastExit       string   `json:"last_exit,omitempty"`
 	RetryIn        Duration `json:"retry_in,omitzero"`
 	Message        string   `json:"message,omitempty"` // the worker's STATUS=
@@ -90,7 +92,7 @@ func (m *Master) status() Status {
 	listed := make(map[*proc]bool, len(m.procs))
 	for _, s := range m.slots {
 		w := WorkerStatus{Slot: s.index, Generation: s.cmd.generation, Restarts: s.restarts, LastExit: s.lastExit,
-			MemoryRestarts: s.memoryRestarts}
+			MemoryRestarts: s.replacements["memory"], HealthRestarts: s.replacements["health"]}
 		switch {
 		case s.worker != nil:
 			fillProc(&w, s.worker, now)

@@ -69,6 +69,11 @@ kills the workers at once).`,
 	f.Lookup("watch").NoOptDefVal = "."
 	f.StringArrayVar(&cfg.WatchIgnore, "watch-ignore", nil, "glob of paths that never trigger a reload, repeatable (.git, node_modules, *.log, *.sock, *.pid are always ignored)")
 	f.Var(durationValue{&cfg.WatchDelay}, "watch-delay", "debounce: a burst of changes within this delay is one reload")
+	f.StringVar(&cfg.HealthCheck, "health-check", "", "HTTP path (e.g. /health) probed on a private unix socket each worker gets as one more fd named \"health\"; a worker failing --health-failures probes in a row is replaced, successor first. Opt-in: a worker must serve that fd")
+	f.Var(durationValue{&cfg.HealthInterval}, "health-interval", "time between health probes of a worker")
+	f.Var(durationValue{&cfg.HealthTimeout}, "health-timeout", "how long a health probe may take")
+	f.IntVar(&cfg.HealthFailures, "health-failures", cfg.HealthFailures, "failed health probes in a row that replace a worker")
+	f.BoolVar(&cfg.ReadyOnHealth, "ready-on-health", false, "with --health-check, a worker's first passing probe counts as ready (for programs that cannot send READY=1)")
 	f.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics on this address (/metrics), with /healthz (the master answers) and /readyz (a worker is ready), e.g. 127.0.0.1:9100")
 	f.Var(sizeValue{&cfg.MaxMemoryRestart}, "max-memory-restart", "replace a worker whose RSS stays above this size (e.g. 200M, 1G) in 3 samples a second apart, by a rolling restart: its successor is ready first (default 0: off)")
 	f.BoolVar(&cfg.NoAutorestart, "no-autorestart", false, "do not replace a worker that exits (PM2's autorestart: false); the master exits with the last worker's exit code when none is left")

@@ -33,7 +33,7 @@ func TestMemoryLimitRollingRestart(t *testing.T) {
 	})
 	l.waitAnswered(t, 500)
 	l.finish(t)
-	if !strings.Contains(c.output.String(), "worker over --max-memory-restart: replacing it, successor first") {
+	if out := c.output.String(); !strings.Contains(out, `msg="replacing a worker, successor first"`) || !strings.Contains(out, "reason=memory") {
 		t.Errorf("the memory replacement is not logged")
 	}
 	if strings.Contains(c.output.String(), "worker crashed") {
