@@ -33,6 +33,12 @@ type Config struct {
 	Watch       []string
 	WatchIgnore []string
 	WatchDelay  time.Duration
+	// NodeIPC gives each worker a Node IPC channel (NODE_CHANNEL_FD), as
+	// PM2 does: process.send('ready') then marks it ready.
+	// ShutdownWithMessage stops workers with the message 'shutdown' on it
+	// instead of SIGTERM (PM2's shutdown_with_message); it implies NodeIPC.
+	NodeIPC             bool
+	ShutdownWithMessage bool
 	// HealthCheck, if set, is the HTTP path probed on each worker's
 	// private health socket every HealthInterval; HealthFailures failures
 	// in a row replace it. ReadyOnHealth: a passing probe means ready.
@@ -173,6 +179,9 @@ func (c *Config) validate() error {
 	}
 	if c.HealthCheck != "" && (!strings.HasPrefix(c.HealthCheck, "/") || c.HealthInterval <= 0 || c.HealthTimeout <= 0 || c.HealthFailures < 1) {
 		errs = append(errs, fmt.Errorf("--health-check %q: want a path starting with /, positive --health-interval and --health-timeout, --health-failures of at least 1", c.HealthCheck))
+	}
+	if c.ShutdownWithMessage {
+		c.NodeIPC = true
 	}
 	if c.ReadyOnHealth && c.HealthCheck == "" {
 		errs = append(errs, errors.New("--ready-on-health needs --health-check"))

@@ -448,6 +448,19 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 		}
 		sockets, fdNames = append(sockets, health.Fd()), fdNames+":health"
 	}
+	var ipc *nodeChannel
+	nodeIPC := -1
+	if m.cfg.NodeIPC {
+		if ipc, err = openNodeChannel(); err != nil {
+			endpoint.close()
+			output.close()
+			if health != nil {
+				health.Close()
+			}
+			return nil, err
+		}
+		nodeIPC = int(ipc.worker.Fd())
+	}
 	pid, err := m.spawner.start(workerStart{
 		cmd:        cmd,
 		env:        m.workerEnv,
@@ -456,16 +469,23 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 		fdNames:    fdNames,
 		notifyAddr: endpoint.addr,
 		notifyPipe: int(endpoint.pipeW.Fd()),
+		nodeIPC:    nodeIPC,
 		slot:       slotIndex,
 		credential: m.credential,
 		watchdog:   m.cfg.Watchdog,
 	})
 	endpoint.afterStart()
+	if ipc != nil {
+		ipc.worker.Close() // the worker has its copy
+	}
 	if err != nil {
 		endpoint.close()
 		output.close()
 		if health != nil {
 			health.Close()
+		}
+		if ipc != nil {
+			ipc.close()
 		}
 		return nil, err
 	}
@@ -474,6 +494,9 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 	m.procs[pid] = p
 	if p.health = health; health != nil {
 		m.scheduleProbe(p)
+	}
+	if p.ipc = ipc; ipc != nil {
+		ipc.serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) })
 	}
 	endpoint.serve(pid,
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
@@ -596,7 +619,9 @@ func (m *Master) stopProc(p *proc, reason string) {
 	p.state = stopping
 	p.stopReason = reason
 	p.stopStartTimer()
-	if err := unix.Kill(p.pid, unix.SIGTERM); err != nil && !errors.Is(err, unix.ESRCH) {
+	if m.cfg.ShutdownWithMessage && p.ipc != nil && p.ipc.sendShutdown() == nil {
+		// PM2's shutdown_with_message: the kill timeout applies as usual.
+	} else if err := unix.Kill(p.pid, unix.SIGTERM); err != nil && !errors.Is(err, unix.ESRCH) {
 		m.log.Error("SIGTERM failed", "slot", p.slot, "pid", p.pid, "err", err)
 	}
 	p.killTimer = m.after(m.cfg.KillTimeout, func() {
@@ -628,6 +653,9 @@ func (m *Master) onExit(p *proc) {
 	p.endpoint.close()
 	if p.health != nil {
 		p.health.Close()
+	}
+	if p.ipc != nil {
+		p.ipc.close()
 	}
 	close(p.exitedCh)
 	how, uptime := p.exitStatus, p.uptime

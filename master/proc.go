@@ -47,11 +47,13 @@ type proc struct {
 	// --health-check); healthFailures counts failed probes in a row.
 	health         *listener.Socket
 	healthFailures int
-	uptime         time.Duration
-	exited         bool // onExit has run
-	stopReason     string
-	startTimer     *time.Timer // min-uptime or listen timeout
-	killTimer      *time.Timer
+	// ipc is the Node IPC channel (nil without --node-ipc).
+	ipc        *nodeChannel
+	uptime     time.Duration
+	exited     bool // onExit has run
+	stopReason string
+	startTimer *time.Timer // min-uptime or listen timeout
+	killTimer  *time.Timer
 }
 
 func newProc(id uint64, slot, pid int, cmd *command, successor bool, endpoint *notifyEndpoint) *proc {

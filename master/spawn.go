@@ -57,6 +57,7 @@ type workerStart struct {
 	fdNames    string // LISTEN_FDNAMES
 	notifyAddr string // NOTIFY_SOCKET
 	notifyPipe int    // write end, becomes NOTIFY_FD
+	nodeIPC    int    // the worker's end of the Node IPC channel, -1 for none
 	slot       int
 	credential *syscall.Credential // nil: the master's own user
 	watchdog   time.Duration       // WATCHDOG_USEC, 0 for none
@@ -71,6 +72,11 @@ func (s *spawner) start(w workerStart) (int, error) {
 	}
 	notifyFD := len(files)
 	files = append(files, uintptr(w.notifyPipe))
+	nodeFD := -1
+	if w.nodeIPC >= 0 {
+		nodeFD = len(files)
+		files = append(files, uintptr(w.nodeIPC))
+	}
 
 	env := make([]string, 0, len(w.env)+6)
 	env = append(env, w.env...)
@@ -82,6 +88,9 @@ func (s *spawner) start(w workerStart) (int, error) {
 		"CLUSTERD_SLOT="+strconv.Itoa(w.slot),
 		execshim.Var+"="+w.cmd.path,
 	)
+	if nodeFD >= 0 {
+		env = append(env, "NODE_CHANNEL_FD="+strconv.Itoa(nodeFD), "NODE_CHANNEL_SERIALIZATION_MODE=json")
+	}
 	if w.watchdog > 0 {
 		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(w.watchdog.Microseconds(), 10))
 	}
@@ -110,7 +119,7 @@ func (s *spawner) start(w workerStart) (int, error) {
 // sockets or upgrade handshake; a worker must never see them.
 var masterOnlyVars = []string{
 	"NOTIFY_SOCKET", "NOTIFY_FD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", execshim.Var, "CLUSTERD_SLOT",
+	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", execshim.Var, "CLUSTERD_SLOT",
 }
 
 // workerEnv is the master's environment without what belongs to the master.

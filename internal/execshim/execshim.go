@@ -58,7 +58,7 @@ func hasKey(kv, key string) bool {
 }
 
 // closeOtherFdsOnExec marks every descriptor above the ones clusterd passes
-// (stdio, the sockets, NOTIFY_FD) close-on-exec. The master opens all its
+// (stdio, the sockets, NOTIFY_FD, NODE_CHANNEL_FD) close-on-exec. The master opens all its
 // own descriptors close-on-exec, but it may itself have inherited some that
 // are not (from a shell, a CI runner, a supervisor); a worker must receive
 // none of them.
@@ -67,8 +67,10 @@ func closeOtherFdsOnExec() {
 	if n, err := strconv.Atoi(os.Getenv("LISTEN_FDS")); err == nil {
 		last += n
 	}
-	if fd, err := strconv.Atoi(os.Getenv("NOTIFY_FD")); err == nil && fd > last {
-		last = fd
+	for _, passed := range []string{"NOTIFY_FD", "NODE_CHANNEL_FD"} {
+		if fd, err := strconv.Atoi(os.Getenv(passed)); err == nil && fd > last {
+			last = fd
+		}
 	}
 	const sysCloseRange, closeRangeCloexec = 436, 1 << 2 // close_range(2), Linux 5.11+
 	if _, _, errno := syscall.RawSyscall(sysCloseRange, uintptr(last+1), ^uintptr(0), closeRangeCloexec); errno == 0 {

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNodeIPCReadyAndShutdownMessage: a Node app written for PM2 says it
+// is ready with process.send('ready') over NODE_CHANNEL_FD (--node-ipc),
+// and with --shutdown-with-message it is stopped by the message
+// 'shutdown', not SIGTERM, in a reload and in the final stop.
+func TestNodeIPCReadyAndShutdownMessage(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: the Node IPC test needs it")
+	}
+	app, _ := filepath.Abs("testdata/pm2_app.js")
+	c := startCluster(t, clusterOptions{
+		args:    []string{"-i", "2", "--wait-ready", "--shutdown-with-message", "--listen-timeout", "10s"},
+		command: []string{node, app}, waitReady: true,
+	})
+	if n := strings.Count(c.output.String(), `by="READY=1"`); n < 2 {
+		t.Fatalf("the workers were not made ready by process.send('ready'):\n%s", c.output)
+	}
+	l := startLoad(t, c.addr(), true)
+	l.waitAnswered(t, 300)
+	if out := c.reloadBySignal(); out.Outcome != "succeeded" {
+		t.Fatalf("reload: %s", out.Reason)
+	}
+	l.waitAnswered(t, 300)
+	l.finish(t)
+	if code, out := run(t, 30*time.Second, "stop", "--control", c.control); code != 0 {
+		t.Fatalf("stop: %d %s", code, out)
+	}
+	<-c.exited
+	out := c.output.String()
+	if n := strings.Count(out, "got the shutdown message"); n != 4 {
+		t.Errorf("want 4 workers stopped by the message (2 by the reload, 2 by the stop), got %d", n)
+	}
+	if strings.Contains(out, "got SIGTERM") {
+		t.Errorf("a worker got SIGTERM despite --shutdown-with-message")
+	}
+}
