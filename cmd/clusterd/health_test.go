@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,5 +74,20 @@ func TestHealthCheckReplacesSickWorker(t *testing.T) {
 	}
 	if total != 1 {
 		t.Errorf("health restarts in status = %d, want 1", total)
+	}
+}
+
+// TestReadyOnHealth: a worker that cannot send READY=1 is made ready by
+// its first passing health probe.
+func TestReadyOnHealth(t *testing.T) {
+	python := lookPython(t)
+	script, _ := filepath.Abs("testdata/no_ready_worker.py")
+	c := startCluster(t, clusterOptions{
+		args: []string{"-i", "1", "--wait-ready", "--ready-on-health", "--health-check", "/health",
+			"--listen-timeout", "10s"},
+		command: []string{python, script}, waitReady: true,
+	})
+	if !strings.Contains(c.output.String(), `by="health check passed"`) {
+		t.Fatalf("the worker was not made ready by its health check:\n%s", c.output)
 	}
 }
