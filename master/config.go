@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -39,6 +40,13 @@ type Config struct {
 	// instead of SIGTERM (PM2's shutdown_with_message); it implies NodeIPC.
 	NodeIPC             bool
 	ShutdownWithMessage bool
+	// NodeCompat runs Node apps written for PM2 unchanged: the Node IPC
+	// channel plus a preload that serves server.listen(PORT) from the
+	// inherited socket and drains http.Server.close without loss.
+	NodeCompat bool
+	// StopSignal asks a worker to drain: SIGTERM by default, SIGINT with
+	// NodeCompat (PM2's signal, the one PM2 apps handle).
+	StopSignal syscall.Signal
 	// HealthCheck, if set, is the HTTP path probed on each worker's
 	// private health socket every HealthInterval; HealthFailures failures
 	// in a row replace it. ReadyOnHealth: a passing probe means ready.
@@ -180,8 +188,14 @@ func (c *Config) validate() error {
 	if c.HealthCheck != "" && (!strings.HasPrefix(c.HealthCheck, "/") || c.HealthInterval <= 0 || c.HealthTimeout <= 0 || c.HealthFailures < 1) {
 		errs = append(errs, fmt.Errorf("--health-check %q: want a path starting with /, positive --health-interval and --health-timeout, --health-failures of at least 1", c.HealthCheck))
 	}
-	if c.ShutdownWithMessage {
+	if c.ShutdownWithMessage || c.NodeCompat {
 		c.NodeIPC = true
+	}
+	if c.StopSignal == 0 {
+		c.StopSignal = syscall.SIGTERM
+		if c.NodeCompat {
+			c.StopSignal = syscall.SIGINT
+		}
 	}
 	if c.ReadyOnHealth && c.HealthCheck == "" {
 		errs = append(errs, errors.New("--ready-on-health needs --health-check"))

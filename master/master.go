@@ -67,10 +67,12 @@ type Master struct {
 	upgraded           bool // a new master took over: leave the sockets' paths alone
 	// metrics is the --metrics endpoint (nil without it); the counts are
 	// what it reports, kept by the loop.
-	metrics       *metricsServer
-	watcher       *watcher
-	restartCounts map[string]int
-	reloadCounts  map[string]int
+	metrics *metricsServer
+	watcher *watcher
+	// nodePreloadDir holds the --node-compat preload; removed at exit.
+	nodePreloadDir string
+	restartCounts  map[string]int
+	reloadCounts   map[string]int
 	// lastWorkerExit is set when the master stops because no worker is
 	// left to run.
 	lastWorkerExit      *WorkerExit
@@ -195,6 +197,15 @@ func New(cfg Config) (m *Master, err error) {
 		m.upgrader, m.upgradeUnavailable = nil, upgradeErr.Error()
 	}
 	m.cfg.Watch = watchPaths(cfg.Watch, cmd.dir)
+	if cfg.NodeCompat {
+		dir, preload, err := writeNodePreload()
+		if err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() { os.RemoveAll(dir) })
+		m.nodePreloadDir = dir
+		m.workerEnv = nodeCompatEnv(m.workerEnv, preload, m.Addresses())
+	}
 	m.current = cmd
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, newSlot(i, cmd))
@@ -279,6 +290,9 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 	}
 	close(m.done)
+	if m.nodePreloadDir != "" {
+		os.RemoveAll(m.nodePreloadDir)
+	}
 	if m.watcher != nil {
 		m.watcher.close()
 	}
@@ -621,8 +635,8 @@ func (m *Master) stopProc(p *proc, reason string) {
 	p.stopStartTimer()
 	if m.cfg.ShutdownWithMessage && p.ipc != nil && p.ipc.sendShutdown() == nil {
 		// PM2's shutdown_with_message: the kill timeout applies as usual.
-	} else if err := unix.Kill(p.pid, unix.SIGTERM); err != nil && !errors.Is(err, unix.ESRCH) {
-		m.log.Error("SIGTERM failed", "slot", p.slot, "pid", p.pid, "err", err)
+	} else if err := unix.Kill(p.pid, m.cfg.StopSignal); err != nil && !errors.Is(err, unix.ESRCH) {
+		m.log.Error("stop signal failed", "signal", m.cfg.StopSignal, "slot", p.slot, "pid", p.pid, "err", err)
 	}
 	p.killTimer = m.after(m.cfg.KillTimeout, func() {
 		if !p.reaped {

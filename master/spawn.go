@@ -119,7 +119,7 @@ func (s *spawner) start(w workerStart) (int, error) {
 // sockets or upgrade handshake; a worker must never see them.
 var masterOnlyVars = []string{
 	"NOTIFY_SOCKET", "NOTIFY_FD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", execshim.Var, "CLUSTERD_SLOT",
+	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "CLUSTERD_LISTEN_PORTS", execshim.Var, "CLUSTERD_SLOT",
 }
 
 // workerEnv is the master's environment without what belongs to the master.

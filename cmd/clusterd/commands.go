@@ -70,6 +70,8 @@ kills the workers at once).`,
 	f.StringArrayVar(&cfg.WatchIgnore, "watch-ignore", nil, "glob of paths that never trigger a reload, repeatable (.git, node_modules, *.log, *.sock, *.pid are always ignored)")
 	f.Var(durationValue{&cfg.WatchDelay}, "watch-delay", "debounce: a burst of changes within this delay is one reload")
 	f.BoolVar(&cfg.NodeIPC, "node-ipc", false, "give each worker a Node IPC channel (NODE_CHANNEL_FD) as PM2 does, so process.send('ready') marks it ready")
+	f.BoolVar(&cfg.NodeCompat, "node-compat", false, "run a Node app written for PM2 unchanged: the Node IPC channel (process.send('ready')), server.listen(PORT) served from clusterd's socket, and an http.Server.close that drains without loss (a preload in NODE_OPTIONS)")
+	f.Var(signalValue{&cfg.StopSignal}, "stop-signal", "signal that asks a worker to drain and exit (default SIGTERM; SIGINT with --node-compat, as PM2 sends)")
 	f.BoolVar(&cfg.ShutdownWithMessage, "shutdown-with-message", false, "stop workers with the Node IPC message 'shutdown' instead of SIGTERM (PM2's shutdown_with_message); implies --node-ipc")
 	f.StringVar(&cfg.HealthCheck, "health-check", "", "HTTP path (e.g. /health) probed on a private unix socket each worker gets as one more fd named \"health\"; a worker failing --health-failures probes in a row is replaced, successor first. Opt-in: a worker must serve that fd")
 	f.Var(durationValue{&cfg.HealthInterval}, "health-interval", "time between health probes of a worker")

@@ -44,3 +44,32 @@ func TestNodeIPCReadyAndShutdownMessage(t *testing.T) {
 		t.Errorf("a worker got SIGTERM despite --shutdown-with-message")
 	}
 }
+
+// TestNodeAppUnchanged: a Node app written for PM2 (listen(3000),
+// process.send('ready'), close on SIGINT) runs under --node-compat with no
+// code change, on the socket clusterd opened, and reloads under keep-alive
+// load with 0 failed requests: the preload turns its server.close() into
+// the zero-loss drain (Node >= 19's close alone drops requests, note 18).
+func TestNodeAppUnchanged(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: the Node app test needs it")
+	}
+	app, _ := filepath.Abs("testdata/pm2_unchanged.js")
+	c := startCluster(t, clusterOptions{
+		args:    []string{"-i", "2", "--wait-ready", "--node-compat", "--listen-timeout", "10s"},
+		command: []string{node, app}, waitReady: true,
+	})
+	l := startLoad(t, c.addr(), true)
+	l.waitAnswered(t, 300)
+	for i := range 2 {
+		if out := c.reloadBySignal(); out.Outcome != "succeeded" {
+			t.Fatalf("reload %d: %s", i+1, out.Reason)
+		}
+		l.waitAnswered(t, 300)
+	}
+	r := l.finish(t)
+	if len(r.ByWorker) < 4 {
+		t.Errorf("answers came from %d workers, want the old and the new ones", len(r.ByWorker))
+	}
+}

@@ -6,7 +6,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // instancesValue reads -i the way PM2 does: a count, "max" or 0 for one per
@@ -105,5 +108,29 @@ func (v sizeValue) Set(s string) error {
 		return fmt.Errorf("want a size like 10M, 512K or 1G, not %q", s)
 	}
 	*v.n = n << shift
+	return nil
+}
+
+// signalValue reads a signal name: SIGINT, INT, sigquit.
+type signalValue struct{ sig *syscall.Signal }
+
+func (v signalValue) String() string {
+	if v.sig == nil || *v.sig == 0 {
+		return ""
+	}
+	return unix.SignalName(*v.sig)
+}
+func (v signalValue) Type() string { return "signal" }
+
+func (v signalValue) Set(s string) error {
+	name := strings.ToUpper(strings.TrimSpace(s))
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	sig := unix.SignalNum(name)
+	if sig == 0 {
+		return fmt.Errorf("want a signal name like SIGTERM or SIGINT, not %q", s)
+	}
+	*v.sig = sig
 	return nil
 }

@@ -1,0 +1,57 @@
+package master
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// preloadJS is clusterd's Node preload; see nodejs/preload.js.
+//
+//go:embed nodejs/preload.js
+var preloadJS []byte
+
+// writeNodePreload puts the preload where every worker may read it (a
+// worker may run as --user), in a directory of its own that the master
+// removes when it exits.
+func writeNodePreload() (dir, path string, err error) {
+	dir, err = os.MkdirTemp("", "clusterd-node-")
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err == nil {
+		path = filepath.Join(dir, "preload.js")
+		err = os.WriteFile(path, preloadJS, 0o644)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("--node-compat: writing the preload: %w", err)
+	}
+	return dir, path, nil
+}
+
+// nodeCompatEnv adds the preload to NODE_OPTIONS (keeping the user's own
+// options) and tells it the ports of the inherited sockets, in fd order.
+func nodeCompatEnv(env []string, preload string, boundAddrs []string) []string {
+	ports := make([]string, len(boundAddrs))
+	for i, addr := range boundAddrs {
+		if j := strings.LastIndexByte(addr, ':'); j >= 0 && !strings.HasPrefix(addr, "unix:") {
+			if _, err := strconv.Atoi(addr[j+1:]); err == nil {
+				ports[i] = addr[j+1:]
+			}
+		}
+	}
+	options := "--require " + preload
+	out := make([]string, 0, len(env)+2)
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "NODE_OPTIONS="); ok {
+			options += " " + v
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "NODE_OPTIONS="+options, "CLUSTERD_LISTEN_PORTS="+strings.Join(ports, ","))
+}
