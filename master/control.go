@@ -39,6 +39,9 @@ func DefaultControlPath(name string) (string, error) {
 type request struct {
 	Command string `json:"command"` // status, reload, stop, scale, logs, reopen-logs
 	Arg     string `json:"arg,omitempty"`
+	// Usage asks status to sample each worker's CPU and memory, which
+	// takes cpuSampleWindow.
+	Usage bool `json:"usage,omitempty"`
 	// Lines and Follow are the logs command's: how many recent lines, and
 	// whether to stream new ones.
 	Lines  int  `json:"lines,omitempty"`
@@ -181,6 +184,9 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 			writeResponse(conn, response{Error: ErrStopped.Error()})
 			return
 		}
+		if req.Usage {
+			sampleUsage(&st, cpuSampleWindow) // off the loop: it reads /proc and waits
+		}
 		writeResponse(conn, response{OK: true, Status: &st})
 	case "reload":
 		m.answerWhenDone(conn, "reload", m.requestReload)
@@ -309,7 +315,17 @@ func (c *Client) exchange(conn net.Conn, req request) (*response, *bufio.Reader,
 
 // Status asks the master for its status.
 func (c *Client) Status() (*Status, error) {
-	resp, err := c.do("status", false)
+	return c.status(false)
+}
+
+// StatusWithUsage is Status with each worker's CPU% and memory, sampled
+// over a quarter of a second.
+func (c *Client) StatusWithUsage() (*Status, error) {
+	return c.status(true)
+}
+
+func (c *Client) status(usage bool) (*Status, error) {
+	resp, err := c.send(request{Command: "status", Usage: usage}, false)
 	if err != nil {
 		return nil, err
 	}

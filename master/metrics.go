@@ -184,3 +184,42 @@ func (m *Master) metricsAddress() string {
 	}
 	return m.metrics.ln.Addr().String()
 }
+
+// cpuSampleWindow is how long `clusterd status` watches the workers' CPU
+// time to show a current CPU%.
+const cpuSampleWindow = 250 * time.Millisecond
+
+// sampleUsage fills each worker's RSS and CPU% from /proc, watching CPU
+// time over window. It runs on the control connection's goroutine.
+func sampleUsage(st *Status, window time.Duration) {
+	usage := func(pid int) (float64, int, bool) {
+		p, err := procfs.NewProc(pid)
+		if err != nil {
+			return 0, 0, false
+		}
+		s, err := p.Stat()
+		if err != nil {
+			return 0, 0, false
+		}
+		return s.CPUTime(), s.ResidentMemory(), true
+	}
+	before := make([]float64, len(st.Workers))
+	for i, w := range st.Workers {
+		if w.PID != 0 {
+			before[i], _, _ = usage(w.PID)
+		}
+	}
+	start := time.Now()
+	time.Sleep(window)
+	elapsed := time.Since(start).Seconds()
+	for i := range st.Workers {
+		w := &st.Workers[i]
+		if w.PID == 0 {
+			continue
+		}
+		if after, rss, ok := usage(w.PID); ok {
+			w.RSSBytes = int64(rss)
+			w.CPUPercent = max(0, (after-before[i])/elapsed*100)
+		}
+	}
+}

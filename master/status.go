@@ -37,12 +37,16 @@ type WorkerStatus struct {
 	Restarts   int       `json:"restarts"`
 	// MemoryRestarts and HealthRestarts count rolling replacements for
 	// --max-memory-restart and failed health checks.
-	MemoryRestarts int      `json:"memory_restarts,omitempty"`
-	HealthRestarts int      `json:"health_restarts,omitempty"`
-	LastExit       string   `json:"last_exit,omitempty"`
-	RetryIn        Duration `json:"retry_in,omitzero"`
-	Message        string   `json:"message,omitempty"` // the worker's STATUS=
-	Successor      bool     `json:"successor,omitempty"`
+	MemoryRestarts int `json:"memory_restarts,omitempty"`
+	HealthRestarts int `json:"health_restarts,omitempty"`
+	// RSSBytes and CPUPercent are sampled when the status is asked for:
+	// CPU over a short window, as top shows it (100 = one CPU).
+	RSSBytes   int64    `json:"rss_bytes,omitempty"`
+	CPUPercent float64  `json:"cpu_percent"`
+	LastExit   string   `json:"last_exit,omitempty"`
+	RetryIn    Duration `json:"retry_in,omitzero"`
+	Message    string   `json:"message,omitempty"` // the worker's STATUS=
+	Successor  bool     `json:"successor,omitempty"`
 }
 
 // ReloadStatus says whether a reload runs and how the last one ended.
@@ -138,11 +142,14 @@ func (st *Status) Render(out io.Writer) error {
 		b.WriteString("the master is stopping\n")
 	}
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SLOT\tPID\tSTATE\tUPTIME\tRESTARTS\tGEN\tLAST EXIT")
+	fmt.Fprintln(tw, "SLOT\tPID\tSTATE\tUPTIME\tCPU\tMEMORY\tRESTARTS\tGEN\tLAST EXIT")
 	for _, w := range st.Workers {
-		pid, uptime, state := "-", "-", w.State
+		pid, uptime, state, cpu, mem := "-", "-", w.State, "-", "-"
 		if w.PID != 0 {
 			pid, uptime = fmt.Sprint(w.PID), roundUptime(time.Duration(w.Uptime))
+		}
+		if w.RSSBytes > 0 {
+			cpu, mem = fmt.Sprintf("%.0f%%", w.CPUPercent), fmt.Sprintf("%.1f MiB", float64(w.RSSBytes)/(1<<20))
 		}
 		if w.Successor {
 			state += " (new)"
@@ -153,7 +160,7 @@ func (st *Status) Render(out io.Writer) error {
 		if w.Message != "" {
 			state += ": " + w.Message
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", w.Slot, pid, state, uptime, w.Restarts, w.Generation, orDash(w.LastExit))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", w.Slot, pid, state, uptime, cpu, mem, w.Restarts, w.Generation, orDash(w.LastExit))
 	}
 	tw.Flush()
 	switch r := st.Reload; {

@@ -99,7 +99,7 @@ kills the workers at once).`,
 	addControlFlags(f, &cfg.Name, &cfg.ControlPath)
 	addLogFlags(f, &cfg)
 
-	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newUpgradeCommand(), newStopCommand(), newStartupCommand())
+	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newUpgradeCommand(), newStopCommand(), newStartupCommand(), newMonitCommand())
 	root.AddCommand(newLogsCommand(), newReopenLogsCommand())
 	return root
 }
@@ -134,7 +134,7 @@ func newStatusCommand() *cobra.Command {
 		Short: "Show the workers of a running master",
 		Args:  cobra.NoArgs,
 	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
-		st, err := client.Status()
+		st, err := client.StatusWithUsage()
 		if err != nil {
 			return err
 		}
