@@ -57,6 +57,7 @@ type clusterdServer struct {
 
 	address, control string
 	p                *proc
+	startedAt        time.Time // just before the master was started
 }
 
 func (c *clusterdServer) label() string      { return c.name }
@@ -104,10 +105,34 @@ func (c *clusterdServer) start(ctx context.Context) error {
 	args = append(append(args, "--"), c.command...)
 	cmd := exec.Command(c.s.clusterd, args...)
 	cmd.Env = append(os.Environ(), c.env...)
+	c.startedAt = time.Now()
 	if c.p, err = c.s.procs.start(c.name, cmd, c.s.logPath(c.name)); err != nil {
 		return err
 	}
 	return c.waitReady(ctx, readyTimeout)
+}
+
+// allReadyLogged is when the master logged that every worker was ready, read from the
+// time= field of its "all workers ready" line (milliseconds). Timing a start by polling
+// `clusterd status` is too coarse: since 799d2b2 each status call samples the workers' CPU
+// for 250 ms before it answers.
+func (c *clusterdServer) allReadyLogged() (time.Time, bool) {
+	b, err := os.ReadFile(c.p.log)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if !strings.Contains(line, `msg="all workers ready"`) {
+			continue
+		}
+		stamp, ok := strings.CutPrefix(strings.Fields(line)[0], "time=")
+		if !ok {
+			return time.Time{}, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, stamp)
+		return t, err == nil
+	}
+	return time.Time{}, false
 }
 
 // waitReady waits until every slot has a ready worker and no reload is running.
