@@ -128,13 +128,21 @@ func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *maste
 }
 
 func newStatusCommand() *cobra.Command {
-	var asJSON bool
+	var asJSON, usage bool
 	cmd := controlCommand(&cobra.Command{
 		Use:   "status",
-		Short: "Show the workers of a running master",
-		Args:  cobra.NoArgs,
+		Short: "Show the workers of a running master, with CPU and memory",
+		Long: `status shows each worker's slot, pid, state, uptime, CPU and memory, restarts
+and the last reload. CPU is sampled over a quarter of a second, as top does.
+--json answers at once without CPU and memory, for scripts that poll it;
+add --usage to have them there too.`,
+		Args: cobra.NoArgs,
 	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
-		st, err := client.StatusWithUsage()
+		get := client.StatusWithUsage
+		if asJSON && !usage {
+			get = client.Status
+		}
+		st, err := get()
 		if err != nil {
 			return err
 		}
@@ -145,7 +153,8 @@ func newStatusCommand() *cobra.Command {
 		}
 		return st.Render(cmd.OutOrStdout())
 	})
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as one JSON document")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as one JSON document (at once, without CPU and memory unless --usage)")
+	cmd.Flags().BoolVar(&usage, "usage", false, "with --json, sample each worker's CPU and memory too (takes a quarter of a second)")
 	return cmd
 }
 

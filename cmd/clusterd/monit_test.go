@@ -16,7 +16,7 @@ import (
 // monit redraws that table in place until Ctrl-C, then exits 0.
 func TestStatusUsageAndMonit(t *testing.T) {
 	c := startCluster(t, clusterOptions{args: []string{"-i", "2"}, command: demoCommand(t), waitReady: true})
-	code, out := run(t, 20*time.Second, "status", "--json", "--control", c.control)
+	code, out := run(t, 20*time.Second, "status", "--json", "--usage", "--control", c.control)
 	var st master.Status
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
 		t.Fatalf("status --json: exit %d: %s", code, out)
