@@ -19,9 +19,14 @@ type reloadRun struct {
 // requestReload starts a rolling reload, or queues one behind the reload in
 // progress. reply, if not nil, receives the outcome.
 func (m *Master) requestReload(reply func(error)) {
-	if m.stopping {
+	if m.stopping || m.upgrading {
+		why := "the master is stopping"
+		if m.upgrading {
+			why = "an upgrade of the master is in progress: reload the new master once it has finished"
+		}
+		m.log.Warn("reload refused", "why", why)
 		if reply != nil {
-			reply(errors.New("the master is stopping"))
+			reply(errors.New(why))
 		}
 		return
 	}

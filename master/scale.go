@@ -40,6 +40,8 @@ func (m *Master) scaleTo(target int) error {
 		return errors.New("the master is stopping")
 	case m.reload != nil:
 		return errors.New("a reload is in progress: scale again when it has finished")
+	case m.upgrading:
+		return errors.New("an upgrade of the master is in progress: scale the new master once it has finished")
 	case target < 1 || target > maxInstances:
 		return fmt.Errorf("want 1 to %d instances, not %d", maxInstances, target)
 	}
