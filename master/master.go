@@ -440,39 +440,44 @@ func (m *Master) startWorker(s *slot) {
 
 // spawn starts a worker process for slot running cmd. A successor belongs to
 // a reload until it is promoted.
-func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, error) {
+func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, err error) {
 	m.nextID++
+	// What this worker's start opened is closed again if the start fails.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for _, f := range undo {
+				f()
+			}
+		}
+	}()
 	endpoint, err := openNotify(m.pid, m.nextID)
 	if err != nil {
 		return nil, err
 	}
+	undo = append(undo, endpoint.close)
 	output, err := openWorkerOutput()
 	if err != nil {
-		endpoint.close()
 		return nil, err
 	}
+	undo = append(undo, output.close)
 	stdout, stderr := output.stdio()
 	sockets, fdNames := m.sockets[slotIndex].Fds(), m.sockets[slotIndex].Names()
 	var health *listener.Socket
 	if m.cfg.HealthCheck != "" {
 		if health, err = m.openHealthSocket(m.nextID); err != nil {
-			endpoint.close()
-			output.close()
 			return nil, err
 		}
+		undo = append(undo, func() { health.Close() })
 		sockets, fdNames = append(sockets, health.Fd()), fdNames+":health"
 	}
 	var ipc *nodeChannel
 	nodeIPC := -1
 	if m.cfg.NodeIPC {
 		if ipc, err = openNodeChannel(); err != nil {
-			endpoint.close()
-			output.close()
-			if health != nil {
-				health.Close()
-			}
 			return nil, err
 		}
+		undo = append(undo, ipc.close)
 		nodeIPC = int(ipc.worker.Fd())
 	}
 	pid, err := m.spawner.start(workerStart{
@@ -488,19 +493,12 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (*proc, erro
 		credential: m.credential,
 		watchdog:   m.cfg.Watchdog,
 	})
+	// The worker has its copies of the pipe's and the channel's ends.
 	endpoint.afterStart()
 	if ipc != nil {
-		ipc.worker.Close() // the worker has its copy
+		ipc.worker.Close()
 	}
 	if err != nil {
-		endpoint.close()
-		output.close()
-		if health != nil {
-			health.Close()
-		}
-		if ipc != nil {
-			ipc.close()
-		}
 		return nil, err
 	}
 	m.logs.capture(output, slotIndex, pid)

@@ -2,9 +2,6 @@ package master
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -32,10 +29,11 @@ func (m *Master) startMemoryWatch() {
 			if p == nil || p.state != ready || p.reaped || s.replacing {
 				continue
 			}
-			rss, err := residentBytes(p.pid)
-			if err != nil {
+			_, resident, ok := processUsage(p.pid)
+			if !ok {
 				continue
 			}
+			rss := int64(resident)
 			if rss <= m.cfg.MaxMemoryRestart {
 				p.overMemory = 0
 				continue
@@ -48,18 +46,4 @@ func (m *Master) startMemoryWatch() {
 		m.after(memoryCheckEvery, check)
 	}
 	m.after(memoryCheckEvery, check)
-}
-
-// residentBytes is a process's resident set size, from /proc/PID/statm.
-func residentBytes(pid int) (int64, error) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
-	if err != nil {
-		return 0, err
-	}
-	fields := strings.Fields(string(raw))
-	if len(fields) < 2 {
-		return 0, fmt.Errorf("statm of %d: %q", pid, raw)
-	}
-	pages, err := strconv.ParseInt(fields[1], 10, 64)
-	return pages * int64(os.Getpagesize()), err
 }

@@ -164,17 +164,13 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(snap.reloads[outcome]), outcome)
 	}
 	for _, w := range snap.workers {
-		proc, err := procfs.NewProc(w.pid)
-		if err != nil {
-			continue
-		}
-		stat, err := proc.Stat()
-		if err != nil {
+		cpu, rss, ok := processUsage(w.pid)
+		if !ok {
 			continue
 		}
 		slot, pid := strconv.Itoa(w.slot), strconv.Itoa(w.pid)
-		ch <- prometheus.MustNewConstMetric(descWorkerRSS, prometheus.GaugeValue, float64(stat.ResidentMemory()), slot, pid)
-		ch <- prometheus.MustNewConstMetric(descWorkerCPU, prometheus.CounterValue, stat.CPUTime(), slot, pid)
+		ch <- prometheus.MustNewConstMetric(descWorkerRSS, prometheus.GaugeValue, float64(rss), slot, pid)
+		ch <- prometheus.MustNewConstMetric(descWorkerCPU, prometheus.CounterValue, cpu, slot, pid)
 	}
 }
 
@@ -192,21 +188,10 @@ const cpuSampleWindow = 250 * time.Millisecond
 // sampleUsage fills each worker's RSS and CPU% from /proc, watching CPU
 // time over window. It runs on the control connection's goroutine.
 func sampleUsage(st *Status, window time.Duration) {
-	usage := func(pid int) (float64, int, bool) {
-		p, err := procfs.NewProc(pid)
-		if err != nil {
-			return 0, 0, false
-		}
-		s, err := p.Stat()
-		if err != nil {
-			return 0, 0, false
-		}
-		return s.CPUTime(), s.ResidentMemory(), true
-	}
 	before := make([]float64, len(st.Workers))
 	for i, w := range st.Workers {
 		if w.PID != 0 {
-			before[i], _, _ = usage(w.PID)
+			before[i], _, _ = processUsage(w.PID)
 		}
 	}
 	start := time.Now()
@@ -217,9 +202,22 @@ func sampleUsage(st *Status, window time.Duration) {
 		if w.PID == 0 {
 			continue
 		}
-		if after, rss, ok := usage(w.PID); ok {
+		if after, rss, ok := processUsage(w.PID); ok {
 			w.RSSBytes = int64(rss)
 			w.CPUPercent = max(0, (after-before[i])/elapsed*100)
 		}
 	}
+}
+
+// processUsage is a process's CPU seconds so far and resident bytes.
+func processUsage(pid int) (cpuSeconds float64, rss int, ok bool) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return 0, 0, false
+	}
+	s, err := p.Stat()
+	if err != nil {
+		return 0, 0, false
+	}
+	return s.CPUTime(), s.ResidentMemory(), true
 }
