@@ -18,6 +18,7 @@ type command struct {
 	path string   // absolute, symlinks resolved
 	argv []string // argv[0] as the user wrote it
 	dir  string   // absolute working directory, symlinks resolved
+	env  []string // the workers' whole environment
 	// generation counts resolutions: 1 at start, +1 per reload.
 	generation int
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +19,19 @@ type Config struct {
 	Command []string
 	// Dir is the workers' working directory; empty means the master's.
 	Dir string
+	// Env are KEY=VALUE variables the workers get over the master's own
+	// environment (a config file's env, with env_<profile> merged in).
+	Env []string
+	// Reconfigure, if set, gives the configuration each reload installs
+	// (cmd/clusterd re-reads the config file). It runs off the event loop
+	// at the start of every reload; an error aborts the reload and every
+	// worker keeps running. What only a new master can change (sockets,
+	// logs, metrics, user, watch) keeps its running value, with a warning.
+	Reconfigure func() (Config, error)
+	// NoUpgrade, if set, says why this master cannot replace itself
+	// (several apps in one process: tableflip allows one upgrader per
+	// process); tableflip is then not used at all.
+	NoUpgrade string
 	// Instances is the number of worker slots.
 	Instances int
 	// Listen are the --listen values, parsed by the listener package.
@@ -195,6 +209,14 @@ func (c *Config) validate() error {
 		c.StopSignal = syscall.SIGTERM
 		if c.NodeCompat {
 			c.StopSignal = syscall.SIGINT
+		}
+	}
+	for _, kv := range c.Env {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			errs = append(errs, fmt.Errorf("env: %q is not NAME=VALUE", kv))
+		} else if slices.Contains(masterOnlyVars, name) {
+			errs = append(errs, fmt.Errorf("env: %s is clusterd's to set for each worker, not the config's", name))
 		}
 	}
 	if c.ReadyOnHealth && c.HealthCheck == "" {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,8 +37,15 @@ type Master struct {
 	// credential is who workers run as (--user/--group), nil for the
 	// master's own user.
 	credential *syscall.Credential
-	workerEnv  []string
-	logs       *logCapture // worker output; safe for concurrent use, not the loop's
+	// workerEnv is the environment every release's own Env goes over: the
+	// master's, without what belongs to the master.
+	workerEnv []string
+	// nodePreload is the --node-compat preload's path.
+	nodePreload string
+	// fixed is the configuration as started, to tell which of a
+	// Reconfigure's changes need a new master.
+	fixed Config
+	logs  *logCapture // worker output; safe for concurrent use, not the loop's
 	// forkLimit is the machine-wide cap on re-forks of crashed workers
 	// (DESIGN-NOTES 7): a crash storm costs capacity, not the machine.
 	forkLimit *rate.Limiter
@@ -48,9 +57,8 @@ type Master struct {
 	// Everything below is owned by the event loop.
 	slots      []*slot
 	procs      map[int]*proc // by pid, every live child
-	nextID     uint64
-	generation int      // of the newest resolved release
-	current    *command // the newest release that a reload installed; new slots run it
+	generation int           // of the newest resolved release
+	current    *command      // the newest release that a reload installed; new slots run it
 	reload     *reloadRun
 	queued     []func(error) // waiters of a reload queued behind the running one
 	queuedAny  bool
@@ -72,6 +80,7 @@ type Master struct {
 	// nodePreloadDir holds the --node-compat preload; removed at exit.
 	nodePreloadDir string
 	restartCounts  map[string]int
+	memoryWatching bool // the --max-memory-restart sampling runs
 	reloadCounts   map[string]int
 	// lastWorkerExit is set when the master stops because no worker is
 	// left to run.
@@ -123,11 +132,16 @@ func New(cfg Config) (m *Master, err error) {
 	}()
 	// tableflip first: a master started by an upgrade takes its sockets
 	// and control socket from the old one instead of opening its own.
-	upgrader, upgradeErr := tableflip.New(tableflip.Options{UpgradeTimeout: cfg.UpgradeTimeout})
+	var upgrader *tableflip.Upgrader
+	upgradeErr := errors.New(cfg.NoUpgrade)
+	if cfg.NoUpgrade == "" {
+		upgrader, upgradeErr = tableflip.New(tableflip.Options{UpgradeTimeout: cfg.UpgradeTimeout})
+	}
 	upgraded, err := takeUpgradeFiles(upgrader)
 	if err != nil {
 		return nil, err
 	}
+	fixed := cfg
 	cmd, err := resolveCommand(cfg.Command, cfg.Dir, 1)
 	if err != nil {
 		return nil, err
@@ -173,6 +187,7 @@ func New(cfg Config) (m *Master, err error) {
 	}
 	m = &Master{
 		cfg:           cfg,
+		fixed:         fixed,
 		log:           cfg.Logger,
 		pid:           os.Getpid(),
 		sockets:       sockets,
@@ -203,9 +218,9 @@ func New(cfg Config) (m *Master, err error) {
 			return nil, err
 		}
 		undo = append(undo, func() { os.RemoveAll(dir) })
-		m.nodePreloadDir = dir
-		m.workerEnv = nodeCompatEnv(m.workerEnv, preload, m.Addresses())
+		m.nodePreloadDir, m.nodePreload = dir, preload
 	}
+	cmd.env = m.releaseEnv(cfg.Env)
 	m.current = cmd
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, newSlot(i, cmd))
@@ -413,18 +428,44 @@ func (m *Master) reap() {
 	}
 }
 
+// children maps the pid of every live worker of every master in this
+// process to its master. Several apps run one master each in one process;
+// as PID 1 each reaps any child, and hands an exit to the master that owns
+// it. A pid is added under the lock in the same step as the fork, so no
+// exit can be reaped before its owner is known.
+var children = struct {
+	sync.Mutex
+	owner map[int]*Master
+}{owner: map[int]*Master{}}
+
+// workerIDs numbers the workers of every master in this process.
+var workerIDs atomic.Uint64
+
 func (m *Master) reapAny() {
 	for {
 		var status unix.WaitStatus
+		children.Lock()
 		pid, err := unix.Wait4(-1, &status, unix.WNOHANG, nil)
+		owner := children.owner[pid]
+		children.Unlock()
 		if pid <= 0 || err != nil {
 			return
 		}
-		if p, ok := m.procs[pid]; ok && !p.reaped {
-			m.onReaped(p, status, nil)
-			continue
+		switch {
+		case owner == m:
+			if p, ok := m.procs[pid]; ok && !p.reaped {
+				m.onReaped(p, status, nil)
+			}
+		case owner != nil:
+			// In a goroutine: two loops must never wait on each other.
+			go owner.post(func() {
+				if p, ok := owner.procs[pid]; ok && !p.reaped {
+					owner.onReaped(p, status, nil)
+				}
+			})
+		default:
+			m.log.Debug("reaped an orphan", "pid", pid, "exit", describeExit(status, nil))
 		}
-		m.log.Debug("reaped an orphan", "pid", pid, "exit", describeExit(status, nil))
 	}
 }
 
@@ -441,7 +482,10 @@ func (m *Master) startWorker(s *slot) {
 // spawn starts a worker process for slot running cmd. A successor belongs to
 // a reload until it is promoted.
 func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, err error) {
-	m.nextID++
+	// Unique in the process, not only in this master: the id names the
+	// worker's abstract notify socket, and several apps' masters may share
+	// a process.
+	id := workerIDs.Add(1)
 	// What this worker's start opened is closed again if the start fails.
 	var undo []func()
 	defer func() {
@@ -451,7 +495,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 			}
 		}
 	}()
-	endpoint, err := openNotify(m.pid, m.nextID)
+	endpoint, err := openNotify(m.pid, id)
 	if err != nil {
 		return nil, err
 	}
@@ -465,7 +509,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 	sockets, fdNames := m.sockets[slotIndex].Fds(), m.sockets[slotIndex].Names()
 	var health *listener.Socket
 	if m.cfg.HealthCheck != "" {
-		if health, err = m.openHealthSocket(m.nextID); err != nil {
+		if health, err = m.openHealthSocket(id); err != nil {
 			return nil, err
 		}
 		undo = append(undo, func() { health.Close() })
@@ -480,9 +524,10 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 		undo = append(undo, ipc.close)
 		nodeIPC = int(ipc.worker.Fd())
 	}
+	children.Lock()
 	pid, err := m.spawner.start(workerStart{
 		cmd:        cmd,
-		env:        m.workerEnv,
+		env:        cmd.env,
 		stdio:      [3]uintptr{m.devNull.Fd(), stdout, stderr},
 		sockets:    sockets,
 		fdNames:    fdNames,
@@ -493,6 +538,10 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 		credential: m.credential,
 		watchdog:   m.cfg.Watchdog,
 	})
+	if err == nil {
+		children.owner[pid] = m
+	}
+	children.Unlock()
 	// The worker has its copies of the pipe's and the channel's ends.
 	endpoint.afterStart()
 	if ipc != nil {
@@ -502,7 +551,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 		return nil, err
 	}
 	m.logs.capture(output, slotIndex, pid)
-	p := newProc(m.nextID, slotIndex, pid, cmd, successor, endpoint)
+	p := newProc(id, slotIndex, pid, cmd, successor, endpoint)
 	m.procs[pid] = p
 	if p.health = health; health != nil {
 		m.scheduleProbe(p)
@@ -648,6 +697,9 @@ func (m *Master) stopProc(p *proc, reason string) {
 // onReaped records a worker's exit status. What the exit means waits for
 // onExit, after the worker's last notify messages have been handled.
 func (m *Master) onReaped(p *proc, status unix.WaitStatus, waitErr error) {
+	children.Lock()
+	delete(children.owner, p.pid)
+	children.Unlock()
 	p.reaped = true
 	p.exitStatus = describeExit(status, waitErr)
 	p.exitCode = exitCode(status, waitErr)
@@ -809,7 +861,7 @@ func (m *Master) beginStop(why string) {
 	m.stopping = true
 	m.tellSupervisor("STOPPING=1\nSTATUS=stopping: draining all workers")
 	m.log.Info("stopping: draining all workers", "why", why, "workers", len(m.procs), "kill_timeout", m.cfg.KillTimeout)
-	if m.reload != nil {
+	if m.reload != nil && m.reload.cancel != nil {
 		m.reload.cancel()
 	}
 	for _, s := range m.slots {

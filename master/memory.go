@@ -16,12 +16,14 @@ const (
 )
 
 func (m *Master) startMemoryWatch() {
-	if m.cfg.MaxMemoryRestart <= 0 {
+	if m.cfg.MaxMemoryRestart <= 0 || m.memoryWatching {
 		return
 	}
+	m.memoryWatching = true
 	var check func()
 	check = func() {
-		if m.stopping {
+		if m.stopping || m.cfg.MaxMemoryRestart <= 0 { // a reload may turn it off
+			m.memoryWatching = false
 			return
 		}
 		for _, s := range m.slots {

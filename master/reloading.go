@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/clusterd/clusterd/reload"
@@ -12,8 +13,12 @@ import (
 type reloadRun struct {
 	cmd     *command
 	started time.Time
-	cancel  context.CancelFunc
-	waiters []func(error) // nil entries are reloads asked for by signal
+	cancel  context.CancelFunc // nil until the rolling replacement starts
+	// next is the configuration the reload installs: the running one, or
+	// what Reconfigure gave.
+	next       Config
+	notApplied []string
+	waiters    []func(error) // nil entries are reloads asked for by signal
 }
 
 // requestReload starts a rolling reload, or queues one behind the reload in
@@ -41,16 +46,47 @@ func (m *Master) requestReload(reply func(error)) {
 
 func (m *Master) beginReload(waiters []func(error)) {
 	m.generation++
-	r := &reloadRun{started: time.Now(), waiters: waiters}
-	cmd, err := resolveCommand(m.cfg.Command, m.cfg.Dir, m.generation)
-	if err != nil {
-		m.finishReload(r, errors.Join(reload.ErrAborted, err))
+	r := &reloadRun{started: time.Now(), waiters: waiters, next: m.cfg}
+	m.reload = r
+	reconfigure := m.cfg.Reconfigure
+	if reconfigure == nil {
+		m.startRolling(r)
 		return
 	}
+	// Re-reading the configuration is file I/O: off the loop. The reload
+	// is in progress meanwhile, so other reloads queue and scaling waits.
+	go func() {
+		next, err := reconfigure()
+		if err == nil {
+			err = next.validate()
+		}
+		m.post(func() {
+			if err != nil {
+				m.finishReload(r, fmt.Errorf("%w: %w", reload.ErrAborted, err))
+				return
+			}
+			r.next, r.notApplied = m.reconfigure(next)
+			m.startRolling(r)
+		})
+	}()
+}
+
+// startRolling resolves the reload's release and replaces the workers with
+// it, slot by slot.
+func (m *Master) startRolling(r *reloadRun) {
+	if m.stopping {
+		m.finishReload(r, fmt.Errorf("%w: the master is stopping", reload.ErrAborted))
+		return
+	}
+	cmd, err := resolveCommand(r.next.Command, r.next.Dir, m.generation)
+	if err != nil {
+		m.finishReload(r, fmt.Errorf("%w: %w", reload.ErrAborted, err))
+		return
+	}
+	cmd.env = m.releaseEnv(r.next.Env)
 	r.cmd = cmd
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	m.reload = r
 	slots := make([]int, len(m.slots))
 	for i := range slots {
 		slots[i] = i
@@ -66,9 +102,15 @@ func (m *Master) beginReload(waiters []func(error)) {
 
 func (m *Master) finishReload(r *reloadRun, err error) {
 	m.reload = nil
-	out := ReloadOutcome{Generation: m.generation, StartedAt: r.started, Duration: Duration(time.Since(r.started))}
+	out := ReloadOutcome{Generation: m.generation, StartedAt: r.started, Duration: Duration(time.Since(r.started)), NotApplied: r.notApplied}
 	if err == nil {
 		m.current = r.cmd
+		m.cfg.Command, m.cfg.Dir, m.cfg.Env = r.next.Command, r.next.Dir, r.next.Env
+		if n := r.next.Instances; n != len(m.slots) && m.cfg.Reconfigure != nil {
+			if err := m.scaleTo(n); err != nil {
+				m.log.Error("instances not changed", "instances", n, "err", err)
+			}
+		}
 		out.Outcome = "succeeded"
 		m.log.Info("rolling reload succeeded", "generation", out.Generation, "took", time.Duration(out.Duration).Round(time.Millisecond))
 	} else {

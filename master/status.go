@@ -63,6 +63,9 @@ type ReloadOutcome struct {
 	Generation int       `json:"generation"`
 	StartedAt  time.Time `json:"started_at"`
 	Duration   Duration  `json:"duration"`
+	// NotApplied names the re-read configuration's changes that only a
+	// restart of the master applies (listen, log files, ...).
+	NotApplied []string `json:"not_applied,omitempty"`
 }
 
 // Duration is a time.Duration that reads "1.5s" in JSON, for people and jq.
@@ -173,6 +176,9 @@ func (st *Status) Render(out io.Writer) error {
 			fmt.Fprintf(&b, ": %s", r.Last.Reason)
 		}
 		b.WriteString("\n")
+		if len(r.Last.NotApplied) > 0 {
+			fmt.Fprintf(&b, "not applied until the master restarts: %s\n", strings.Join(r.Last.NotApplied, ", "))
+		}
 	default:
 		b.WriteString("last reload: none\n")
 	}
