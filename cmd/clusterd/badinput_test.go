@@ -43,7 +43,9 @@ func TestBadInput(t *testing.T) {
 		{"bad listen", []string{"--control", control, "-l", "3000", "--", "true"}, 1, "want host:port, :port, [::1]:port or unix:/path"},
 		{"status without master", []string{"status", "--control", control}, 1, "no clusterd master is running there"},
 		{"reload without master", []string{"reload", "--control", control}, 1, "no clusterd master is running there"},
-		{"status extra arg", []string{"status", "now"}, 1, `unknown command "now"`},
+		{"status extra arg", []string{"status", "web", "now"}, 1, `unknown command "web"`},
+		{"app and another --name", []string{"status", "web", "--name", "api"}, 2, "the app is web or --name api: say it once"},
+		{"env without a file", []string{"--env", "production", "--", "./server"}, 2, "--env production chooses a profile of a config file"},
 		{"demo bad crash rate", []string{"demo", "--crash-rate", "2"}, 2, "--crash-rate must be between 0 and 1"},
 	}
 	if os.Getuid() == 0 {

@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,11 +20,8 @@ import (
 )
 
 func newRootCommand() *cobra.Command {
-	cfg := master.Defaults()
-	instances := &instancesValue{}
-	instances.Set("max")
-	var debug bool
-
+	var flags *masterFlags
+	var configFile, profile string
 	root := &cobra.Command{
 		Use:   "clusterd [flags] [--] COMMAND [ARGS...]",
 		Short: "Pre-fork cluster master with zero-downtime rolling reload",
@@ -38,16 +39,20 @@ kills the workers at once).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if configFile != "" {
+				if len(args) > 0 {
+					return usageError{fmt.Errorf("give either a command or --config %s, not both", configFile)}
+				}
+				return runConfigFile(configFile, profile, cmd.Flags())
+			}
+			if profile != "" {
+				return usageError{fmt.Errorf("--env %s chooses a profile of a config file: give one with --config FILE", profile)}
+			}
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("no command given: usage is clusterd [flags] -- COMMAND [ARGS...] (see clusterd --help)")}
 			}
+			cfg := flags.config()
 			cfg.Command = args
-			cfg.Instances = instances.n
-			level := slog.LevelInfo
-			if debug {
-				level = slog.LevelDebug
-			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			m, err := master.New(cfg)
 			if err != nil {
 				return err
@@ -60,6 +65,28 @@ kills the workers at once).`,
 	f := root.Flags()
 	// Everything after the command's name belongs to the command.
 	f.SetInterspersed(false)
+	flags = newMasterFlags(f)
+	f.StringVarP(&configFile, "config", "c", "", "run the apps of this YAML or JSON file (PM2's ecosystem fields); the flags given here override the file's for every app")
+	f.StringVar(&profile, "env", "", "with --config, merge each app's env_PROFILE over its env (PM2's --env)")
+
+	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newUpgradeCommand(), newStopCommand(), newStartupCommand(), newMonitCommand())
+	root.AddCommand(newLogsCommand(), newReopenLogsCommand(), newStartCommand(), newImportPM2Command())
+	return root
+}
+
+// masterFlags are the flags that configure a master. The root command and
+// start have them, and so does each app of a config file: its fields are
+// these flags' names.
+type masterFlags struct {
+	cfg       master.Config
+	instances instancesValue
+	debug     bool
+}
+
+func newMasterFlags(f *pflag.FlagSet) *masterFlags {
+	flags := &masterFlags{cfg: master.Defaults()}
+	flags.instances.Set("max")
+	cfg, instances, debug := &flags.cfg, &flags.instances, &flags.debug
 	f.VarP(instances, "instances", "i", "number of workers: N, max (one per CPU) or -1 (CPUs minus one)")
 	f.StringArrayVarP(&cfg.Listen, "listen", "l", nil,
 		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+master.DefaultListen+", or the sockets of socket activation, matched by NAME)")
@@ -95,13 +122,23 @@ kills the workers at once).`,
 	f.Var(durationValue{&cfg.RestartDelay}, "restart-delay", "delay before restarting after a failed start; doubles with each consecutive failure (up to 15s)")
 	f.Var(durationValue{&cfg.ReadyGrace}, "ready-grace", "during a reload, how long a new worker must stay up after READY before an old one is retired")
 	f.Float64Var(&cfg.ForkRate, "max-fork-rate", cfg.ForkRate, "machine-wide cap on re-forks of crashed workers, per second")
-	f.BoolVar(&debug, "debug", false, "log every worker start")
+	f.BoolVar(debug, "debug", false, "log every worker start")
 	addControlFlags(f, &cfg.Name, &cfg.ControlPath)
-	addLogFlags(f, &cfg)
+	addLogFlags(f, cfg)
 
-	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newUpgradeCommand(), newStopCommand(), newStartupCommand(), newMonitCommand())
-	root.AddCommand(newLogsCommand(), newReopenLogsCommand())
-	return root
+	return flags
+}
+
+// config is the master's configuration as the flags say.
+func (flags *masterFlags) config() master.Config {
+	cfg := flags.cfg
+	cfg.Instances = flags.instances.n
+	level := slog.LevelInfo
+	if flags.debug {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return cfg
 }
 
 func addControlFlags(f *pflag.FlagSet, name, control *string) {
@@ -110,10 +147,32 @@ func addControlFlags(f *pflag.FlagSet, name, control *string) {
 }
 
 // controlCommand makes c a subcommand that talks to a running master:
-// it gets --name and --control, and run gets a client for that master.
+// it gets --name and --control, and an optional first argument, the app's
+// name (the same as --name), before its own arguments. run gets a client
+// for that master.
 func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *master.Client, args []string) error) *cobra.Command {
 	var name, control string
+	own := c.Args
+	takesApp := func(cmd *cobra.Command, args []string) bool {
+		return own(cmd, args) != nil && len(args) > 0 && own(cmd, args[1:]) == nil
+	}
+	c.Use = strings.Replace(c.Use, " ", " [APP] ", 1)
+	if !strings.Contains(c.Use, "[APP]") {
+		c.Use += " [APP]"
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if takesApp(cmd, args) {
+			return nil
+		}
+		return own(cmd, args)
+	}
 	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if takesApp(cmd, args) {
+			if cmd.Flags().Changed("name") && name != args[0] {
+				return usageError{fmt.Errorf("the app is %s or --name %s: say it once", args[0], name)}
+			}
+			name, args = args[0], args[1:]
+		}
 		if control == "" {
 			path, err := master.DefaultControlPath(name)
 			if err != nil {
@@ -138,6 +197,28 @@ and the last reload. CPU is sampled over a quarter of a second, as top does.
 add --usage to have them there too.`,
 		Args: cobra.NoArgs,
 	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
+		if !asJSON {
+			if others := otherMasters(client.Path); others != nil {
+				// No app named and no default one: show every running
+				// master, as pm2 ls does (the apps of a config file).
+				var failed error
+				for i, c := range others {
+					if i > 0 {
+						fmt.Fprintln(cmd.OutOrStdout())
+					}
+					st, err := c.StatusWithUsage()
+					if err != nil {
+						failed = err
+						fmt.Fprintln(cmd.OutOrStdout(), err)
+						continue
+					}
+					if err := st.Render(cmd.OutOrStdout()); err != nil {
+						return err
+					}
+				}
+				return failed
+			}
+		}
 		get := client.StatusWithUsage
 		if asJSON && !usage {
 			get = client.Status
@@ -158,6 +239,25 @@ add --usage to have them there too.`,
 	return cmd
 }
 
+// otherMasters are clients of the masters whose control sockets are in
+// the default directory, when path is the default master's and it is not
+// there; nil otherwise.
+func otherMasters(path string) []*master.Client {
+	def, err := master.DefaultControlPath("default")
+	if err != nil || path != def {
+		return nil
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	paths, _ := filepath.Glob(filepath.Join(filepath.Dir(def), "*.sock"))
+	var clients []*master.Client
+	for _, p := range paths {
+		clients = append(clients, &master.Client{Path: p})
+	}
+	return clients
+}
+
 func newReloadCommand() *cobra.Command {
 	return controlCommand(&cobra.Command{
 		Use:   "reload",
@@ -173,6 +273,9 @@ keep serving.`,
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "reload succeeded in %s\n", time.Since(start).Round(time.Millisecond))
+		if st, err := client.Status(); err == nil && st.Reload.Last != nil && len(st.Reload.Last.NotApplied) > 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "clusterd: not applied until the master restarts: %s\n", strings.Join(st.Reload.Last.NotApplied, ", "))
+		}
 		return nil
 	})
 }

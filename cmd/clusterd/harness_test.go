@@ -69,6 +69,11 @@ type clusterOptions struct {
 	// binary is the clusterd to run (default: this test binary); an
 	// upgrade re-executes it from this path.
 	binary string
+	// config, if set, is a config file to start (-c) instead of a command,
+	// and app the app whose control socket the cluster talks to. Control
+	// sockets are then in runtimeDir (XDG_RUNTIME_DIR), one per app.
+	config, app string
+	runtimeDir  string
 }
 
 // tagEnv is the environment for a process of this test.
@@ -88,12 +93,19 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	control := filepath.Join(dir, "control.sock")
-	args := append([]string{"--control", control}, o.args...)
-	if !containsFlag(o.args, "-l", "--listen") {
-		args = append(args, "-l", "127.0.0.1:0")
+	var args []string
+	if o.config != "" {
+		control = filepath.Join(o.runtimeDir, "clusterd", o.app+".sock")
+		o.env = append(o.env, "XDG_RUNTIME_DIR="+o.runtimeDir)
+		args = append([]string{"-c", o.config}, o.args...)
+	} else {
+		args = append([]string{"--control", control}, o.args...)
+		if !containsFlag(o.args, "-l", "--listen") {
+			args = append(args, "-l", "127.0.0.1:0")
+		}
+		args = append(args, "--")
+		args = append(args, o.command...)
 	}
-	args = append(args, "--")
-	args = append(args, o.command...)
 	binary := o.binary
 	if binary == "" {
 		binary = bin(t)

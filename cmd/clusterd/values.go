@@ -14,26 +14,29 @@ import (
 
 // instancesValue reads -i the way PM2 does: a count, "max" or 0 for one per
 // CPU, -1 for one fewer than the CPUs (at least 1).
-type instancesValue struct{ n int }
+type instancesValue struct {
+	n    int
+	spec string // as given, so that String gives back what Set took
+}
 
-func (v *instancesValue) String() string { return "max" }
+func (v *instancesValue) String() string { return v.spec }
 func (v *instancesValue) Type() string   { return "N|max|-1" }
 
 func (v *instancesValue) Set(s string) error {
 	cpus := runtime.NumCPU()
 	switch s = strings.TrimSpace(s); s {
 	case "max", "0":
-		v.n = cpus
+		v.n, v.spec = cpus, s
 		return nil
 	case "-1":
-		v.n = max(cpus-1, 1)
+		v.n, v.spec = max(cpus-1, 1), s
 		return nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
 		return fmt.Errorf("want a positive number, max or -1, not %q", s)
 	}
-	v.n = n
+	v.n, v.spec = n, s
 	return nil
 }
 

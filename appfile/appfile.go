@@ -1,0 +1,466 @@
+// Package appfile reads a file of apps in PM2's ecosystem vocabulary, YAML
+// or JSON, into what the command line would have said for each app: its
+// name, command, environment and the value of each flag.
+//
+// It knows the vocabulary, not the flags: a field that is not one of PM2's
+// special ones becomes the flag of the same name with dashes
+// (kill_timeout → --kill-timeout), and the caller says whether such a flag
+// exists. So the file and the command line can never read a value
+// differently, and every clusterd flag has a spelling in the file.
+//
+// Every error names the file, the line and the field, because the file is
+// re-read on a reload of a running master and the operator must be able to
+// fix it from the one line the reload prints.
+package appfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mattn/go-shellwords"
+	"go.yaml.in/yaml/v3"
+)
+
+// App is one entry of the file's apps list.
+type App struct {
+	Name string
+	// Index is the app's position in the apps list, from 1; Line is where
+	// its entry starts.
+	Index, Line int
+	// Command is the program and its arguments, from cmd, or from script
+	// with its interpreter, then args.
+	Command []string
+	// Env is env with env_<profile> merged over it, as KEY=VALUE in the
+	// order the file gives them.
+	Env []string
+	// Settings are the app's other fields as flag values, in file order.
+	Settings []Setting
+}
+
+// Setting is one field of an app that sets a flag.
+type Setting struct {
+	Field  string   // as written in the file: kill_timeout
+	Flag   string   // the flag it sets: kill-timeout
+	Values []string // one, or the items of a list
+	Line   int
+}
+
+// Error is a problem at one place in the file.
+type Error struct {
+	Path string
+	Line int
+	App  string // empty outside an app
+	// Index is the app's position in the apps list, from 1; 0 outside an
+	// app.
+	Index int
+	Field string // empty when the problem is not one field's
+	Err   error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Path)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.App != "" {
+		fmt.Fprintf(&b, "app %q: ", e.App)
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads the file at path. profile, if not empty, is the --env value:
+// each app's env_<profile> is merged over its env.
+func Load(path, profile string) ([]App, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".js", ".cjs", ".mjs":
+		return nil, fmt.Errorf("%s: a JavaScript ecosystem file runs code to produce its apps: convert it once with `clusterd import-pm2 %s > apps.yml`, then start apps.yml", path, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path, profile)
+}
+
+// Parse reads a file's contents; path is only for the errors.
+func Parse(data []byte, path, profile string) ([]App, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil, &Error{Path: path, Err: errors.New("the file is empty: want an apps: list")}
+	} else if err != nil {
+		return nil, &Error{Path: path, Line: yamlErrorLine(err), Err: errors.New(yamlErrorText(err))}
+	}
+	if len(doc.Content) == 0 {
+		return nil, &Error{Path: path, Err: errors.New("the file is empty: want an apps: list")}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, &Error{Path: path, Line: root.Line, Err: errors.New("want a mapping with an apps: list at the top")}
+	}
+	var appsNode *yaml.Node
+	for i := 0; i < len(root.Content); i += 2 {
+		key, value := root.Content[i], root.Content[i+1]
+		switch key.Value {
+		case "apps":
+			appsNode = value
+		case "deploy":
+			// PM2's deploy section drives its own deploy tool; it says
+			// nothing about how the apps run.
+		default:
+			return nil, &Error{Path: path, Line: key.Line, Field: key.Value, Err: errors.New("unknown top-level field: want apps (and PM2's deploy, which clusterd ignores)")}
+		}
+	}
+	if appsNode == nil {
+		return nil, &Error{Path: path, Line: root.Line, Err: errors.New("no apps: list")}
+	}
+	if appsNode.Kind != yaml.SequenceNode || len(appsNode.Content) == 0 {
+		return nil, &Error{Path: path, Line: appsNode.Line, Field: "apps", Err: errors.New("want a list of at least one app")}
+	}
+	p := parser{path: path, profile: profile}
+	var apps []App
+	names := map[string]int{}
+	for i, node := range appsNode.Content {
+		app, err := p.app(node, i+1)
+		if err != nil {
+			return nil, err
+		}
+		if line, dup := names[app.Name]; dup {
+			return nil, &Error{Path: path, Line: app.Line, App: app.Name, Index: app.Index, Field: "name", Err: fmt.Errorf("a second app of that name (the first is on line %d): names must be unique", line)}
+		}
+		names[app.Name] = app.Line
+		apps = append(apps, app)
+	}
+	if profile != "" && !p.profileSeen {
+		return nil, &Error{Path: path, Err: fmt.Errorf("--env %s: no app has env_%s", profile, profile)}
+	}
+	return apps, nil
+}
+
+type parser struct {
+	path, profile string
+	profileSeen   bool
+}
+
+// app reads one entry of apps.
+func (p *parser) app(node *yaml.Node, index int) (App, error) {
+	app := App{Index: index, Line: node.Line}
+	fail := func(line int, field string, format string, args ...any) error {
+		return &Error{Path: p.path, Line: line, App: app.Name, Index: index, Field: field, Err: fmt.Errorf(format, args...)}
+	}
+	if node.Kind != yaml.MappingNode {
+		return app, fail(node.Line, "", "want a mapping of fields (name, script or cmd, ...)")
+	}
+	// The name first, so every later error can say which app it is in.
+	// Without one, PM2 names an app after its script.
+	for i := 0; i < len(node.Content); i += 2 {
+		key, value := node.Content[i], node.Content[i+1]
+		switch {
+		case key.Value == "name":
+			if value.Kind != yaml.ScalarNode || value.Value == "" {
+				return app, fail(value.Line, "name", "want a non-empty string")
+			}
+			app.Name = value.Value
+		case app.Name == "" && (key.Value == "script" || key.Value == "cmd"):
+			if w, err := words(value); err == nil && len(w) > 0 {
+				base := filepath.Base(w[0])
+				if key.Value == "script" {
+					base = filepath.Base(value.Value)
+				}
+				app.Name = strings.TrimSuffix(base, filepath.Ext(base))
+			}
+		}
+	}
+	var (
+		script, interpreter   string
+		interpreterArgs, args []string
+		cmd                   []string
+		cmdLine, scriptLine   int
+		env, profileEnv       []string
+		nodeCompatSet         bool
+	)
+	for i := 0; i < len(node.Content); i += 2 {
+		key, value := node.Content[i], node.Content[i+1]
+		field := key.Value
+		var err error
+		switch field {
+		case "name":
+		case "script":
+			script, err = scalar(value)
+			scriptLine = key.Line
+		case "interpreter", "exec_interpreter":
+			interpreter, err = scalar(value)
+		case "interpreter_args", "node_args":
+			interpreterArgs, err = words(value)
+		case "cmd":
+			cmd, err = words(value)
+			cmdLine = key.Line
+		case "args":
+			args, err = words(value)
+		case "env":
+			env, err = environment(value)
+		case "exec_mode":
+			// clusterd always runs instances of one program on shared
+			// sockets: PM2's cluster mode, and fork mode when instances is 1.
+			var mode string
+			if mode, err = scalar(value); err == nil && !slices.Contains([]string{"cluster", "cluster_mode", "fork", "fork_mode"}, mode) {
+				err = fmt.Errorf("want cluster or fork, not %q", mode)
+			}
+		case "merge_logs", "combine_logs", "time":
+			// PM2 writes one log file per instance unless merge_logs; clusterd
+			// always writes one per app, each line naming its worker, with a
+			// timestamp unless --no-log-time.
+			_, err = scalar(value)
+		case "autorestart":
+			var v string
+			if v, err = boolean(value); err == nil {
+				app.Settings = append(app.Settings, Setting{Field: field, Flag: "no-autorestart", Values: []string{negate(v)}, Line: key.Line})
+			}
+		case "watch":
+			err = p.watch(&app, key, value)
+		default:
+			if profile, ok := strings.CutPrefix(field, "env_"); ok {
+				// Every profile is checked, the chosen one used.
+				var profileValues []string
+				if profileValues, err = environment(value); err == nil && profile == p.profile {
+					p.profileSeen = true
+					profileEnv = profileValues
+				}
+				break
+			}
+			var values []string
+			if values, err = flagValues(value); err == nil {
+				flag := strings.ReplaceAll(field, "_", "-")
+				if alias, ok := pm2Aliases[field]; ok {
+					flag = alias
+				}
+				if flag == "node-compat" {
+					nodeCompatSet = true
+				}
+				app.Settings = append(app.Settings, Setting{Field: field, Flag: flag, Values: values, Line: key.Line})
+			}
+		}
+		if err != nil {
+			return app, fail(value.Line, field, "%v", err)
+		}
+	}
+	switch {
+	case cmd != nil && script != "":
+		return app, fail(cmdLine, "cmd", "give either cmd (a command line) or script (a file, with its interpreter), not both")
+	case len(cmd) > 0:
+		app.Command = append(cmd, args...)
+	case script != "":
+		command, viaNode := scriptCommand(script, interpreter, interpreterArgs)
+		app.Command = append(command, args...)
+		if viaNode && !nodeCompatSet {
+			// A script: app.js entry is a PM2 app: it may listen(PORT) and
+			// process.send('ready') and expects SIGINT, so it gets
+			// --node-compat unless the file says node_compat: false.
+			app.Settings = append([]Setting{{Field: "script", Flag: "node-compat", Values: []string{"true"}, Line: scriptLine}}, app.Settings...)
+		}
+	default:
+		return app, fail(node.Line, "", "no script or cmd: say what to run")
+	}
+	app.Env = mergeEnv(env, profileEnv)
+	return app, nil
+}
+
+// watch reads PM2's watch: true (the app's directory), false, a path or a
+// list of paths.
+func (p *parser) watch(app *App, key, value *yaml.Node) error {
+	if value.Kind == yaml.ScalarNode && value.Tag == "!!bool" {
+		if v, _ := boolean(value); v == "true" {
+			app.Settings = append(app.Settings, Setting{Field: "watch", Flag: "watch", Values: []string{"."}, Line: key.Line})
+		}
+		return nil
+	}
+	values, err := flagValues(value)
+	if err == nil && len(values) > 0 {
+		app.Settings = append(app.Settings, Setting{Field: "watch", Flag: "watch", Values: values, Line: key.Line})
+	}
+	return err
+}
+
+// Fields are the field names this package reads itself or maps to a flag
+// of another name (the rest are flag names with underscores).
+func Fields() []string {
+	names := []string{"name", "script", "interpreter", "exec_interpreter", "interpreter_args", "node_args",
+		"cmd", "args", "env", "exec_mode", "merge_logs", "combine_logs", "time", "autorestart", "watch"}
+	for name := range pm2Aliases {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// pm2Aliases are PM2 field names whose clusterd flag is named otherwise.
+var pm2Aliases = map[string]string{
+	"ignore_watch": "watch-ignore",
+	"log_file":     "log",
+	"output":       "out-file",
+	"error":        "error-file",
+	"kill_signal":  "stop-signal",
+	"uid":          "user",
+	"gid":          "group",
+	"listen_addr":  "listen",
+}
+
+// interpreters are what PM2 runs a script with, by its extension.
+var interpreters = map[string]string{
+	".js": "node", ".cjs": "node", ".mjs": "node",
+	".py": "python3", ".sh": "bash", ".rb": "ruby", ".php": "php", ".pl": "perl",
+}
+
+// scriptCommand is how PM2 runs script: with the interpreter given, or the
+// one its extension calls for, or as it is ("none"). viaNode says whether
+// node runs it.
+func scriptCommand(script, interpreter string, interpreterArgs []string) (command []string, viaNode bool) {
+	if interpreter == "" {
+		interpreter = interpreters[strings.ToLower(filepath.Ext(script))]
+	}
+	if interpreter == "" || interpreter == "none" {
+		if !strings.Contains(script, "/") {
+			script = "./" + script // a file, as PM2 means it, not a name to look up in PATH
+		}
+		return []string{script}, false
+	}
+	command = append([]string{interpreter}, interpreterArgs...)
+	return append(command, script), filepath.Base(interpreter) == "node"
+}
+
+func scalar(n *yaml.Node) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", errors.New("want a single value")
+	}
+	return n.Value, nil
+}
+
+func boolean(n *yaml.Node) (string, error) {
+	v, err := scalar(n)
+	if err != nil || (v != "true" && v != "false") {
+		return "", errors.New("want true or false")
+	}
+	return v, nil
+}
+
+func negate(v string) string {
+	if v == "true" {
+		return "false"
+	}
+	return "true"
+}
+
+// words reads a command line: a list, or a string split as a shell would
+// (quotes group, nothing is expanded).
+func words(n *yaml.Node) ([]string, error) {
+	if n.Kind == yaml.SequenceNode {
+		return flagValues(n)
+	}
+	s, err := scalar(n)
+	if err != nil {
+		return nil, errors.New("want a string or a list of strings")
+	}
+	w, err := shellwords.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %v", s, err)
+	}
+	return w, nil
+}
+
+// flagValues is a scalar as one value, or a list of scalars.
+func flagValues(n *yaml.Node) ([]string, error) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return nil, errors.New("no value")
+		}
+		return []string{n.Value}, nil
+	case yaml.SequenceNode:
+		values := make([]string, len(n.Content))
+		for i, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("item %d: want a single value", i+1)
+			}
+			values[i] = item.Value
+		}
+		return values, nil
+	}
+	return nil, errors.New("want a value or a list of values")
+}
+
+// environment reads an env mapping as KEY=VALUE; numbers and booleans are
+// their text, as PM2 passes them.
+func environment(n *yaml.Node) ([]string, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, errors.New("want a mapping of NAME: value")
+	}
+	env := make([]string, 0, len(n.Content)/2)
+	for i := 0; i < len(n.Content); i += 2 {
+		key, value := n.Content[i], n.Content[i+1]
+		if key.Value == "" || strings.ContainsAny(key.Value, "=\x00") {
+			return nil, fmt.Errorf("line %d: %q is not a variable name", key.Line, key.Value)
+		}
+		if value.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("line %d: %s: want a single value", value.Line, key.Value)
+		}
+		v := value.Value
+		if value.Tag == "!!null" {
+			v = ""
+		}
+		if strings.ContainsRune(v, 0) {
+			return nil, fmt.Errorf("line %d: %s: a NUL byte cannot be in the environment", value.Line, key.Value)
+		}
+		env = append(env, key.Value+"="+v)
+	}
+	return env, nil
+}
+
+// mergeEnv is base with over's variables replacing or adding to it.
+func mergeEnv(base, over []string) []string {
+	out := append([]string(nil), base...)
+	for _, kv := range over {
+		name, _, _ := strings.Cut(kv, "=")
+		i := slices.IndexFunc(out, func(e string) bool { return strings.HasPrefix(e, name+"=") })
+		if i >= 0 {
+			out[i] = kv
+		} else {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// yamlErrorLine digs the line out of the YAML library's message
+// ("yaml: line 7: did not find expected key").
+func yamlErrorLine(err error) int {
+	var line int
+	msg := err.Error()
+	if i := strings.Index(msg, "line "); i >= 0 {
+		fmt.Sscanf(msg[i:], "line %d", &line)
+	}
+	return line
+}
+
+func yamlErrorText(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if i := strings.Index(msg, "line "); i == 0 {
+		if j := strings.Index(msg, ": "); j > 0 {
+			msg = msg[j+2:]
+		}
+	}
+	return "not valid YAML or JSON: " + msg
+}

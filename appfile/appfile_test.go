@@ -1,0 +1,155 @@
+package appfile
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const ecosystem = `
+apps:
+  - name: api
+    script: server.js
+    instances: max
+    args: --port 3000 "--title=my api"
+    exec_mode: cluster
+    env:
+      NODE_ENV: development
+      WORKERS: 4
+    env_production:
+      NODE_ENV: production
+    kill_timeout: 3000
+    ignore_watch: [node_modules, logs]
+    autorestart: false
+  - cmd: [./bin/worker, --fast]
+    listen: [":8080", "admin=127.0.0.1:9090"]
+    watch: true
+deploy:
+  production:
+    user: node
+`
+
+func TestParseEcosystem(t *testing.T) {
+	apps, err := Parse([]byte(ecosystem), "apps.yml", "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 2 {
+		t.Fatalf("got %d apps, want 2", len(apps))
+	}
+	api, worker := apps[0], apps[1]
+	if want := []string{"node", "server.js", "--port", "3000", "--title=my api"}; !slices.Equal(api.Command, want) {
+		t.Errorf("api command %q, want %q", api.Command, want)
+	}
+	if want := []string{"NODE_ENV=production", "WORKERS=4"}; !slices.Equal(api.Env, want) {
+		t.Errorf("api env %q, want env_production over env: %q", api.Env, want)
+	}
+	settings := map[string][]string{}
+	for _, s := range api.Settings {
+		settings[s.Flag] = s.Values
+	}
+	for flag, want := range map[string][]string{
+		"node-compat":    {"true"}, // a script run by node is a PM2 app
+		"instances":      {"max"},
+		"kill-timeout":   {"3000"},
+		"watch-ignore":   {"node_modules", "logs"},
+		"no-autorestart": {"true"},
+	} {
+		if !slices.Equal(settings[flag], want) {
+			t.Errorf("api --%s = %q, want %q", flag, settings[flag], want)
+		}
+	}
+	if worker.Name != "worker" {
+		t.Errorf("unnamed app is %q, want it named after its program, as PM2 does", worker.Name)
+	}
+	if want := []string{"./bin/worker", "--fast"}; !slices.Equal(worker.Command, want) {
+		t.Errorf("worker command %q, want %q", worker.Command, want)
+	}
+	for _, s := range worker.Settings {
+		if s.Flag == "node-compat" {
+			t.Errorf("a cmd app got --node-compat: only script apps run by node are PM2's")
+		}
+		if s.Flag == "watch" && !slices.Equal(s.Values, []string{"."}) {
+			t.Errorf("watch: true is %q, want the app's directory", s.Values)
+		}
+	}
+}
+
+func TestParseWithoutProfileUsesEnv(t *testing.T) {
+	apps, err := Parse([]byte(ecosystem), "apps.yml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"NODE_ENV=development", "WORKERS=4"}; !slices.Equal(apps[0].Env, want) {
+		t.Errorf("env %q, want %q", apps[0].Env, want)
+	}
+}
+
+func TestParseJSON(t *testing.T) {
+	apps, err := Parse([]byte(`{"apps": [{"name": "web", "script": "app.py", "instances": 2}]}`), "apps.json", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"python3", "app.py"}; !slices.Equal(apps[0].Command, want) {
+		t.Errorf("command %q, want %q", apps[0].Command, want)
+	}
+}
+
+func TestScriptWithoutInterpreterIsAFile(t *testing.T) {
+	apps, err := Parse([]byte("apps:\n  - script: server\n"), "apps.yml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"./server"}; !slices.Equal(apps[0].Command, want) {
+		t.Errorf("command %q, want %q: a script is a file, not a name to look up in PATH", apps[0].Command, want)
+	}
+}
+
+// Every mistake names the file, the line and the field, in one line.
+func TestParseErrors(t *testing.T) {
+	for _, c := range []struct {
+		name, file, profile, want string
+		line                      int
+	}{
+		{"not YAML", "apps:\n  - name: [x\n", "", "not valid YAML or JSON", 0},
+		{"empty", "", "", "the file is empty", 0},
+		{"no apps", "apps: []\n", "", "want a list of at least one app", 1},
+		{"unknown top level", "apps:\n  - cmd: x\nservers: 1\n", "", `servers: unknown top-level field`, 3},
+		{"no command", "apps:\n  - name: a\n    instances: 2\n", "", `app "a": no script or cmd`, 2},
+		{"both", "apps:\n  - name: a\n    cmd: x\n    script: y\n", "", `app "a": cmd: give either cmd`, 3},
+		{"duplicate", "apps:\n  - name: a\n    cmd: x\n  - name: a\n    cmd: y\n", "", `app "a": name: a second app of that name (the first is on line 2)`, 4},
+		{"env not a map", "apps:\n  - name: a\n    cmd: x\n    env: [A=1]\n", "", `app "a": env: want a mapping`, 4},
+		{"env nested", "apps:\n  - name: a\n    cmd: x\n    env:\n      A: {b: 1}\n", "", `A: want a single value`, 5},
+		{"missing profile", "apps:\n  - name: a\n    cmd: x\n", "production", "--env production: no app has env_production", 0},
+		{"bad exec_mode", "apps:\n  - name: a\n    cmd: x\n    exec_mode: thread\n", "", `exec_mode: want cluster or fork`, 4},
+		{"bad autorestart", "apps:\n  - name: a\n    cmd: x\n    autorestart: sometimes\n", "", `autorestart: want true or false`, 4},
+		{"list for a value", "apps:\n  - name: a\n    cmd: x\n    kill_timeout: {ms: 1}\n", "", `kill_timeout: want a value or a list`, 4},
+		{"bad quoting", "apps:\n  - name: a\n    cmd: 'x \"y'\n", "", `cmd: "x \"y"`, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.file), "apps.yml", c.profile)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, c.want) || !strings.HasPrefix(msg, "apps.yml") || strings.Contains(msg, "\n") {
+				t.Errorf("error %q: want one line starting with the file, containing %q", msg, c.want)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T is not an *Error", err)
+			}
+			if c.line > 0 && e.Line != c.line {
+				t.Errorf("error on line %d, want %d: %s", e.Line, c.line, msg)
+			}
+		})
+	}
+}
+
+func TestLoadRefusesJavaScript(t *testing.T) {
+	_, err := Load("ecosystem.config.js", "")
+	if err == nil || !strings.Contains(err.Error(), "clusterd import-pm2 ecosystem.config.js") {
+		t.Errorf("error %v, want a pointer to import-pm2", err)
+	}
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/clusterd/clusterd/appfile"
+	"github.com/clusterd/clusterd/master"
+)
+
+func newStartCommand() *cobra.Command {
+	var flags *masterFlags
+	var profile string
+	cmd := &cobra.Command{
+		Use:   "start FILE",
+		Short: "Run the apps of a YAML or JSON config file (PM2's ecosystem fields), each with its own sockets and workers",
+		Long: `start runs every app of FILE under this one master process: each app has its
+own sockets, workers and control socket (named after the app), so
+"clusterd status APP", "clusterd reload APP" and "clusterd logs APP" address
+one app. A field of an app is PM2's name for it (script, args, instances,
+env, env_PROFILE, wait_ready, kill_timeout, max_memory_restart, ...) or a
+clusterd flag's name with underscores (health_check, reuseport, ...).
+Flags given here override the file's for every app.
+
+SIGHUP, or clusterd reload APP, re-reads FILE before the rolling reload: a
+file that no longer reads aborts the reload with the line and the field, and
+every worker keeps running. "clusterd start FILE" is "clusterd -c FILE".`,
+		Example: `  clusterd start apps.yml
+  clusterd start apps.yml --env production`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConfigFile(args[0], profile, cmd.Flags())
+		},
+	}
+	f := cmd.Flags()
+	flags = newMasterFlags(f)
+	_ = flags // its values reach the apps through the flag set: see appConfig
+	f.StringVar(&profile, "env", "", "merge each app's env_PROFILE over its env (PM2's --env)")
+	return cmd
+}
+
+// runConfigFile runs every app of the file at path under this process, one
+// master each, until all have stopped.
+func runConfigFile(path, profile string, cli *pflag.FlagSet) error {
+	configs, err := loadConfigs(path, profile, cli)
+	if err != nil {
+		return err
+	}
+	masters := make([]*master.Master, 0, len(configs))
+	for _, cfg := range configs {
+		m, err := master.New(cfg)
+		if err != nil {
+			if len(configs) > 1 {
+				err = fmt.Errorf("app %q: %w", cfg.Name, err)
+			}
+			return err
+		}
+		masters = append(masters, m)
+	}
+	// Each master handles the signals itself: SIGTERM stops them all,
+	// SIGHUP reloads them all, each re-reading its app from the file.
+	results := make(chan error, len(masters))
+	for _, m := range masters {
+		go func() { results <- m.Run(context.Background()) }()
+	}
+	var errs []error
+	for range masters {
+		if err := <-results; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loadConfigs reads the file's apps into one master configuration each.
+// Each one's Reconfigure reads the file again for its own app, so a reload
+// runs what the file says then.
+func loadConfigs(path, profile string, cli *pflag.FlagSet) ([]master.Config, error) {
+	configs, err := readConfigs(path, profile, cli)
+	if err != nil {
+		return nil, err
+	}
+	for i := range configs {
+		name := configs[i].Name
+		configs[i].Reconfigure = func() (master.Config, error) {
+			again, err := readConfigs(path, profile, cli)
+			if err != nil {
+				return master.Config{}, err
+			}
+			for _, cfg := range again {
+				if cfg.Name == name {
+					return cfg, nil
+				}
+			}
+			return master.Config{}, fmt.Errorf("%s: app %q is no longer in the file: its workers keep running; stop it with clusterd stop %s", path, name, name)
+		}
+		if len(configs) > 1 {
+			configs[i].NoUpgrade = "this master runs several apps of " + path + ": restart it to run a new clusterd binary"
+			configs[i].Logger = configs[i].Logger.With("app", name)
+		}
+	}
+	return configs, nil
+}
+
+// readConfigs reads the file once: one configuration per app, from the
+// defaults, then the app's fields, then the flags on the command line.
+func readConfigs(path, profile string, cli *pflag.FlagSet) ([]master.Config, error) {
+	apps, err := appfile.Load(path, profile)
+	if err != nil {
+		return nil, err
+	}
+	if len(apps) > 1 {
+		for _, perProcess := range []string{"name", "control", "pidfile", "metrics"} {
+			if cli.Changed(perProcess) {
+				return nil, usageError{fmt.Errorf("--%s is one app's, and %s has %d apps: give each app its own %s in the file", perProcess, path, len(apps), perProcess)}
+			}
+		}
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	configs := make([]master.Config, 0, len(apps))
+	metrics := map[string]string{}
+	for _, app := range apps {
+		cfg, err := appConfig(path, dir, app, cli)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Metrics != "" {
+			if other, taken := metrics[cfg.Metrics]; taken {
+				return nil, &appfile.Error{Path: path, Line: app.Line, App: app.Name, Index: app.Index, Field: "metrics",
+					Err: fmt.Errorf("%s is app %q's metrics address too: give each app its own", cfg.Metrics, other)}
+			}
+			metrics[cfg.Metrics] = app.Name
+		}
+		configs = append(configs, cfg)
+	}
+	return configs, nil
+}
+
+// appConfig is one app's configuration. Its fields are set as the flags of
+// the same name would be, so a value reads the same in the file and on the
+// command line; relative paths are the file's directory's.
+func appConfig(path, dir string, app appfile.App, cli *pflag.FlagSet) (master.Config, error) {
+	fs := pflag.NewFlagSet(app.Name, pflag.ContinueOnError)
+	flags := newMasterFlags(fs)
+	// As in PM2, an app runs one instance unless its instances says more.
+	flags.instances.Set("1")
+	for _, s := range app.Settings {
+		fail := func(err error) (master.Config, error) {
+			return master.Config{}, &appfile.Error{Path: path, Line: s.Line, App: app.Name, Index: app.Index, Field: s.Field, Err: err}
+		}
+		flag := fs.Lookup(s.Flag)
+		if flag == nil {
+			if near := nearestField(s.Field, fs); near != "" {
+				return fail(fmt.Errorf("unknown field: did you mean %s?", near))
+			}
+			return fail(errors.New("unknown field: want one of PM2's (script, args, instances, env, wait_ready, kill_timeout, ...) or a clusterd flag's name with underscores"))
+		}
+		if err := setFlag(flag, s.Values); err != nil {
+			return fail(err)
+		}
+	}
+	// The command line wins over the file.
+	var cliErr error
+	cli.Visit(func(from *pflag.Flag) {
+		if to := fs.Lookup(from.Name); to != nil && cliErr == nil {
+			if slice, ok := from.Value.(pflag.SliceValue); ok {
+				cliErr = setFlag(to, slice.GetSlice())
+			} else {
+				cliErr = to.Value.Set(from.Value.String())
+			}
+		}
+	})
+	if cliErr != nil {
+		return master.Config{}, cliErr
+	}
+	cfg := flags.config()
+	if !cli.Changed("name") {
+		cfg.Name = app.Name
+	}
+	cfg.Command, cfg.Env = app.Command, app.Env
+	// PM2 runs an app in the file's directory unless its cwd says otherwise.
+	cfg.Dir = inDir(dir, cfg.Dir)
+	if cfg.Dir == "" {
+		cfg.Dir = dir
+	}
+	for _, file := range []*string{&cfg.LogFile, &cfg.OutFile, &cfg.ErrorFile, &cfg.Pidfile} {
+		*file = inDir(dir, *file)
+	}
+	return cfg, nil
+}
+
+// setFlag gives flag the values of one field: a list replaces a
+// repeatable flag's values, anything else takes one value.
+func setFlag(flag *pflag.Flag, values []string) error {
+	if slice, ok := flag.Value.(pflag.SliceValue); ok {
+		return slice.Replace(values)
+	}
+	if len(values) != 1 {
+		return fmt.Errorf("want one value, not a list of %d", len(values))
+	}
+	return flag.Value.Set(values[0])
+}
+
+// inDir is path relative to dir when it is relative.
+func inDir(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+// nearestField is the field name closest to a mistyped one, if one is
+// close: a flag's name with underscores, or one of PM2's own.
+func nearestField(field string, fs *pflag.FlagSet) string {
+	best, bestDistance := "", 3 // at most two edits away
+	consider := func(name string) {
+		if d := editDistance(field, name); d < bestDistance {
+			best, bestDistance = name, d
+		}
+	}
+	fs.VisitAll(func(f *pflag.Flag) { consider(strings.ReplaceAll(f.Name, "-", "_")) })
+	for _, name := range appfile.Fields() {
+		consider(name)
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clusterd/clusterd/master"
+)
+
+// writeConfig writes a config file into dir; %[1]q in text is this test
+// binary (which is clusterd, and so `clusterd demo`).
+func writeConfig(t *testing.T, dir, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, "apps.yml")
+	if strings.Contains(text, "%[1]") {
+		text = fmt.Sprintf(text, bin(t))
+	}
+	if err := os.WriteFile(path+".tmp", []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Renamed into place, as an editor or a deploy does: a reload never
+	// reads half a file.
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// getEnv asks a demo worker behind addr for one variable of its environment.
+func getEnv(t *testing.T, addr, name string) string {
+	t.Helper()
+	// A new connection each time: a kept-alive one would stay with a
+	// worker that a reload since retired, draining.
+	client := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + addr + "/env?name=" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(body))
+}
+
+const envApp = `
+apps:
+  - name: web
+    cmd: [%[1]q, demo]
+    instances: 2
+    listen: 127.0.0.1:0
+    wait_ready: true
+    listen_timeout: 10s
+    env:
+      GREETING: hello from env
+      SHARED: from env
+    env_production:
+      GREETING: hello from env_production
+`
+
+// TestConfigEnvProfile: --env production merges env_production over env,
+// as PM2 does; without it the workers get env alone.
+func TestConfigEnvProfile(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, envApp)
+	for _, c := range []struct {
+		args           []string
+		greeting, want string
+	}{
+		{nil, "hello from env", "from env"},
+		{[]string{"--env", "production"}, "hello from env_production", "from env"},
+	} {
+		t.Run(strings.Join(append([]string{"env"}, c.args...), " "), func(t *testing.T) {
+			cl := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: t.TempDir(), args: c.args, waitReady: true})
+			if got := getEnv(t, cl.addr(), "GREETING"); got != c.greeting {
+				t.Errorf("GREETING is %q, want %q", got, c.greeting)
+			}
+			if got := getEnv(t, cl.addr(), "SHARED"); got != c.want {
+				t.Errorf("SHARED is %q, want %q", got, c.want)
+			}
+			if st := cl.status(); st.Name != "web" || st.Instances != 2 {
+				t.Errorf("status: app %q with %d instances, want web with 2", st.Name, st.Instances)
+			}
+		})
+	}
+	// A profile no app has is a typo, not an empty environment.
+	code, out := run(t, 10*time.Second, "start", path, "--env", "prodution")
+	if code != exitUsage && code != exitFailure || !strings.Contains(out, "no app has env_prodution") || strings.Count(strings.TrimSpace(out), "\n") > 0 {
+		t.Errorf("--env prodution: exit %d, %q: want one line naming the missing profile", code, out)
+	}
+}
+
+// TestConfigReloadBrokenFileKeepsWorkers: a reload re-reads the file. A
+// file that no longer reads aborts the reload with the line and the field
+// named, and the old workers keep serving under load; once the file is
+// mended, the next reload installs its new environment and instance count,
+// all without a failed request.
+func TestConfigReloadBrokenFileKeepsWorkers(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, envApp)
+	runtimeDir := t.TempDir()
+	cl := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, args: []string{"--env", "production"}, waitReady: true})
+	before := cl.waitAllReady()
+	l := startLoad(t, cl.addr(), true)
+	l.waitAnswered(t, 500)
+
+	writeConfig(t, dir, strings.Replace(envApp, "listen_timeout:", "listen_timout:", 1))
+	code, out := runIn(t, runtimeDir, "reload", "web")
+	want := `apps.yml:8: app "web": listen_timout: unknown field: did you mean listen_timeout?`
+	if code != exitFailure || !strings.Contains(out, want) || strings.Count(strings.TrimSpace(out), "\n") > 0 {
+		t.Errorf("reload of a broken file: exit %d, %q: want exit 1 and one line with %q", code, out, want)
+	}
+	// SIGHUP reads the file too, and fails the same way.
+	writeConfig(t, dir, strings.Replace(envApp, "instances: 2", "instances: [2", 1))
+	if outcome := cl.reloadBySignal(); outcome.Outcome != "aborted" || !strings.Contains(outcome.Reason, "apps.yml:") {
+		t.Errorf("SIGHUP with unparsable YAML: %+v, want aborted naming the file and line", outcome)
+	}
+	l.waitAnswered(t, l.answered.Load()+500)
+	if after := cl.waitAllReady(); !slices.Equal(after, before) {
+		t.Errorf("workers %v after the broken reloads, want the old ones %v serving", after, before)
+	}
+	if got := getEnv(t, cl.addr(), "GREETING"); got != "hello from env_production" {
+		t.Errorf("GREETING %q after the broken reloads: the old workers' environment changed", got)
+	}
+
+	// Mended, with a new value and one more instance.
+	writeConfig(t, dir, strings.NewReplacer("hello from env_production", "hello again", "instances: 2", "instances: 3").Replace(envApp))
+	if code, out := runIn(t, runtimeDir, "reload", "web"); code != 0 {
+		t.Fatalf("reload of the mended file: exit %d: %s", code, out)
+	}
+	waitFor(t, 30*time.Second, "three ready workers", func() error {
+		if pids, err := cl.readyPIDs(); err != nil || len(pids) != 3 {
+			return errNotYet
+		}
+		return nil
+	})
+	for _, pid := range cl.waitAllReady() {
+		if slices.Contains(before, pid) {
+			t.Errorf("worker %d of the old release is still a slot's worker", pid)
+		}
+	}
+	l.waitAnswered(t, l.answered.Load()+500)
+	l.finish(t)
+	if got := getEnv(t, cl.addr(), "GREETING"); got != "hello again" {
+		t.Errorf("GREETING %q after the reload, want the file's new value", got)
+	}
+}
+
+// runIn runs a clusterd subcommand that finds its master's control socket
+// under runtimeDir, as a user's shell with XDG_RUNTIME_DIR would.
+func runIn(t *testing.T, runtimeDir string, args ...string) (int, string) {
+	t.Helper()
+	t.Setenv("XDG_RUNTIME_DIR", runtimeDir)
+	return run(t, 60*time.Second, args...)
+}
+
+const twoApps = `
+apps:
+  - name: web
+    cmd: [%[1]q, demo]
+    instances: 2
+    listen: 127.0.0.1:0
+    wait_ready: true
+    env: {APP: web}
+  - name: api
+    cmd: '%[1]s demo'
+    listen: [127.0.0.1:0]
+    wait_ready: true
+    env: {APP: api}
+`
+
+// TestConfigSeveralApps: the apps of one file run under one master
+// process, each with its own sockets and workers; status, reload and stop
+// take an app's name and touch that app only; SIGTERM stops them all.
+func TestConfigSeveralApps(t *testing.T) {
+	dir, runtimeDir := t.TempDir(), t.TempDir()
+	path := writeConfig(t, dir, twoApps)
+	web := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, waitReady: true})
+	api := &cluster{t: t, client: &master.Client{Path: filepath.Join(runtimeDir, "clusterd", "api.sock"), Timeout: 5 * time.Second}}
+	waitFor(t, 20*time.Second, "the api app to be ready", func() error {
+		if pids, err := api.readyPIDs(); err != nil || len(pids) != 1 {
+			return errNotYet
+		}
+		return nil
+	})
+	webStatus, apiStatus := web.status(), api.status()
+	if webStatus.PID != apiStatus.PID || webStatus.PID != web.cmd.Process.Pid {
+		t.Errorf("master pids %d and %d, want both apps in the one process %d", webStatus.PID, apiStatus.PID, web.cmd.Process.Pid)
+	}
+	if webStatus.Listeners[0] == apiStatus.Listeners[0] {
+		t.Errorf("both apps listen on %s", webStatus.Listeners[0])
+	}
+	if got := getEnv(t, web.addr(), "APP"); got != "web" {
+		t.Errorf("web's workers have APP=%q", got)
+	}
+	if got := getEnv(t, api.addr(), "APP"); got != "api" {
+		t.Errorf("api's workers have APP=%q", got)
+	}
+
+	// status with no app shows every app, as pm2 ls does.
+	code, out := runIn(t, runtimeDir, "status")
+	if code != 0 || !strings.Contains(out, "web: master pid") || !strings.Contains(out, "api: master pid") {
+		t.Errorf("status with no app: exit %d:\n%s", code, out)
+	}
+	// A reload of api replaces api's worker and leaves web's alone.
+	webBefore, apiBefore := web.waitAllReady(), api.waitAllReady()
+	l := startLoad(t, web.addr(), true)
+	l.waitAnswered(t, 300)
+	if code, out := runIn(t, runtimeDir, "reload", "api"); code != 0 {
+		t.Fatalf("reload api: exit %d: %s", code, out)
+	}
+	if after := api.waitAllReady(); slices.Equal(after, apiBefore) {
+		t.Errorf("reload api kept its worker %v", after)
+	}
+	if after := web.waitAllReady(); !slices.Equal(after, webBefore) {
+		t.Errorf("reload api changed web's workers from %v to %v", webBefore, after)
+	}
+	// Stopping api leaves web serving.
+	if code, out := runIn(t, runtimeDir, "stop", "api"); code != 0 {
+		t.Fatalf("stop api: exit %d: %s", code, out)
+	}
+	for _, pid := range apiBefore {
+		waitFor(t, 10*time.Second, "api's old worker to exit", func() error {
+			if alive(pid) {
+				return errNotYet
+			}
+			return nil
+		})
+	}
+	l.waitAnswered(t, l.answered.Load()+300)
+	l.finish(t)
+	if after := web.waitAllReady(); !slices.Equal(after, webBefore) {
+		t.Errorf("stop api changed web's workers from %v to %v", webBefore, after)
+	}
+	// SIGTERM stops what is left, and the master exits 0.
+	web.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-web.exited:
+		if web.exitErr != nil {
+			t.Errorf("master exited with %v after SIGTERM", web.exitErr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the master did not exit within 20s of SIGTERM")
+	}
+}
+
+// TestConfigBadFileAtStart: a bad file stops clusterd before anything
+// starts, with one line naming the file, line and field.
+func TestConfigBadFileAtStart(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ name, text, want string }{
+		{"typo", "apps:\n  - name: web\n    cmd: [%[1]q, demo]\n    instancs: 2\n", `apps.yml:4: app "web": instancs: unknown field: did you mean instances?`},
+		{"bad value", "apps:\n  - name: web\n    cmd: [%[1]q, demo]\n    kill_timeout: soon\n", `apps.yml:4: app "web": kill_timeout: want a duration like 1600ms or 5s`},
+		{"shared metrics", "apps:\n  - {name: a, cmd: x, metrics: 127.0.0.1:9}\n  - {name: b, cmd: x, metrics: 127.0.0.1:9}\n", `app "b": metrics: 127.0.0.1:9 is app "a"'s metrics address too`},
+		{"flag for one app", "apps:\n  - {name: a, cmd: x}\n  - {name: b, cmd: x}\n", `--pidfile is one app's, and`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeConfig(t, dir, c.text)
+			args := []string{"-c", path}
+			if c.name == "flag for one app" {
+				args = append(args, "--pidfile", filepath.Join(dir, "pid"))
+			}
+			code, out := run(t, 10*time.Second, args...)
+			if code == 0 || !strings.Contains(out, c.want) || strings.Count(strings.TrimSpace(out), "\n") > 0 {
+				t.Errorf("exit %d, %q: want a failure and one line with %q", code, out, c.want)
+			}
+		})
+	}
+	code, out := run(t, 10*time.Second, "-c", filepath.Join(dir, "apps.yml"), "--", "./server")
+	if code != exitUsage || !strings.Contains(out, "either a command or --config") {
+		t.Errorf("both a file and a command: exit %d, %q", code, out)
+	}
+}
+
+// TestImportPM2: an ecosystem.config.js, evaluated by node, becomes a
+// clusterd file that starts; what clusterd has no use for is named.
+func TestImportPM2(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed: import-pm2 evaluates ecosystem.config.js with it")
+	}
+	dir := t.TempDir()
+	eco := filepath.Join(dir, "ecosystem.config.js")
+	os.WriteFile(eco, []byte(fmt.Sprintf(`
+const port = 3000 + 1;
+module.exports = {
+  apps: [{
+    name: "web",
+    script: %q,
+    args: "demo",
+    interpreter: "none",
+    instances: 2,
+    listen: "127.0.0.1:0",
+    wait_ready: true,
+    kill_timeout: 3000,
+    cron_restart: "0 0 * * *",
+    env: { PORT: port },
+    env_production: { NODE_ENV: "production" },
+  }],
+};
+`, bin(t))), 0o644)
+	cmd := exec.Command(bin(t), "import-pm2", eco)
+	cmd.Env = tagEnv(t)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	converted, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("import-pm2: %v: %s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `left out app "web": cron_restart`) || !strings.Contains(string(converted), "# left out: app \"web\": cron_restart") {
+		t.Errorf("cron_restart is not named as left out: stderr %q\n%s", stderr.String(), converted)
+	}
+	path := filepath.Join(dir, "apps.yml")
+	os.WriteFile(path, converted, 0o644)
+	cl := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: t.TempDir(), args: []string{"--env", "production"}, waitReady: true})
+	if got := getEnv(t, cl.addr(), "PORT"); got != "3001" {
+		t.Errorf("PORT is %q, want the value the JavaScript computed, 3001\n%s", got, converted)
+	}
+	if got := getEnv(t, cl.addr(), "NODE_ENV"); got != "production" {
+		t.Errorf("NODE_ENV is %q under --env production", got)
+	}
+	if st := cl.status(); st.Instances != 2 {
+		t.Errorf("%d instances, want 2", st.Instances)
+	}
+}
