@@ -225,6 +225,9 @@ func New(cfg Config) (m *Master, err error) {
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, newSlot(i, cmd))
 	}
+	if m.supervised {
+		startingMasters.Add(1)
+	}
 	return m, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -70,8 +71,16 @@ func (m *Master) onAllReady() {
 		}
 		m.control.ln.SetUnlinkOnClose(true)
 	}
+	if m.supervised && startingMasters.Add(-1) > 0 {
+		return // another app of this process is not ready yet
+	}
 	m.tellSupervisor(fmt.Sprintf("READY=1\nMAINPID=%d\n%s", m.pid, m.supervisorStatus()))
 }
+
+// startingMasters counts the masters of this process (the apps of a config
+// file) that have not yet had every worker ready: the process is ready for
+// its supervisor when the last of them is.
+var startingMasters atomic.Int32
 
 // reloadingMessage is what Type=notify-reload wants at the start of a
 // reload: RELOADING=1 with the CLOCK_MONOTONIC time in microseconds.
