@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -327,5 +329,19 @@ module.exports = {
 	}
 	if st := cl.status(); st.Instances != 2 {
 		t.Errorf("%d instances, want 2", st.Instances)
+	}
+}
+
+// TestExampleConfigReads: the README's example file reads, with both
+// profiles.
+func TestExampleConfigReads(t *testing.T) {
+	for _, profile := range []string{"", "production"} {
+		configs, err := readConfigs(filepath.Join("..", "..", "examples", "apps.yml"), profile, pflag.NewFlagSet("", pflag.ContinueOnError))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(configs) != 2 || configs[0].Name != "web" || configs[1].Instances != 2 {
+			t.Errorf("profile %q: read %d apps: %+v", profile, len(configs), configs)
+		}
 	}
 }
