@@ -17,7 +17,8 @@ import (
 //   - Type=notify: the master sends READY=1 once every worker is ready
 //     (and RELOADING=1 during reloads, for systemd >= 253's notify-reload).
 //   - ExecReload runs `clusterd reload`, which blocks until the rolling
-//     reload is done and fails if it aborted, so `systemctl reload` says so.
+//     reload is done and fails if it aborted, so `systemctl reload` says so;
+//     once per app of a config file, one after the other.
 //   - KillMode=mixed: SIGTERM goes to the master only, which drains its
 //     workers in order; SIGKILL reaches the whole cgroup only after
 //     TimeoutStopSec, set above the kill timeout.
@@ -30,8 +31,8 @@ After=network.target
 Type=notify
 NotifyAccess=main
 ExecStart={{.ExecStart}}
-ExecReload={{.Clusterd}} reload --control {{.Control}}
-WorkingDirectory={{.Dir}}
+{{range .Controls}}ExecReload={{$.Clusterd}} reload --control {{.}}
+{{end}}WorkingDirectory={{.Dir}}
 RuntimeDirectory=clusterd
 RuntimeDirectoryPreserve=restart
 KillMode=mixed
@@ -44,13 +45,17 @@ WantedBy=multi-user.target
 
 func newStartupCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "startup [systemd] [--install] [MASTER FLAGS] -- COMMAND [ARGS...]",
+		Use:   "startup [systemd] [--install] [MASTER FLAGS] (-- COMMAND [ARGS...] | -c FILE)",
 		Short: "Print (or --install) a systemd unit that runs this cluster at boot",
 		Long: `startup turns a clusterd command line into a systemd service, as pm2 startup
 does. Give it exactly the flags and command you would give clusterd:
 
   clusterd startup systemd -i max -l :80 -- /srv/app/server
   clusterd startup systemd --install --name api -i 4 -- node server.js
+  clusterd startup systemd -c /srv/apps.yml --env production
+
+A config file is read (and checked) now; the unit is named after it, and
+systemctl reload reloads each of its apps in turn.
 
 With --install the unit is written to /etc/systemd/system/clusterd-NAME.service;
 then run: systemctl daemon-reload && systemctl enable --now clusterd-NAME.`,
@@ -91,19 +96,48 @@ func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 	}
 	f := root.Flags()
 	command := f.Args()
-	if len(command) == 0 {
-		return "", "", usageError{fmt.Errorf("no command given: clusterd startup [systemd] [MASTER FLAGS] -- COMMAND [ARGS...]")}
-	}
+	configFile, _ := f.GetString("config")
 	name, _ := f.GetString("name")
 	control, _ := f.GetString("control")
-	if control == "" {
-		control = filepath.Join("/run/clusterd", name+".sock")
-	}
 	var killTimeout time.Duration = master.Defaults().KillTimeout
 	if fl := f.Lookup("kill-timeout"); fl != nil && fl.Changed {
 		if d, err := time.ParseDuration(fl.Value.String()); err == nil {
 			killTimeout = d
 		}
+	}
+	var controls []string
+	switch {
+	case configFile != "":
+		if configFile, err = filepath.Abs(configFile); err != nil {
+			return "", "", err
+		}
+		profile, _ := f.GetString("env")
+		configs, err := readConfigs(configFile, profile, f)
+		if err != nil {
+			return "", "", err
+		}
+		var apps []string
+		for _, cfg := range configs {
+			path := cfg.ControlPath
+			if path == "" {
+				path = filepath.Join("/run/clusterd", cfg.Name+".sock")
+			}
+			controls = append(controls, path)
+			apps = append(apps, cfg.Name)
+			killTimeout = max(killTimeout, cfg.KillTimeout)
+		}
+		masterArgs = withConfigPath(masterArgs, configFile)
+		command = []string{strings.Join(apps, ", ") + " from " + configFile}
+		if !f.Lookup("name").Changed {
+			name = strings.TrimSuffix(filepath.Base(configFile), filepath.Ext(configFile))
+		}
+	case len(command) == 0:
+		return "", "", usageError{fmt.Errorf("no command given: clusterd startup [systemd] [MASTER FLAGS] -- COMMAND [ARGS...], or -c FILE")}
+	default:
+		if control == "" {
+			control = filepath.Join("/run/clusterd", name+".sock")
+		}
+		controls = []string{control}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -116,7 +150,7 @@ func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 	// The master's own arguments as given, with the control socket made
 	// explicit so ExecReload finds it.
 	exec := []string{self}
-	if !f.Lookup("control").Changed {
+	if configFile == "" && !f.Lookup("control").Changed {
 		exec = append(exec, "--control", control)
 	}
 	exec = append(exec, masterArgs...)
@@ -127,7 +161,7 @@ func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 		"Command":     strings.Join(command, " "),
 		"ExecStart":   quoteArgs(exec),
 		"Clusterd":    self,
-		"Control":     control,
+		"Controls":    controls,
 		"Dir":         dir,
 		"StopTimeout": int((killTimeout + 10*time.Second).Seconds()),
 	})
@@ -146,4 +180,26 @@ func quoteArgs(args []string) string {
 		quoted[i] = `"` + r.Replace(a) + `"`
 	}
 	return strings.Join(quoted, " ")
+}
+
+// withConfigPath is args with the value of -c/--config replaced by path
+// (made absolute: systemd runs nothing relative).
+func withConfigPath(args []string, path string) []string {
+	out := append([]string(nil), args...)
+	for i := 0; i < len(out); i++ {
+		switch a := out[i]; {
+		case a == "--":
+			return out
+		case (a == "-c" || a == "--config") && i+1 < len(out):
+			out[i+1] = path
+			i++
+		case strings.HasPrefix(a, "--config="):
+			out[i] = "--config=" + path
+		case strings.HasPrefix(a, "-c="):
+			out[i] = "-c=" + path
+		case strings.HasPrefix(a, "-c") && len(a) > 2:
+			out[i] = "-c" + path
+		}
+	}
+	return out
 }

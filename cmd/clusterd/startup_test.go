@@ -41,3 +41,39 @@ func TestStartupSystemdUnit(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestStartupSystemdUnitForConfigFile: for a config file the unit runs
+// clusterd -c with the file's absolute path, reloads each app in turn, and
+// stops after the longest kill timeout; a broken file fails now, not at
+// boot.
+func TestStartupSystemdUnitForConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "apps:\n  - {name: web, cmd: /bin/sleep 600, kill_timeout: 40s}\n  - {name: api, cmd: /bin/sleep 600}\n")
+	code, unit := run(t, 20*time.Second, "startup", "systemd", "-c", path, "--env", "production")
+	if code == 0 {
+		t.Errorf("startup -c with no env_production: exit 0, want the file's error:\n%s", unit)
+	}
+	code, unit = run(t, 20*time.Second, "startup", "systemd", "-c", path)
+	if code != 0 {
+		t.Fatalf("startup -c: exit %d: %s", code, unit)
+	}
+	for _, want := range []string{
+		"ExecStart=" + bin(t) + " -c " + path + "\n",
+		"ExecReload=" + bin(t) + " reload --control /run/clusterd/web.sock\n",
+		"ExecReload=" + bin(t) + " reload --control /run/clusterd/api.sock\n",
+		"TimeoutStopSec=50",
+	} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("unit lacks %q:\n%s", want, unit)
+		}
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed: unit not verified")
+	}
+	unitPath := filepath.Join(t.TempDir(), "clusterd-apps.service")
+	os.WriteFile(unitPath, []byte(unit), 0o644)
+	if out, err := exec.Command(analyze, "verify", unitPath).CombinedOutput(); err != nil {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
