@@ -28,10 +28,6 @@ type Config struct {
 	// worker keeps running. What only a new master can change (sockets,
 	// logs, metrics, user, watch) keeps its running value, with a warning.
 	Reconfigure func() (Config, error)
-	// NoUpgrade, if set, says why this master cannot replace itself
-	// (several apps in one process: tableflip allows one upgrader per
-	// process); tableflip is then not used at all.
-	NoUpgrade string
 	// Instances is the number of worker slots.
 	Instances int
 	// Listen are the --listen values, parsed by the listener package.

@@ -132,12 +132,8 @@ func New(cfg Config) (m *Master, err error) {
 	}()
 	// tableflip first: a master started by an upgrade takes its sockets
 	// and control socket from the old one instead of opening its own.
-	var upgrader *tableflip.Upgrader
-	upgradeErr := errors.New(cfg.NoUpgrade)
-	if cfg.NoUpgrade == "" {
-		upgrader, upgradeErr = tableflip.New(tableflip.Options{UpgradeTimeout: cfg.UpgradeTimeout})
-	}
-	upgraded, err := takeUpgradeFiles(upgrader)
+	upgrader, upgradeErr := processUpgrader(cfg.UpgradeTimeout)
+	upgraded, err := takeUpgradeFiles(upgrader, cfg.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -225,9 +221,7 @@ func New(cfg Config) (m *Master, err error) {
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, newSlot(i, cmd))
 	}
-	if m.supervised {
-		startingMasters.Add(1)
-	}
+	startingMasters.Add(1)
 	return m, nil
 }
 
@@ -280,6 +274,8 @@ func (m *Master) Run(ctx context.Context) error {
 	defer signal.Stop(sigpipe)
 
 	m.startedAt = time.Now()
+	joinUpgrades(m)
+	defer leaveUpgrades(m)
 	go m.control.serve(m.handleControl)
 	if m.metrics != nil {
 		go m.metrics.serve(m)
@@ -385,6 +381,9 @@ func (m *Master) onSignal(sig syscall.Signal) {
 		m.log.Info("SIGHUP: rolling reload requested")
 		m.requestReload(nil)
 	case syscall.SIGUSR2: // nginx's and unicorn's: replace the master binary
+		if !m.leadsUpgrades() {
+			return // every master of the process gets it; one acts for all
+		}
 		m.requestUpgrade(func(err error) {
 			if err != nil {
 				m.log.Warn("SIGUSR2 upgrade not done", "err", err)

@@ -37,7 +37,7 @@ func (m *Master) reconfigure(next Config) (run Config, notApplied []string) {
 	cur.MinUptime, cur.MaxRestarts = next.MinUptime, next.MaxRestarts
 	cur.RestartDelay, cur.MaxRestartDelay, cur.ReadyGrace = next.RestartDelay, next.MaxRestartDelay, next.ReadyGrace
 	cur.NoAutorestart, cur.StopExitCodes, cur.StopSignal = next.NoAutorestart, next.StopExitCodes, next.StopSignal
-	cur.Watchdog, cur.UpgradeTimeout = next.Watchdog, next.UpgradeTimeout
+	cur.Watchdog = next.Watchdog
 	cur.HealthInterval, cur.HealthTimeout, cur.HealthFailures = next.HealthInterval, next.HealthTimeout, next.HealthFailures
 	cur.MaxMemoryRestart = next.MaxMemoryRestart
 	m.startMemoryWatch() // if it was off and is on now
@@ -59,6 +59,7 @@ func fixedChanges(started, next Config) []string {
 		{"control", started.ControlPath, next.ControlPath},
 		{"metrics", started.Metrics, next.Metrics},
 		{"pidfile", started.Pidfile, next.Pidfile},
+		{"upgrade_timeout", started.UpgradeTimeout, next.UpgradeTimeout},
 		{"user", started.User, next.User},
 		{"group", started.Group, next.Group},
 		{"health_check", started.HealthCheck, next.HealthCheck},

@@ -64,22 +64,26 @@ func (m *Master) onAllReady() {
 		m.log.Error("pidfile", "err", err)
 	}
 	if m.upgrader != nil {
-		// Ready for tableflip: an old master waiting on us now retires,
-		// the control socket's path is ours, and we can be upgraded.
+		// The control socket's path is ours now.
+		m.control.ln.SetUnlinkOnClose(true)
+	}
+	if startingMasters.Add(-1) > 0 {
+		return // another app of this process is not ready yet
+	}
+	if m.upgrader != nil {
+		// Ready for tableflip: an old master waiting on this process now
+		// retires, and this one can be upgraded.
 		if err := m.upgrader.Ready(); err != nil {
 			m.log.Error("telling the old master we are ready", "err", err)
 		}
-		m.control.ln.SetUnlinkOnClose(true)
-	}
-	if m.supervised && startingMasters.Add(-1) > 0 {
-		return // another app of this process is not ready yet
 	}
 	m.tellSupervisor(fmt.Sprintf("READY=1\nMAINPID=%d\n%s", m.pid, m.supervisorStatus()))
 }
 
 // startingMasters counts the masters of this process (the apps of a config
-// file) that have not yet had every worker ready: the process is ready for
-// its supervisor when the last of them is.
+// file) that have not yet had every worker ready: the process is ready, for
+// its supervisor and for an old master upgrading to it, when the last of
+// them is.
 var startingMasters atomic.Int32
 
 // reloadingMessage is what Type=notify-reload wants at the start of a

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloudflare/tableflip"
@@ -65,13 +67,20 @@ type inheritedUpgrade struct {
 
 // takeUpgradeFiles adopts the old master's sockets, or returns nil when
 // this master is not the product of an upgrade.
-func takeUpgradeFiles(upg *tableflip.Upgrader) (*inheritedUpgrade, error) {
+//
+// The files are named after the app: a process may run several masters
+// (the apps of a config file), and an app the old process did not run
+// starts with sockets of its own.
+func takeUpgradeFiles(upg *tableflip.Upgrader, app string) (*inheritedUpgrade, error) {
 	if upg == nil || !upg.HasParent() {
 		return nil, nil
 	}
-	carrier, err := upg.Fds.File(socketsFileName)
-	if err != nil || carrier == nil {
-		return nil, fmt.Errorf("upgrade: the old master passed no sockets (%v)", err)
+	carrier, err := upg.Fds.File(socketsFileName + "/" + app)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: the old master's sockets: %w", err)
+	}
+	if carrier == nil {
+		return nil, nil // an app the old master did not run
 	}
 	manifest, fds, err := receiveSockets(carrier)
 	if err != nil {
@@ -96,7 +105,7 @@ func takeUpgradeFiles(upg *tableflip.Upgrader) (*inheritedUpgrade, error) {
 		}
 		in.groups = append(in.groups, set)
 	}
-	f, err := upg.Fds.File(controlFileName)
+	f, err := upg.Fds.File(controlFileName + "/" + app)
 	if err != nil || f == nil {
 		return nil, fmt.Errorf("upgrade: the old master passed no control socket (%v)", err)
 	}
@@ -213,7 +222,7 @@ func (m *Master) offerUpgradeFiles() error {
 		}
 		payload = nil
 	}
-	if err := addFdFile(m.upgrader, socketsFileName, pair[1]); err != nil {
+	if err := addFdFile(m.upgrader, socketsFileName+"/"+m.cfg.Name, pair[1]); err != nil {
 		return err
 	}
 	raw, err := m.control.ln.SyscallConn()
@@ -221,7 +230,7 @@ func (m *Master) offerUpgradeFiles() error {
 		return err
 	}
 	var ferr error
-	if err := raw.Control(func(fd uintptr) { ferr = addFdFile(m.upgrader, controlFileName, int(fd)) }); err != nil {
+	if err := raw.Control(func(fd uintptr) { ferr = addFdFile(m.upgrader, controlFileName+"/"+m.cfg.Name, int(fd)) }); err != nil {
 		return err
 	}
 	return ferr
@@ -240,42 +249,126 @@ func addFdFile(upg *tableflip.Upgrader, name string, fd int) error {
 // ErrUpgradeInProgress answers an upgrade asked for during another.
 var ErrUpgradeInProgress = errors.New("an upgrade of the master is already in progress")
 
-// requestUpgrade starts an upgrade of the master; reply gets the outcome:
-// nil once the new master is ready and this one is retiring.
+// upgrades is what the masters of this process share for upgrades:
+// tableflip allows one Upgrader per process, and a process may run several
+// masters (the apps of a config file), which upgrade together: each offers
+// its files, tableflip starts one new process, and each retires once that
+// process is ready.
+var upgrades struct {
+	once        sync.Once
+	upgrader    *tableflip.Upgrader
+	unavailable error
+
+	mu       sync.Mutex
+	masters  []*Master // running, in the order they started
+	inFlight bool
+}
+
+// processUpgrader is this process's tableflip Upgrader, made by the first
+// master; err says why upgrades are unavailable.
+func processUpgrader(timeout time.Duration) (*tableflip.Upgrader, error) {
+	upgrades.once.Do(func() {
+		upgrades.upgrader, upgrades.unavailable = tableflip.New(tableflip.Options{UpgradeTimeout: timeout})
+	})
+	return upgrades.upgrader, upgrades.unavailable
+}
+
+func joinUpgrades(m *Master) {
+	upgrades.mu.Lock()
+	defer upgrades.mu.Unlock()
+	upgrades.masters = append(upgrades.masters, m)
+}
+
+func leaveUpgrades(m *Master) {
+	upgrades.mu.Lock()
+	defer upgrades.mu.Unlock()
+	upgrades.masters = slices.DeleteFunc(upgrades.masters, func(o *Master) bool { return o == m })
+}
+
+// leadsUpgrades: m is the master of this process that acts on SIGUSR2,
+// which every master receives; the first one started.
+func (m *Master) leadsUpgrades() bool {
+	upgrades.mu.Lock()
+	defer upgrades.mu.Unlock()
+	return len(upgrades.masters) > 0 && upgrades.masters[0] == m
+}
+
+// requestUpgrade starts an upgrade of this process's masters; reply gets
+// the outcome: nil once the new master is ready and these are retiring.
 func (m *Master) requestUpgrade(reply func(error)) {
-	switch {
-	case m.upgrader == nil:
+	if m.upgrader == nil {
 		reply(errors.New("upgrades are not available: " + m.upgradeUnavailable))
 		return
-	case m.stopping:
-		reply(errors.New("the master is stopping"))
-		return
-	case m.upgrading:
+	}
+	upgrades.mu.Lock()
+	if upgrades.inFlight {
+		upgrades.mu.Unlock()
 		reply(ErrUpgradeInProgress)
 		return
-	case m.reload != nil:
-		reply(errors.New("a reload is in progress: upgrade when it has finished"))
-		return
 	}
-	if err := m.offerUpgradeFiles(); err != nil {
-		reply(fmt.Errorf("upgrade: %w", err))
-		return
-	}
-	m.upgrading = true
-	started := time.Now()
-	m.log.Info("upgrading the master: starting the new binary", "binary", os.Args[0], "upgrade_timeout", m.cfg.UpgradeTimeout)
+	upgrades.inFlight = true
+	masters := slices.Clone(upgrades.masters)
+	upgrades.mu.Unlock()
 	go func() {
-		err := m.upgrader.Upgrade()
-		m.post(func() { m.finishUpgrade(err, started, reply) })
+		err := upgradeProcess(m.upgrader, masters)
+		upgrades.mu.Lock()
+		upgrades.inFlight = false
+		upgrades.mu.Unlock()
+		reply(err)
 	}()
 }
 
-func (m *Master) finishUpgrade(err error, started time.Time, reply func(error)) {
+// upgradeProcess has every master offer its files, starts the new process
+// and, on each master's loop, retires it (or, if the upgrade failed, lets
+// it serve on). It runs on no master's loop.
+func upgradeProcess(upgrader *tableflip.Upgrader, masters []*Master) error {
+	started := time.Now()
+	var err error
+	var prepared []*Master
+	for _, m := range masters {
+		perr := ErrStopped
+		m.call(func() { perr = m.prepareUpgrade() })
+		if perr != nil {
+			err = perr
+			if len(masters) > 1 {
+				err = fmt.Errorf("app %s: %w", m.cfg.Name, perr)
+			}
+			break
+		}
+		prepared = append(prepared, m)
+	}
+	if err == nil {
+		masters[0].log.Info("upgrading the master: starting the new binary", "binary", os.Args[0])
+		if err = upgrader.Upgrade(); err != nil {
+			err = fmt.Errorf("upgrade failed, this master keeps serving: %v", err)
+		}
+	}
+	for _, m := range prepared {
+		m.call(func() { m.finishUpgrade(err, started) })
+	}
+	return err
+}
+
+// prepareUpgrade offers m's files to tableflip, unless something in m
+// forbids an upgrade now.
+func (m *Master) prepareUpgrade() error {
+	switch {
+	case m.stopping:
+		return errors.New("the master is stopping")
+	case m.reload != nil:
+		return errors.New("a reload is in progress: upgrade when it has finished")
+	}
+	if err := m.offerUpgradeFiles(); err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	m.upgrading = true
+	return nil
+}
+
+func (m *Master) finishUpgrade(err error, started time.Time) {
 	m.upgrading = false
 	if err != nil {
-		err = fmt.Errorf("upgrade failed, this master keeps serving: %v", err)
 		m.log.Error("upgrade failed: the old master and its workers keep serving", "err", err)
-		reply(err)
 		return
 	}
 	newPID := m.successorPID()
@@ -289,7 +382,6 @@ func (m *Master) finishUpgrade(err error, started time.Time, reply func(error)) 
 	// it, and leave its path in place.
 	m.upgraded = true
 	m.control.handOver()
-	reply(nil)
 	m.beginStop("upgraded to a new master")
 }
 
@@ -304,10 +396,17 @@ func (m *Master) successorPID() int {
 			continue
 		}
 		for _, field := range strings.Fields(string(raw)) {
-			if pid, err := strconv.Atoi(field); err == nil && m.procs[pid] == nil {
+			if pid, err := strconv.Atoi(field); err == nil && !isWorker(pid) {
 				return pid
 			}
 		}
 	}
 	return 0
+}
+
+// isWorker: pid is a worker of one of this process's masters.
+func isWorker(pid int) bool {
+	children.Lock()
+	defer children.Unlock()
+	return children.owner[pid] != nil
 }

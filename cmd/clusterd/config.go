@@ -101,7 +101,6 @@ func loadConfigs(path, profile string, cli *pflag.FlagSet) ([]master.Config, err
 			return master.Config{}, fmt.Errorf("%s: app %q is no longer in the file: its workers keep running; stop it with clusterd stop %s", path, name, name)
 		}
 		if len(configs) > 1 {
-			configs[i].NoUpgrade = "this master runs several apps of " + path + ": restart it to run a new clusterd binary"
 			configs[i].Logger = configs[i].Logger.With("app", name)
 		}
 	}

@@ -124,7 +124,7 @@ func TestConfigReloadBrokenFileKeepsWorkers(t *testing.T) {
 	if outcome := cl.reloadBySignal(); outcome.Outcome != "aborted" || !strings.Contains(outcome.Reason, "apps.yml:") {
 		t.Errorf("SIGHUP with unparsable YAML: %+v, want aborted naming the file and line", outcome)
 	}
-	l.waitAnswered(t, l.answered.Load()+500)
+	l.waitAnswered(t, 500)
 	if after := cl.waitAllReady(); !slices.Equal(after, before) {
 		t.Errorf("workers %v after the broken reloads, want the old ones %v serving", after, before)
 	}
@@ -148,7 +148,7 @@ func TestConfigReloadBrokenFileKeepsWorkers(t *testing.T) {
 			t.Errorf("worker %d of the old release is still a slot's worker", pid)
 		}
 	}
-	l.waitAnswered(t, l.answered.Load()+500)
+	l.waitAnswered(t, 500)
 	l.finish(t)
 	if got := getEnv(t, cl.addr(), "GREETING"); got != "hello again" {
 		t.Errorf("GREETING %q after the reload, want the file's new value", got)
@@ -236,7 +236,7 @@ func TestConfigSeveralApps(t *testing.T) {
 			return nil
 		})
 	}
-	l.waitAnswered(t, l.answered.Load()+300)
+	l.waitAnswered(t, 300)
 	l.finish(t)
 	if after := web.waitAllReady(); !slices.Equal(after, webBefore) {
 		t.Errorf("stop api changed web's workers from %v to %v", webBefore, after)
@@ -343,5 +343,56 @@ func TestExampleConfigReads(t *testing.T) {
 		if len(configs) != 2 || configs[0].Name != "web" || configs[1].Instances != 2 {
 			t.Errorf("profile %q: read %d apps: %+v", profile, len(configs), configs)
 		}
+	}
+}
+
+// TestConfigSeveralAppsUpgrade: SIGUSR2 upgrades a master running several
+// apps as one: one new process takes every app's very sockets (same
+// inodes) and control socket, the old process exits 0 once the new one's
+// workers are all ready, and neither app fails a request.
+func TestConfigSeveralAppsUpgrade(t *testing.T) {
+	dir, runtimeDir := t.TempDir(), t.TempDir()
+	path := writeConfig(t, dir, twoApps)
+	web := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, waitReady: true})
+	api := &cluster{t: t, client: &master.Client{Path: filepath.Join(runtimeDir, "clusterd", "api.sock"), Timeout: 5 * time.Second}}
+	waitFor(t, 20*time.Second, "the api app to be ready", func() error {
+		if pids, err := api.readyPIDs(); err != nil || len(pids) != 1 {
+			return errNotYet
+		}
+		return nil
+	})
+	oldPID := web.cmd.Process.Pid
+	sockets := listeningSockets(t, oldPID)
+	if len(sockets) != 2 {
+		t.Fatalf("want one listening socket per app, got %v", sockets)
+	}
+	webLoad, apiLoad := startLoad(t, web.addr(), true), startLoad(t, api.addr(), true)
+	webLoad.waitAnswered(t, 300)
+	apiLoad.waitAnswered(t, 300)
+
+	if err := web.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-web.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the old master did not exit after SIGUSR2\n%s", web.output)
+	}
+	if code := web.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("old master exited %d (%v), want 0", code, web.exitErr)
+	}
+	webStatus, apiStatus := web.status(), api.status()
+	if webStatus.PID == oldPID || apiStatus.PID != webStatus.PID {
+		t.Fatalf("after the upgrade web is served by %d and api by %d; the old master was %d", webStatus.PID, apiStatus.PID, oldPID)
+	}
+	if got := listeningSockets(t, webStatus.PID); !slices.Equal(got, sockets) {
+		t.Errorf("listening sockets changed across the upgrade: %v -> %v", sockets, got)
+	}
+	webLoad.waitAnswered(t, 300)
+	apiLoad.waitAnswered(t, 300)
+	webLoad.finish(t)
+	apiLoad.finish(t)
+	if n := strings.Count(web.output.String(), "upgrade succeeded"); n != 2 {
+		t.Errorf("%d apps logged the upgrade, want 2\n%s", n, web.output)
 	}
 }

@@ -175,9 +175,17 @@ func (c *cluster) cleanup() {
 		}
 	}
 	// An upgrade leaves a new master (not our child) on the control socket.
-	if _, err := c.client.Status(); err == nil {
-		if err := c.client.Stop(); err != nil {
-			c.t.Errorf("stopping the master that took over: %v", err)
+	// SIGTERM by its pid, as the status names it, stops it whole: it may
+	// run several apps, and `clusterd stop` would stop one.
+	if st, err := c.client.Status(); err == nil {
+		syscall.Kill(st.PID, syscall.SIGTERM)
+		deadline := time.Now().Add(15 * time.Second)
+		for alive(st.PID) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if alive(st.PID) {
+			c.t.Errorf("the master that took over (pid %d) did not stop within 15s of SIGTERM; killing it", st.PID)
+			syscall.Kill(st.PID, syscall.SIGKILL)
 		}
 	}
 	// The master is gone; its workers die with it (parent-death signal), and
