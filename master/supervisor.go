@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,15 +71,21 @@ func (m *Master) onAllReady() {
 	if startingMasters.Add(-1) > 0 {
 		return // another app of this process is not ready yet
 	}
-	if m.upgrader != nil {
-		// Ready for tableflip: an old master waiting on this process now
-		// retires, and this one can be upgraded.
-		if err := m.upgrader.Ready(); err != nil {
-			m.log.Error("telling the old master we are ready", "err", err)
+	// Once per process: an app added later by a reload does not make it
+	// ready again.
+	processReady.Do(func() {
+		if m.upgrader != nil {
+			// Ready for tableflip: an old master waiting on this process
+			// now retires, and this one can be upgraded.
+			if err := m.upgrader.Ready(); err != nil {
+				m.log.Error("telling the old master we are ready", "err", err)
+			}
 		}
-	}
-	m.tellSupervisor(fmt.Sprintf("READY=1\nMAINPID=%d\n%s", m.pid, m.supervisorStatus()))
+		m.tellSupervisor(fmt.Sprintf("READY=1\nMAINPID=%d\n%s", m.pid, m.supervisorStatus()))
+	})
 }
+
+var processReady sync.Once
 
 // startingMasters counts the masters of this process (the apps of a config
 // file) that have not yet had every worker ready: the process is ready, for

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -46,7 +49,9 @@ every worker keeps running. "clusterd start FILE" is "clusterd -c FILE".`,
 }
 
 // runConfigFile runs every app of the file at path under this process, one
-// master each, until all have stopped.
+// master each, until all have stopped. Each master handles the signals
+// itself: SIGTERM stops them all, SIGHUP reloads them all, each re-reading
+// its app from the file. SIGHUP also starts the apps the file has gained.
 func runConfigFile(path, profile string, cli *pflag.FlagSet) error {
 	configs, err := loadConfigs(path, profile, cli)
 	if err != nil {
@@ -63,19 +68,56 @@ func runConfigFile(path, profile string, cli *pflag.FlagSet) error {
 		}
 		masters = append(masters, m)
 	}
-	// Each master handles the signals itself: SIGTERM stops them all,
-	// SIGHUP reloads them all, each re-reading its app from the file.
-	results := make(chan error, len(masters))
-	for _, m := range masters {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	results := make(chan error, 1)
+	running := map[string]bool{}
+	start := func(name string, m *master.Master) {
+		running[name] = true
 		go func() { results <- m.Run(context.Background()) }()
 	}
+	for i, m := range masters {
+		start(configs[i].Name, m)
+	}
 	var errs []error
-	for range masters {
-		if err := <-results; err != nil {
-			errs = append(errs, err)
+	for left := len(masters); left > 0; {
+		select {
+		case err := <-results:
+			left--
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-hup:
+			left += startAddedApps(path, profile, cli, running, start)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// startAddedApps starts the apps of the file that are not running yet and
+// returns how many it started. A file that does not read starts nothing:
+// the running masters' own reloads report why.
+func startAddedApps(path, profile string, cli *pflag.FlagSet, running map[string]bool, start func(string, *master.Master)) int {
+	configs, err := loadConfigs(path, profile, cli)
+	if err != nil {
+		return 0
+	}
+	started := 0
+	for _, cfg := range configs {
+		if running[cfg.Name] {
+			continue
+		}
+		m, err := master.New(cfg)
+		if err != nil {
+			cfg.Logger.Error("the app added to the file did not start", "err", err)
+			continue
+		}
+		cfg.Logger.Info("starting an app added to the file", "file", path)
+		start(cfg.Name, m)
+		started++
+	}
+	return started
 }
 
 // loadConfigs reads the file's apps into one master configuration each.
@@ -100,9 +142,7 @@ func loadConfigs(path, profile string, cli *pflag.FlagSet) ([]master.Config, err
 			}
 			return master.Config{}, fmt.Errorf("%s: app %q is no longer in the file: its workers keep running; stop it with clusterd stop %s", path, name, name)
 		}
-		if len(configs) > 1 {
-			configs[i].Logger = configs[i].Logger.With("app", name)
-		}
+		configs[i].Logger = configs[i].Logger.With("app", name)
 	}
 	return configs, nil
 }

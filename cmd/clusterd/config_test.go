@@ -396,3 +396,28 @@ func TestConfigSeveralAppsUpgrade(t *testing.T) {
 		t.Errorf("%d apps logged the upgrade, want 2\n%s", n, web.output)
 	}
 }
+
+// TestConfigReloadStartsAddedApp: SIGHUP starts an app the file has
+// gained, as pm2 startOrReload does, and reloads the running ones.
+func TestConfigReloadStartsAddedApp(t *testing.T) {
+	dir, runtimeDir := t.TempDir(), t.TempDir()
+	path := writeConfig(t, dir, envApp)
+	web := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, waitReady: true})
+	writeConfig(t, dir, twoApps)
+	if outcome := web.reloadBySignal(); outcome.Outcome != "succeeded" {
+		t.Fatalf("reload: %+v", outcome)
+	}
+	api := &cluster{t: t, client: &master.Client{Path: filepath.Join(runtimeDir, "clusterd", "api.sock"), Timeout: 5 * time.Second}}
+	waitFor(t, 20*time.Second, "the added api app to be ready", func() error {
+		if pids, err := api.readyPIDs(); err != nil || len(pids) != 1 {
+			return errNotYet
+		}
+		return nil
+	})
+	if st := api.status(); st.PID != web.cmd.Process.Pid {
+		t.Errorf("the added app runs in process %d, want the master's %d", st.PID, web.cmd.Process.Pid)
+	}
+	if got := getEnv(t, api.addr(), "APP"); got != "api" {
+		t.Errorf("the added app's workers have APP=%q", got)
+	}
+}
