@@ -185,13 +185,7 @@ func TestConfigSeveralApps(t *testing.T) {
 	dir, runtimeDir := t.TempDir(), t.TempDir()
 	path := writeConfig(t, dir, twoApps)
 	web := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, waitReady: true})
-	api := &cluster{t: t, client: &master.Client{Path: filepath.Join(runtimeDir, "clusterd", "api.sock"), Timeout: 5 * time.Second}}
-	waitFor(t, 20*time.Second, "the api app to be ready", func() error {
-		if pids, err := api.readyPIDs(); err != nil || len(pids) != 1 {
-			return errNotYet
-		}
-		return nil
-	})
+	api := appCluster(t, runtimeDir, "api", 1)
 	webStatus, apiStatus := web.status(), api.status()
 	if webStatus.PID != apiStatus.PID || webStatus.PID != web.cmd.Process.Pid {
 		t.Errorf("master pids %d and %d, want both apps in the one process %d", webStatus.PID, apiStatus.PID, web.cmd.Process.Pid)
@@ -354,13 +348,7 @@ func TestConfigSeveralAppsUpgrade(t *testing.T) {
 	dir, runtimeDir := t.TempDir(), t.TempDir()
 	path := writeConfig(t, dir, twoApps)
 	web := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, waitReady: true})
-	api := &cluster{t: t, client: &master.Client{Path: filepath.Join(runtimeDir, "clusterd", "api.sock"), Timeout: 5 * time.Second}}
-	waitFor(t, 20*time.Second, "the api app to be ready", func() error {
-		if pids, err := api.readyPIDs(); err != nil || len(pids) != 1 {
-			return errNotYet
-		}
-		return nil
-	})
+	api := appCluster(t, runtimeDir, "api", 1)
 	oldPID := web.cmd.Process.Pid
 	sockets := listeningSockets(t, oldPID)
 	if len(sockets) != 2 {
@@ -407,17 +395,25 @@ func TestConfigReloadStartsAddedApp(t *testing.T) {
 	if outcome := web.reloadBySignal(); outcome.Outcome != "succeeded" {
 		t.Fatalf("reload: %+v", outcome)
 	}
-	api := &cluster{t: t, client: &master.Client{Path: filepath.Join(runtimeDir, "clusterd", "api.sock"), Timeout: 5 * time.Second}}
-	waitFor(t, 20*time.Second, "the added api app to be ready", func() error {
-		if pids, err := api.readyPIDs(); err != nil || len(pids) != 1 {
-			return errNotYet
-		}
-		return nil
-	})
+	api := appCluster(t, runtimeDir, "api", 1)
 	if st := api.status(); st.PID != web.cmd.Process.Pid {
 		t.Errorf("the added app runs in process %d, want the master's %d", st.PID, web.cmd.Process.Pid)
 	}
 	if got := getEnv(t, api.addr(), "APP"); got != "api" {
 		t.Errorf("the added app's workers have APP=%q", got)
 	}
+}
+
+// appCluster is another app of the master under test, found by its
+// control socket under runtimeDir, once it has instances ready workers.
+func appCluster(t *testing.T, runtimeDir, app string, instances int) *cluster {
+	t.Helper()
+	c := &cluster{t: t, client: &master.Client{Path: filepath.Join(runtimeDir, "clusterd", app+".sock"), Timeout: 5 * time.Second}}
+	waitFor(t, 20*time.Second, "app "+app+" to be ready", func() error {
+		if pids, err := c.readyPIDs(); err != nil || len(pids) != instances {
+			return errNotYet
+		}
+		return nil
+	})
+	return c
 }
