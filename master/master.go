@@ -43,7 +43,8 @@ type Master struct {
 	// nodePreload is the --node-compat preload's path.
 	nodePreload string
 	// fixed is the configuration as started, to tell which of a
-	// Reconfigure's changes need a new master.
+	// Reconfigure's changes need a new master; its Instances is the count
+	// the configuration last asked for, to tell whether a reload changes it.
 	fixed Config
 	logs  *logCapture // worker output; safe for concurrent use, not the loop's
 	// forkLimit is the machine-wide cap on re-forks of crashed workers

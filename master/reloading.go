@@ -106,7 +106,10 @@ func (m *Master) finishReload(r *reloadRun, err error) {
 	if err == nil {
 		m.current = r.cmd
 		m.cfg.Command, m.cfg.Dir, m.cfg.Env = r.next.Command, r.next.Dir, r.next.Env
-		if n := r.next.Instances; n != len(m.slots) && m.cfg.Reconfigure != nil {
+		// A new instance count in the configuration applies; an unchanged
+		// one leaves what clusterd scale set since.
+		if n := r.next.Instances; m.cfg.Reconfigure != nil && n != m.fixed.Instances {
+			m.fixed.Instances = n
 			if err := m.scaleTo(n); err != nil {
 				m.log.Error("instances not changed", "instances", n, "err", err)
 			}

@@ -180,7 +180,17 @@ func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *maste
 			}
 			control = path
 		}
-		return run(cmd, &master.Client{Path: control}, args)
+		err := run(cmd, &master.Client{Path: control}, args)
+		if others := otherMasters(control); errors.Is(err, master.ErrNoMaster) && len(others) > 0 {
+			// No app named, and no master called default: name the ones
+			// there are (the apps of a config file).
+			names := make([]string, len(others))
+			for i, c := range others {
+				names[i] = strings.TrimSuffix(filepath.Base(c.Path), ".sock")
+			}
+			return fmt.Errorf("no master named default runs here; there are: %s (clusterd %s APP)", strings.Join(names, ", "), cmd.Name())
+		}
+		return err
 	}
 	addControlFlags(c.Flags(), &name, &control)
 	return c

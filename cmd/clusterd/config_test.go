@@ -153,6 +153,16 @@ func TestConfigReloadBrokenFileKeepsWorkers(t *testing.T) {
 	if got := getEnv(t, cl.addr(), "GREETING"); got != "hello again" {
 		t.Errorf("GREETING %q after the reload, want the file's new value", got)
 	}
+	// A scale lasts through a reload that leaves the file's count alone.
+	if code, out := runIn(t, runtimeDir, "scale", "web", "4"); code != 0 {
+		t.Fatalf("scale web 4: exit %d: %s", code, out)
+	}
+	if code, out := runIn(t, runtimeDir, "reload", "web"); code != 0 {
+		t.Fatalf("reload after scale: exit %d: %s", code, out)
+	}
+	if n := cl.status().Instances; n != 4 {
+		t.Errorf("%d instances after a reload of an unchanged file, want the 4 that scale set", n)
+	}
 }
 
 // runIn runs a clusterd subcommand that finds its master's control socket
