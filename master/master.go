@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/cloudflare/tableflip"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clusterd/clusterd/listener"
 	"github.com/clusterd/clusterd/reload"
@@ -76,8 +77,9 @@ type Master struct {
 	upgraded           bool // a new master took over: leave the sockets' paths alone
 	// metrics is the --metrics endpoint (nil without it); the counts are
 	// what it reports, kept by the loop.
-	metrics *metricsServer
-	watcher *watcher
+	metrics        *metricsServer
+	reloadDuration prometheus.Histogram
+	watcher        *watcher
 	// nodePreloadDir holds the --node-compat preload; removed at exit.
 	nodePreloadDir string
 	restartCounts  map[string]int
@@ -178,32 +180,34 @@ func New(cfg Config) (m *Master, err error) {
 	}
 	var metrics *metricsServer
 	if cfg.Metrics != "" {
-		if metrics, err = listenMetrics(cfg.Metrics); err != nil {
+		if metrics, err = listenMetrics(cfg.Metrics, upgrader); err != nil {
 			return nil, err
 		}
+		undo = append(undo, metrics.release)
 	}
 	m = &Master{
-		cfg:           cfg,
-		fixed:         fixed,
-		log:           cfg.Logger,
-		pid:           os.Getpid(),
-		sockets:       sockets,
-		control:       control,
-		spawner:       newSpawner(),
-		devNull:       devNull,
-		logs:          logs,
-		workerEnv:     withUserEnv(workerEnv(os.Environ()), userEnv),
-		credential:    credential,
-		forkLimit:     rate.NewLimiter(rate.Limit(cfg.ForkRate), cfg.ForkBurst),
-		events:        make(chan func(), 64),
-		done:          make(chan struct{}),
-		procs:         make(map[int]*proc),
-		generation:    1,
-		supervised:    hasSupervisor(),
-		upgrader:      upgrader,
-		metrics:       metrics,
-		restartCounts: map[string]int{},
-		reloadCounts:  map[string]int{},
+		cfg:            cfg,
+		fixed:          fixed,
+		log:            cfg.Logger,
+		pid:            os.Getpid(),
+		sockets:        sockets,
+		control:        control,
+		spawner:        newSpawner(),
+		devNull:        devNull,
+		logs:           logs,
+		workerEnv:      withUserEnv(workerEnv(os.Environ()), userEnv),
+		credential:     credential,
+		forkLimit:      rate.NewLimiter(rate.Limit(cfg.ForkRate), cfg.ForkBurst),
+		events:         make(chan func(), 64),
+		done:           make(chan struct{}),
+		procs:          make(map[int]*proc),
+		generation:     1,
+		supervised:     hasSupervisor(),
+		upgrader:       upgrader,
+		metrics:        metrics,
+		reloadDuration: newReloadDuration(),
+		restartCounts:  map[string]int{},
+		reloadCounts:   map[string]int{},
 	}
 	if upgradeErr != nil {
 		m.upgrader, m.upgradeUnavailable = nil, upgradeErr.Error()
@@ -279,7 +283,7 @@ func (m *Master) Run(ctx context.Context) error {
 	defer leaveUpgrades(m)
 	go m.control.serve(m.handleControl)
 	if m.metrics != nil {
-		go m.metrics.serve(m)
+		m.metrics.attach(m)
 	}
 	if err := m.startWatch(); err != nil {
 		m.log.Error("watch mode is off", "err", err)
@@ -312,7 +316,7 @@ func (m *Master) Run(ctx context.Context) error {
 		m.watcher.close()
 	}
 	if m.metrics != nil {
-		m.metrics.close()
+		m.metrics.detach(m)
 	}
 	m.removePidfile()
 	if m.upgraded {

@@ -122,9 +122,7 @@ func (m *Master) finishReload(r *reloadRun, err error) {
 	}
 	m.lastReload = &out
 	m.reloadCounts[out.Outcome]++
-	if m.metrics != nil {
-		m.metrics.reloadDuration.Observe(time.Duration(out.Duration).Seconds())
-	}
+	m.reloadDuration.Observe(time.Duration(out.Duration).Seconds())
 	if r.cmd != nil { // RELOADING=1 was sent: the supervisor waits for READY=1
 		m.tellSupervisor("READY=1\n" + m.supervisorStatus())
 	}

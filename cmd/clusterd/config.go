@@ -155,7 +155,7 @@ func readConfigs(path, profile string, cli *pflag.FlagSet) ([]master.Config, err
 		return nil, err
 	}
 	if len(apps) > 1 {
-		for _, perProcess := range []string{"name", "control", "pidfile", "metrics"} {
+		for _, perProcess := range []string{"name", "control", "pidfile"} {
 			if cli.Changed(perProcess) {
 				return nil, usageError{fmt.Errorf("--%s is one app's, and %s has %d apps: give each app its own %s in the file", perProcess, path, len(apps), perProcess)}
 			}
@@ -166,18 +166,10 @@ func readConfigs(path, profile string, cli *pflag.FlagSet) ([]master.Config, err
 		return nil, err
 	}
 	configs := make([]master.Config, 0, len(apps))
-	metrics := map[string]string{}
 	for _, app := range apps {
 		cfg, err := appConfig(path, dir, app, cli)
 		if err != nil {
 			return nil, err
-		}
-		if cfg.Metrics != "" {
-			if other, taken := metrics[cfg.Metrics]; taken {
-				return nil, &appfile.Error{Path: path, Line: app.Line, App: app.Name, Index: app.Index, Field: "metrics",
-					Err: fmt.Errorf("%s is app %q's metrics address too: give each app its own", cfg.Metrics, other)}
-			}
-			metrics[cfg.Metrics] = app.Name
 		}
 		configs = append(configs, cfg)
 	}

@@ -42,14 +42,7 @@ func getEnv(t *testing.T, addr, name string) string {
 	t.Helper()
 	// A new connection each time: a kept-alive one would stay with a
 	// worker that a reload since retired, draining.
-	client := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + addr + "/env?name=" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return strings.TrimSpace(string(body))
+	return getBody(t, "http://"+addr+"/env?name="+name, http.StatusOK)
 }
 
 const envApp = `
@@ -194,9 +187,21 @@ apps:
 func TestConfigSeveralApps(t *testing.T) {
 	dir, runtimeDir := t.TempDir(), t.TempDir()
 	path := writeConfig(t, dir, twoApps)
-	web := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, waitReady: true})
+	web := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, waitReady: true,
+		args: []string{"--metrics", "127.0.0.1:0"}})
 	api := appCluster(t, runtimeDir, "api", 1)
 	webStatus, apiStatus := web.status(), api.status()
+	// One metrics endpoint for the process, each app's figures labelled.
+	if webStatus.Metrics == "" || webStatus.Metrics != apiStatus.Metrics {
+		t.Errorf("metrics at %q and %q, want one shared endpoint", webStatus.Metrics, apiStatus.Metrics)
+	}
+	families := scrape(t, "http://"+webStatus.Metrics+"/metrics")
+	if web, api := counter(families, "clusterd_instances", "app", "web"), counter(families, "clusterd_instances", "app", "api"); web != 2 || api != 1 {
+		t.Errorf("clusterd_instances: web %v, api %v; want 2 and 1", web, api)
+	}
+	if body := getBody(t, "http://"+webStatus.Metrics+"/readyz", http.StatusOK); !strings.Contains(body, "web 2") || !strings.Contains(body, "api 1") {
+		t.Errorf("/readyz says %q, want each app's ready workers", body)
+	}
 	if webStatus.PID != apiStatus.PID || webStatus.PID != web.cmd.Process.Pid {
 		t.Errorf("master pids %d and %d, want both apps in the one process %d", webStatus.PID, apiStatus.PID, web.cmd.Process.Pid)
 	}
@@ -264,7 +269,6 @@ func TestConfigBadFileAtStart(t *testing.T) {
 	for _, c := range []struct{ name, text, want string }{
 		{"typo", "apps:\n  - name: web\n    cmd: [%[1]q, demo]\n    instancs: 2\n", `apps.yml:4: app "web": instancs: unknown field: did you mean instances?`},
 		{"bad value", "apps:\n  - name: web\n    cmd: [%[1]q, demo]\n    kill_timeout: soon\n", `apps.yml:4: app "web": kill_timeout: want a duration like 1600ms or 5s`},
-		{"shared metrics", "apps:\n  - {name: a, cmd: x, metrics: 127.0.0.1:9}\n  - {name: b, cmd: x, metrics: 127.0.0.1:9}\n", `app "b": metrics: 127.0.0.1:9 is app "a"'s metrics address too`},
 		{"flag for one app", "apps:\n  - {name: a, cmd: x}\n  - {name: b, cmd: x}\n", `--pidfile is one app's, and`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -357,12 +361,14 @@ func TestExampleConfigReads(t *testing.T) {
 func TestConfigSeveralAppsUpgrade(t *testing.T) {
 	dir, runtimeDir := t.TempDir(), t.TempDir()
 	path := writeConfig(t, dir, twoApps)
-	web := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, waitReady: true})
+	web := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, waitReady: true,
+		args: []string{"--metrics", "127.0.0.1:0"}})
 	api := appCluster(t, runtimeDir, "api", 1)
 	oldPID := web.cmd.Process.Pid
+	metricsAddr := web.status().Metrics
 	sockets := listeningSockets(t, oldPID)
-	if len(sockets) != 2 {
-		t.Fatalf("want one listening socket per app, got %v", sockets)
+	if len(sockets) != 3 {
+		t.Fatalf("want one listening socket per app and the metrics one, got %v", sockets)
 	}
 	webLoad, apiLoad := startLoad(t, web.addr(), true), startLoad(t, api.addr(), true)
 	webLoad.waitAnswered(t, 300)
@@ -386,6 +392,11 @@ func TestConfigSeveralAppsUpgrade(t *testing.T) {
 	if got := listeningSockets(t, webStatus.PID); !slices.Equal(got, sockets) {
 		t.Errorf("listening sockets changed across the upgrade: %v -> %v", sockets, got)
 	}
+	// The metrics socket went across too: the same address answers.
+	if webStatus.Metrics != metricsAddr {
+		t.Errorf("metrics moved from %s to %s", metricsAddr, webStatus.Metrics)
+	}
+	getBody(t, "http://"+metricsAddr+"/readyz", http.StatusOK)
 	webLoad.waitAnswered(t, 300)
 	apiLoad.waitAnswered(t, 300)
 	webLoad.finish(t)
@@ -426,4 +437,20 @@ func appCluster(t *testing.T, runtimeDir, app string, instances int) *cluster {
 		return nil
 	})
 	return c
+}
+
+// getBody GETs url on a new connection and checks the status code.
+func getBody(t *testing.T, url string, want int) string {
+	t.Helper()
+	client := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Errorf("GET %s: %d %q, want %d", url, resp.StatusCode, body, want)
+	}
+	return strings.TrimSpace(string(body))
 }
