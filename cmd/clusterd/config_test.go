@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -453,4 +454,69 @@ func getBody(t *testing.T, url string, want int) string {
 		t.Errorf("GET %s: %d %q, want %d", url, resp.StatusCode, body, want)
 	}
 	return strings.TrimSpace(string(body))
+}
+
+// TestConfigLogsOfEveryApp: clusterd logs with no app shows every app's
+// lines, each naming its app, and --follow streams them all, as pm2 logs
+// does.
+func TestConfigLogsOfEveryApp(t *testing.T) {
+	dir, runtimeDir := t.TempDir(), t.TempDir()
+	path := writeConfig(t, dir, `
+apps:
+  - name: ticker
+    cmd: [sh, -c, 'echo "ticker starts"; i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 0.05; done']
+    listen: 127.0.0.1:0
+    min_uptime: 100ms
+  - name: talker
+    cmd: [sh, -c, 'echo "talker starts"; exec sleep 600']
+    listen: 127.0.0.1:0
+    min_uptime: 100ms
+`)
+	startCluster(t, clusterOptions{config: path, app: "ticker", runtimeDir: runtimeDir, waitReady: true})
+	appCluster(t, runtimeDir, "talker", 1)
+	waitFor(t, 20*time.Second, "both apps' lines in clusterd logs", func() error {
+		code, out := runIn(t, runtimeDir, "logs", "-n", "50")
+		if code != 0 {
+			return fmt.Errorf("exit %d: %s", code, out)
+		}
+		if !strings.Contains(out, "ticker starts") || !strings.Contains(out, "talker starts") || !strings.Contains(out, "tick 3") {
+			return fmt.Errorf("not yet both apps' lines:\n%s", out)
+		}
+		return nil
+	})
+	// --follow: new lines keep coming while it runs.
+	t.Setenv("XDG_RUNTIME_DIR", runtimeDir)
+	follow := exec.Command(bin(t), "logs", "-n", "0", "--follow")
+	follow.Env = tagEnv(t)
+	var out strings.Builder
+	follow.Stdout = &syncWriter{w: &out}
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { follow.Process.Kill(); follow.Wait() }()
+	waitFor(t, 20*time.Second, "followed lines", func() error {
+		if s := follow.Stdout.(*syncWriter).String(); strings.Count(s, "tick") < 3 || !strings.Contains(s, "ticker") {
+			return errNotYet
+		}
+		return nil
+	})
+}
+
+// syncWriter is a strings.Builder that a child's output goroutine writes
+// while the test reads it.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }

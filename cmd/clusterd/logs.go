@@ -2,7 +2,10 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -32,7 +35,8 @@ func newLogsCommand() *cobra.Command {
 		Long: `logs prints the newest lines the workers wrote, from the master's memory
 (the last 1000 lines), whether or not they also go to log files. With
 --follow it then prints every new line until interrupted; if it reads too
-slowly, it says how many lines it missed.`,
+slowly, it says how many lines it missed. With no app named and no master
+called default, it shows every app's lines (the apps of a config file).`,
 		Args: cobra.NoArgs,
 	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
 		if lines < 0 {
@@ -41,8 +45,11 @@ slowly, it says how many lines it missed.`,
 		out := bufio.NewWriter(cmd.OutOrStdout())
 		defer out.Flush()
 		format := master.LogFormat{TimeLayout: master.DefaultLogTimeFormat, JSON: asJSON}
+		var mu sync.Mutex // several apps' streams write here
 		var buf []byte
-		return client.Logs(lines, follow, func(msg master.LogMessage) error {
+		print := func(msg master.LogMessage) error {
+			mu.Lock()
+			defer mu.Unlock()
 			if msg.Dropped > 0 {
 				if asJSON {
 					fmt.Fprintf(out, "{\"dropped\":%d}\n", msg.Dropped)
@@ -58,7 +65,45 @@ slowly, it says how many lines it missed.`,
 				return out.Flush()
 			}
 			return nil
+		}
+		others := otherMasters(client.Path)
+		if others == nil {
+			return client.Logs(lines, follow, print)
+		}
+		// No app named and no default master: every app's lines, as pm2
+		// logs shows them: the newest of each in time order, then with
+		// --follow each app's new lines as they come.
+		var recent []master.LogMessage
+		for _, c := range others {
+			if err := c.Logs(lines, false, func(msg master.LogMessage) error {
+				recent = append(recent, msg)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		slices.SortStableFunc(recent, func(a, b master.LogMessage) int {
+			if a.Line == nil || b.Line == nil {
+				return 0
+			}
+			return a.Line.Time.Compare(b.Line.Time)
 		})
+		for _, msg := range recent {
+			print(msg)
+		}
+		if !follow {
+			return nil
+		}
+		out.Flush()
+		errs := make(chan error, len(others))
+		for _, c := range others {
+			go func() { errs <- c.Logs(0, true, print) }()
+		}
+		var err error
+		for range others {
+			err = errors.Join(err, <-errs)
+		}
+		return err
 	})
 	f := cmd.Flags()
 	f.IntVarP(&lines, "lines", "n", 15, "how many of the newest lines to show")
