@@ -33,6 +33,9 @@ type Config struct {
 	// Listen are the --listen values, parsed by the listener package.
 	// Empty means the sockets of socket activation, or DefaultListen.
 	Listen []string
+	// NoListen: the workers serve no socket (queue consumers, schedulers);
+	// Listen must then be empty.
+	NoListen bool
 	// ControlPath is the control socket; empty means DefaultControlPath(Name).
 	ControlPath string
 	// Watchdog, if positive, is how often each worker must send WATCHDOG=1
@@ -214,6 +217,9 @@ func (c *Config) validate() error {
 		} else if slices.Contains(masterOnlyVars, name) {
 			errs = append(errs, fmt.Errorf("env: %s is clusterd's to set for each worker, not the config's", name))
 		}
+	}
+	if c.NoListen && (len(c.Listen) > 0 || c.ReusePort) {
+		errs = append(errs, errors.New("--no-listen: the workers serve no socket, so --listen and --reuseport make no sense with it"))
 	}
 	if c.ReadyOnHealth && c.HealthCheck == "" {
 		errs = append(errs, errors.New("--ready-on-health needs --health-check"))

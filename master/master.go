@@ -230,10 +230,30 @@ func New(cfg Config) (m *Master, err error) {
 	return m, nil
 }
 
+// Close releases what New opened, for a master that will not Run (another
+// app of the same file failed to start); Run does it itself.
+func (m *Master) Close() {
+	if m.metrics != nil {
+		m.metrics.release()
+	}
+	if m.nodePreloadDir != "" {
+		os.RemoveAll(m.nodePreloadDir)
+	}
+	m.control.close()
+	m.sockets.Close()
+	m.devNull.Close()
+	m.logs.close()
+}
+
 // openSockets opens the listening sockets of every slot: those of socket
 // activation (systemd, or any sd_listen_fds launcher) are served as they
 // are, the rest are bound here.
 func openSockets(cfg *Config) (listener.Groups, error) {
+	if cfg.NoListen {
+		// Workers that serve no socket (queue consumers, schedulers) get
+		// LISTEN_FDS=0; every slot has the same empty set.
+		return make(listener.Groups, cfg.Instances), nil
+	}
 	inherited, err := listener.Inherited()
 	if err != nil {
 		return nil, err
@@ -309,14 +329,12 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 	}
 	close(m.done)
-	if m.nodePreloadDir != "" {
-		os.RemoveAll(m.nodePreloadDir)
-	}
 	if m.watcher != nil {
 		m.watcher.close()
 	}
 	if m.metrics != nil {
 		m.metrics.detach(m)
+		m.metrics = nil
 	}
 	m.removePidfile()
 	if m.upgraded {
@@ -327,10 +345,7 @@ func (m *Master) Run(ctx context.Context) error {
 			}
 		}
 	}
-	m.control.close()
-	m.sockets.Close()
-	m.devNull.Close()
-	m.logs.close()
+	m.Close()
 	m.log.Info("master stopped", "name", m.cfg.Name)
 	if m.lastWorkerExit != nil {
 		return m.lastWorkerExit

@@ -55,6 +55,7 @@ func fixedChanges(started, next Config) []string {
 		was, is any
 	}{
 		{"listen", started.Listen, next.Listen},
+		{"no_listen", started.NoListen, next.NoListen},
 		{"reuseport", started.ReusePort, next.ReusePort},
 		{"control", started.ControlPath, next.ControlPath},
 		{"metrics", started.Metrics, next.Metrics},

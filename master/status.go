@@ -138,8 +138,12 @@ func fillProc(w *WorkerStatus, p *proc, now time.Time) {
 // Render writes the status as a table for people.
 func (st *Status) Render(out io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: master pid %d, up %s, generation %d, %d instances, listening on %s\n",
-		st.Name, st.PID, roundUptime(time.Since(st.StartedAt)), st.Generation, st.Instances, strings.Join(st.Listeners, ", "))
+	listening := "listening on " + strings.Join(st.Listeners, ", ")
+	if len(st.Listeners) == 0 {
+		listening = "no sockets"
+	}
+	fmt.Fprintf(&b, "%s: master pid %d, up %s, generation %d, %d instances, %s\n",
+		st.Name, st.PID, roundUptime(time.Since(st.StartedAt)), st.Generation, st.Instances, listening)
 	fmt.Fprintf(&b, "command: %s\n", strings.Join(st.Command, " "))
 	if st.Stopping {
 		b.WriteString("the master is stopping\n")

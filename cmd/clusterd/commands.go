@@ -90,6 +90,7 @@ func newMasterFlags(f *pflag.FlagSet) *masterFlags {
 	f.VarP(instances, "instances", "i", "number of workers: N, max (one per CPU) or -1 (CPUs minus one)")
 	f.StringArrayVarP(&cfg.Listen, "listen", "l", nil,
 		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+master.DefaultListen+", or the sockets of socket activation, matched by NAME)")
+	f.BoolVar(&cfg.NoListen, "no-listen", false, "the workers serve no socket (queue consumers, schedulers): none is opened and they get LISTEN_FDS=0")
 	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
 	f.Var(durationValue{&cfg.Watchdog}, "watchdog", "each worker gets WATCHDOG_USEC and must send WATCHDOG=1 at least this often once ready; one that misses it is killed (SIGABRT, then SIGKILL) and replaced (default 0: off)")
 	f.StringArrayVar(&cfg.Watch, "watch", nil, "reload (rolling, ready-gated) when files under this path change; repeatable; --watch alone watches the working directory")

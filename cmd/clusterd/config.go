@@ -63,6 +63,12 @@ func runConfigFile(path, profile string, cli *pflag.FlagSet) error {
 		if err != nil {
 			if len(configs) > 1 {
 				err = fmt.Errorf("app %q: %w", cfg.Name, err)
+				if len(cfg.Listen) == 0 && !cfg.NoListen && errors.Is(err, syscall.EADDRINUSE) {
+					err = fmt.Errorf("%w (an app without listen gets %s: give each app its own listen, or no_listen: true to one that serves no socket)", err, master.DefaultListen)
+				}
+			}
+			for _, started := range masters {
+				started.Close()
 			}
 			return err
 		}

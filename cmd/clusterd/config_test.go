@@ -267,10 +267,12 @@ func TestConfigSeveralApps(t *testing.T) {
 // starts, with one line naming the file, line and field.
 func TestConfigBadFileAtStart(t *testing.T) {
 	dir := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir()) // the control sockets of apps that did start
 	for _, c := range []struct{ name, text, want string }{
 		{"typo", "apps:\n  - name: web\n    cmd: [%[1]q, demo]\n    instancs: 2\n", `apps.yml:4: app "web": instancs: unknown field: did you mean instances?`},
 		{"bad value", "apps:\n  - name: web\n    cmd: [%[1]q, demo]\n    kill_timeout: soon\n", `apps.yml:4: app "web": kill_timeout: want a duration like 1600ms or 5s`},
 		{"flag for one app", "apps:\n  - {name: a, cmd: x}\n  - {name: b, cmd: x}\n", `--pidfile is one app's, and`},
+		{"two apps on the default address", "apps:\n  - {name: a, cmd: /bin/sleep 9, listen_timeout: 1s}\n  - {name: b, cmd: /bin/sleep 9}\n", `give each app its own listen, or no_listen: true`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := writeConfig(t, dir, c.text)
@@ -468,8 +470,8 @@ apps:
     listen: 127.0.0.1:0
     min_uptime: 100ms
   - name: talker
-    cmd: [sh, -c, 'echo "talker starts"; exec sleep 600']
-    listen: 127.0.0.1:0
+    cmd: [sh, -c, 'echo "talker starts with $LISTEN_FDS sockets"; exec sleep 600']
+    no_listen: true
     min_uptime: 100ms
 `)
 	startCluster(t, clusterOptions{config: path, app: "ticker", runtimeDir: runtimeDir, waitReady: true})
@@ -479,7 +481,7 @@ apps:
 		if code != 0 {
 			return fmt.Errorf("exit %d: %s", code, out)
 		}
-		if !strings.Contains(out, "ticker starts") || !strings.Contains(out, "talker starts") || !strings.Contains(out, "tick 3") {
+		if !strings.Contains(out, "ticker starts") || !strings.Contains(out, "talker starts with 0 sockets") || !strings.Contains(out, "tick 3") {
 			return fmt.Errorf("not yet both apps' lines:\n%s", out)
 		}
 		return nil
