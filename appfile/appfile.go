@@ -122,7 +122,10 @@ func Parse(data []byte, path, profile string) ([]App, error) {
 			// PM2's deploy section drives its own deploy tool; it says
 			// nothing about how the apps run.
 		default:
-			return nil, &Error{Path: path, Line: key.Line, Field: key.Value, Err: errors.New("unknown top-level field: want apps (and PM2's deploy, which clusterd ignores)")}
+			if strings.HasPrefix(key.Value, "x-") {
+				break // a place for YAML anchors, as in docker compose files
+			}
+			return nil, &Error{Path: path, Line: key.Line, Field: key.Value, Err: errors.New("unknown top-level field: want apps (and PM2's deploy, which clusterd ignores, or x-NAME for YAML anchors)")}
 		}
 	}
 	if appsNode == nil {
@@ -162,13 +165,18 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 	fail := func(line int, field string, format string, args ...any) error {
 		return &Error{Path: p.path, Line: line, App: app.Name, Index: index, Field: field, Err: fmt.Errorf(format, args...)}
 	}
+	node = resolve(node)
 	if node.Kind != yaml.MappingNode {
 		return app, fail(node.Line, "", "want a mapping of fields (name, script or cmd, ...)")
 	}
+	pairs, err := mappingPairs(node)
+	if err != nil {
+		return app, fail(node.Line, "<<", "%v", err)
+	}
 	// The name first, so every later error can say which app it is in.
 	// Without one, PM2 names an app after its script.
-	for i := 0; i < len(node.Content); i += 2 {
-		key, value := node.Content[i], node.Content[i+1]
+	for _, pair := range pairs {
+		key, value := pair[0], resolve(pair[1])
 		switch {
 		case key.Value == "name":
 			if value.Kind != yaml.ScalarNode || value.Value == "" {
@@ -193,8 +201,8 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 		env, profileEnv       []string
 		nodeCompatSet         bool
 	)
-	for i := 0; i < len(node.Content); i += 2 {
-		key, value := node.Content[i], node.Content[i+1]
+	for _, pair := range pairs {
+		key, value := pair[0], resolve(pair[1])
 		field := key.Value
 		var err error
 		switch field {
@@ -392,7 +400,7 @@ func flagValues(n *yaml.Node) ([]string, error) {
 	case yaml.SequenceNode:
 		values := make([]string, len(n.Content))
 		for i, item := range n.Content {
-			if item.Kind != yaml.ScalarNode {
+			if item = resolve(item); item.Kind != yaml.ScalarNode {
 				return nil, fmt.Errorf("item %d: want a single value", i+1)
 			}
 			values[i] = item.Value
@@ -405,12 +413,17 @@ func flagValues(n *yaml.Node) ([]string, error) {
 // environment reads an env mapping as KEY=VALUE; numbers and booleans are
 // their text, as PM2 passes them.
 func environment(n *yaml.Node) ([]string, error) {
+	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		return nil, errors.New("want a mapping of NAME: value")
 	}
-	env := make([]string, 0, len(n.Content)/2)
-	for i := 0; i < len(n.Content); i += 2 {
-		key, value := n.Content[i], n.Content[i+1]
+	pairs, err := mappingPairs(n)
+	if err != nil {
+		return nil, err
+	}
+	env := make([]string, 0, len(pairs))
+	for _, pair := range pairs {
+		key, value := pair[0], resolve(pair[1])
 		if key.Value == "" || strings.ContainsAny(key.Value, "=\x00") {
 			return nil, fmt.Errorf("line %d: %q is not a variable name", key.Line, key.Value)
 		}
@@ -442,6 +455,54 @@ func mergeEnv(base, over []string) []string {
 		}
 	}
 	return out
+}
+
+// resolve follows a YAML alias (*name) to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// mappingPairs are a mapping's key and value nodes, with YAML merge keys
+// (<<: *defaults, or a list of them) expanded: what is merged comes
+// first, and a key of the mapping itself replaces it.
+func mappingPairs(n *yaml.Node) ([][2]*yaml.Node, error) {
+	var merged, own [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, value := n.Content[i], n.Content[i+1]
+		if key.Value != "<<" || key.Tag != "!!merge" {
+			own = append(own, [2]*yaml.Node{key, value})
+			continue
+		}
+		sources := []*yaml.Node{value}
+		if value.Kind == yaml.SequenceNode {
+			sources = value.Content
+		}
+		for _, src := range sources {
+			src = resolve(src)
+			if src.Kind != yaml.MappingNode {
+				return nil, fmt.Errorf("line %d: a merge (<<) wants a mapping or a list of them", src.Line)
+			}
+			pairs, err := mappingPairs(src)
+			if err != nil {
+				return nil, err
+			}
+			merged = append(merged, pairs...)
+		}
+	}
+	// A key given twice keeps its last value: the mapping's own over the
+	// merged ones.
+	all := append(merged, own...)
+	out := all[:0:0]
+	for i, pair := range all {
+		overridden := slices.ContainsFunc(all[i+1:], func(later [2]*yaml.Node) bool { return later[0].Value == pair[0].Value })
+		if !overridden {
+			out = append(out, pair)
+		}
+	}
+	return out, nil
 }
 
 // yamlErrorLine digs the line out of the YAML library's message

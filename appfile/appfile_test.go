@@ -153,3 +153,47 @@ func TestLoadRefusesJavaScript(t *testing.T) {
 		t.Errorf("error %v, want a pointer to import-pm2", err)
 	}
 }
+
+// YAML anchors and merge keys share settings between apps, as in docker
+// compose files; an app's own fields win over the merged ones.
+func TestParseAnchorsAndMerges(t *testing.T) {
+	apps, err := Parse([]byte(`
+x-defaults: &defaults
+  wait_ready: true
+  kill_timeout: 3000
+  env: &env
+    NODE_ENV: production
+    REGION: eu
+apps:
+  - <<: *defaults
+    name: web
+    cmd: ./web
+    kill_timeout: 9000
+  - <<: *defaults
+    name: jobs
+    cmd: ./jobs
+    env:
+      <<: *env
+      REGION: us
+`), "apps.yml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := func(a App) map[string]string {
+		m := map[string]string{}
+		for _, s := range a.Settings {
+			m[s.Flag] = strings.Join(s.Values, ",")
+		}
+		return m
+	}
+	web, jobs := flags(apps[0]), flags(apps[1])
+	if web["wait-ready"] != "true" || web["kill-timeout"] != "9000" || jobs["kill-timeout"] != "3000" {
+		t.Errorf("web %v, jobs %v: want the defaults merged, web's own kill_timeout winning", web, jobs)
+	}
+	if want := []string{"NODE_ENV=production", "REGION=eu"}; !slices.Equal(apps[0].Env, want) {
+		t.Errorf("web env %q, want %q", apps[0].Env, want)
+	}
+	if want := []string{"NODE_ENV=production", "REGION=us"}; !slices.Equal(apps[1].Env, want) {
+		t.Errorf("jobs env %q, want %q", apps[1].Env, want)
+	}
+}
