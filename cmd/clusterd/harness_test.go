@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -177,7 +178,9 @@ func (c *cluster) cleanup() {
 	// An upgrade leaves a new master (not our child) on the control socket.
 	// SIGTERM by its pid, as the status names it, stops it whole: it may
 	// run several apps, and `clusterd stop` would stop one.
-	if st, err := c.client.Status(); err == nil {
+	// Only a pid that carries this test's tag: a master in a PID namespace
+	// reports its pid there (1), which here is somebody else's.
+	if st, err := c.client.Status(); err == nil && st.PID > 1 && slices.Contains(taggedProcesses(runID(c.t)), st.PID) {
 		syscall.Kill(st.PID, syscall.SIGTERM)
 		deadline := time.Now().Add(15 * time.Second)
 		for alive(st.PID) && time.Now().Before(deadline) {

@@ -100,3 +100,59 @@ func procState(pid int) string {
 	}
 	return "?"
 }
+
+// TestPID1SeveralApps: as PID 1, the master of a config file's apps reaps
+// every child, and an exit reaped by one app's loop reaches the app that
+// owns the worker: a killed worker of the second app is replaced, and no
+// zombie is left.
+func TestPID1SeveralApps(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Getuid() != 0 {
+		t.Skip("needs root and unshare(1) to make a PID namespace")
+	}
+	dir, runtimeDir := t.TempDir(), t.TempDir()
+	path := writeConfig(t, dir, `
+apps:
+  - {name: first, cmd: /bin/sleep 601, no_listen: true, min_uptime: 100ms}
+  - {name: second, cmd: /bin/sleep 602, no_listen: true, min_uptime: 100ms}
+`)
+	c := startCluster(t, clusterOptions{
+		wrapper: []string{unshare, "--pid", "--fork", "--kill-child=SIGTERM"},
+		config:  path, app: "first", runtimeDir: runtimeDir, waitReady: true,
+	})
+	second := appCluster(t, runtimeDir, "second", 1)
+	master := childOf(t, c.cmd.Process.Pid)
+	victim := 0
+	for _, pid := range childrenOf(master) {
+		if cmdline(pid) == "/bin/sleep 602" {
+			victim = pid
+		}
+	}
+	if victim == 0 {
+		t.Fatalf("no worker of the second app among the master's children %v", childrenOf(master))
+	}
+	syscall.Kill(victim, syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "the second app to replace its killed worker", func() error {
+		st := second.status()
+		if len(st.Workers) != 1 || st.Workers[0].Restarts != 1 || st.Workers[0].State != "ready" {
+			return fmt.Errorf("workers %+v", st.Workers)
+		}
+		return nil
+	})
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", victim)); err == nil {
+		t.Errorf("the killed worker %d is still in the process table (state %s)", victim, procState(victim))
+	}
+	if st := c.status(); st.Workers[0].Restarts != 0 {
+		t.Errorf("the first app counts %d restarts; the exit was the second's", st.Workers[0].Restarts)
+	}
+	// unshare passes no SIGTERM on: the master gets it by its pid.
+	syscall.Kill(master, syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the PID 1 master did not stop on SIGTERM")
+	}
+	if c.exitErr != nil {
+		t.Fatalf("exit status through unshare: %v (want 0 after a graceful stop)", c.exitErr)
+	}
+}
