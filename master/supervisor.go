@@ -51,6 +51,10 @@ func (m *Master) supervisorStatus() string {
 		}
 	}
 	status := fmt.Sprintf("STATUS=%d of %d workers ready, generation %d", readyCount, len(m.slots), m.generation)
+	if m.cfg.Name != "default" {
+		// The apps of a config file share the one STATUS line: say whose.
+		status = fmt.Sprintf("STATUS=%s: %d of %d workers ready, generation %d", m.cfg.Name, readyCount, len(m.slots), m.generation)
+	}
 	if m.reload != nil {
 		status += ", reloading"
 	}
