@@ -18,7 +18,6 @@ import (
 )
 
 func newStartCommand() *cobra.Command {
-	var flags *masterFlags
 	var profile string
 	cmd := &cobra.Command{
 		Use:   "start FILE",
@@ -42,8 +41,7 @@ every worker keeps running. "clusterd start FILE" is "clusterd -c FILE".`,
 		},
 	}
 	f := cmd.Flags()
-	flags = newMasterFlags(f)
-	_ = flags // its values reach the apps through the flag set: see appConfig
+	newMasterFlags(f) // the values reach each app through the flag set (appConfig)
 	f.StringVar(&profile, "env", "", "merge each app's env_PROFILE over its env (PM2's --env)")
 	return cmd
 }
