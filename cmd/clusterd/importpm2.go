@@ -35,7 +35,8 @@ func newImportPM2Command() *cobra.Command {
 PM2 does) and prints the same apps as a clusterd YAML config file. Fields
 clusterd has no use for (cron_restart, instance_var, ...) are left out, each
 named in a comment at the top and on stderr. The result is checked as
-"clusterd start" would read it.`,
+"clusterd start" would read it. Values the JavaScript computed, process.env
+included, are written as they are now: read the file before committing it.`,
 		Example: `  clusterd import-pm2 ecosystem.config.js > apps.yml
   clusterd start apps.yml --env production`,
 		Args: cobra.ExactArgs(1),
