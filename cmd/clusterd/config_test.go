@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/clusterd/clusterd/internal/proctest"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -490,35 +490,16 @@ apps:
 	t.Setenv("XDG_RUNTIME_DIR", runtimeDir)
 	follow := exec.Command(bin(t), "logs", "-n", "0", "--follow")
 	follow.Env = tagEnv(t)
-	var out strings.Builder
-	follow.Stdout = &syncWriter{w: &out}
+	out := &proctest.Buffer{}
+	follow.Stdout = out
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { follow.Process.Kill(); follow.Wait() }()
 	waitFor(t, 20*time.Second, "followed lines", func() error {
-		if s := follow.Stdout.(*syncWriter).String(); strings.Count(s, "tick") < 3 || !strings.Contains(s, "ticker") {
+		if s := out.String(); strings.Count(s, "tick") < 3 || !strings.Contains(s, "ticker") {
 			return errNotYet
 		}
 		return nil
 	})
-}
-
-// syncWriter is a strings.Builder that a child's output goroutine writes
-// while the test reads it.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
 }
