@@ -30,14 +30,19 @@ func TestStartupSystemdUnit(t *testing.T) {
 	if code, out := run(t, 20*time.Second, "startup", "systemd", "-i", "lots", "--", "x"); code != 2 || !strings.Contains(out, "lots") {
 		t.Errorf("startup with a bad flag: exit %d %q, want exit 2 naming it", code, out)
 	}
+	verifyUnit(t, "clusterd-api.service", unit)
+}
+
+// verifyUnit runs systemd-analyze verify on unit, where that tool exists.
+func verifyUnit(t *testing.T, name, unit string) {
+	t.Helper()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze is not installed: unit not verified")
 	}
-	path := filepath.Join(t.TempDir(), "clusterd-api.service")
+	path := filepath.Join(t.TempDir(), name)
 	os.WriteFile(path, []byte(unit), 0o644)
-	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
-	if err != nil {
+	if out, err := exec.Command(analyze, "verify", path).CombinedOutput(); err != nil {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
@@ -67,13 +72,5 @@ func TestStartupSystemdUnitForConfigFile(t *testing.T) {
 			t.Errorf("unit lacks %q:\n%s", want, unit)
 		}
 	}
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze is not installed: unit not verified")
-	}
-	unitPath := filepath.Join(t.TempDir(), "clusterd-apps.service")
-	os.WriteFile(unitPath, []byte(unit), 0o644)
-	if out, err := exec.Command(analyze, "verify", unitPath).CombinedOutput(); err != nil {
-		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
-	}
+	verifyUnit(t, "clusterd-apps.service", unit)
 }
