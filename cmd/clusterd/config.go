@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -50,7 +51,8 @@ every worker keeps running. "clusterd start FILE" is "clusterd -c FILE".`,
 // master each, until all have stopped. Each master handles the signals
 // itself: SIGTERM stops them all, SIGHUP reloads them all, each re-reading
 // its app from the file. SIGHUP also starts the apps the file has gained.
-func runConfigFile(path, profile string, cli *pflag.FlagSet) error {
+func runConfigFile(path, profile string, flags *pflag.FlagSet) error {
+	cli := commandLine(flags)
 	configs, err := loadConfigs(path, profile, cli)
 	if err != nil {
 		return err
@@ -102,7 +104,7 @@ func runConfigFile(path, profile string, cli *pflag.FlagSet) error {
 // startAddedApps starts the apps of the file that are not running yet and
 // returns how many it started. A file that does not read starts nothing:
 // the running masters' own reloads report why.
-func startAddedApps(path, profile string, cli *pflag.FlagSet, running map[string]bool, start func(string, *master.Master)) int {
+func startAddedApps(path, profile string, cli flagValues, running map[string]bool, start func(string, *master.Master)) int {
 	configs, err := loadConfigs(path, profile, cli)
 	if err != nil {
 		return 0
@@ -127,7 +129,7 @@ func startAddedApps(path, profile string, cli *pflag.FlagSet, running map[string
 // loadConfigs reads the file's apps into one master configuration each.
 // Each one's Reconfigure reads the file again for its own app, so a reload
 // runs what the file says then.
-func loadConfigs(path, profile string, cli *pflag.FlagSet) ([]master.Config, error) {
+func loadConfigs(path, profile string, cli flagValues) ([]master.Config, error) {
 	configs, err := readConfigs(path, profile, cli)
 	if err != nil {
 		return nil, err
@@ -153,14 +155,14 @@ func loadConfigs(path, profile string, cli *pflag.FlagSet) ([]master.Config, err
 
 // readConfigs reads the file once: one configuration per app, from the
 // defaults, then the app's fields, then the flags on the command line.
-func readConfigs(path, profile string, cli *pflag.FlagSet) ([]master.Config, error) {
+func readConfigs(path, profile string, cli flagValues) ([]master.Config, error) {
 	apps, err := appfile.Load(path, profile)
 	if err != nil {
 		return nil, err
 	}
 	if len(apps) > 1 {
 		for _, perProcess := range []string{"name", "control", "pidfile"} {
-			if cli.Changed(perProcess) {
+			if cli.has(perProcess) {
 				return nil, usageError{fmt.Errorf("--%s is one app's, and %s has %d apps: give each app its own %s in the file", perProcess, path, len(apps), perProcess)}
 			}
 		}
@@ -183,7 +185,7 @@ func readConfigs(path, profile string, cli *pflag.FlagSet) ([]master.Config, err
 // appConfig is one app's configuration. Its fields are set as the flags of
 // the same name would be, so a value reads the same in the file and on the
 // command line; relative paths are the file's directory's.
-func appConfig(path, dir string, app appfile.App, cli *pflag.FlagSet) (master.Config, error) {
+func appConfig(path, dir string, app appfile.App, cli flagValues) (master.Config, error) {
 	fs := pflag.NewFlagSet(app.Name, pflag.ContinueOnError)
 	flags := newMasterFlags(fs)
 	// As in PM2, an app runs one instance unless its instances says more.
@@ -204,21 +206,15 @@ func appConfig(path, dir string, app appfile.App, cli *pflag.FlagSet) (master.Co
 		}
 	}
 	// The command line wins over the file.
-	var cliErr error
-	cli.Visit(func(from *pflag.Flag) {
-		if to := fs.Lookup(from.Name); to != nil && cliErr == nil {
-			if slice, ok := from.Value.(pflag.SliceValue); ok {
-				cliErr = setFlag(to, slice.GetSlice())
-			} else {
-				cliErr = to.Value.Set(from.Value.String())
+	for _, given := range cli {
+		if to := fs.Lookup(given.name); to != nil {
+			if err := setFlag(to, given.values); err != nil {
+				return master.Config{}, err
 			}
 		}
-	})
-	if cliErr != nil {
-		return master.Config{}, cliErr
 	}
 	cfg := flags.config()
-	if !cli.Changed("name") {
+	if !cli.has("name") {
 		cfg.Name = app.Name
 	}
 	cfg.Command, cfg.Env = app.Command, app.Env
@@ -231,6 +227,32 @@ func appConfig(path, dir string, app appfile.App, cli *pflag.FlagSet) (master.Co
 		*file = inDir(dir, *file)
 	}
 	return cfg, nil
+}
+
+// flagValues are the flags given on the command line, with their values,
+// read once: every re-read of the file applies them again, from any
+// master's goroutine, without touching the flag set.
+type flagValues []givenFlag
+
+type givenFlag struct {
+	name   string
+	values []string
+}
+
+func commandLine(fs *pflag.FlagSet) flagValues {
+	var out flagValues
+	fs.Visit(func(f *pflag.Flag) {
+		values := []string{f.Value.String()}
+		if slice, ok := f.Value.(pflag.SliceValue); ok {
+			values = slice.GetSlice()
+		}
+		out = append(out, givenFlag{f.Name, values})
+	})
+	return out
+}
+
+func (v flagValues) has(name string) bool {
+	return slices.ContainsFunc(v, func(f givenFlag) bool { return f.name == name })
 }
 
 // setFlag gives flag the values of one field: a list replaces a

@@ -347,7 +347,7 @@ module.exports = {
 // profiles.
 func TestExampleConfigReads(t *testing.T) {
 	for _, profile := range []string{"", "production"} {
-		configs, err := readConfigs(filepath.Join("..", "..", "examples", "apps.yml"), profile, pflag.NewFlagSet("", pflag.ContinueOnError))
+		configs, err := readConfigs(filepath.Join("..", "..", "examples", "apps.yml"), profile, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -502,4 +502,24 @@ apps:
 		}
 		return nil
 	})
+}
+
+// TestCommandLineOverridesFile: a flag on the command line wins over the
+// file's field, for every app; the rest comes from the file.
+func TestCommandLineOverridesFile(t *testing.T) {
+	fs := pflag.NewFlagSet("clusterd", pflag.ContinueOnError)
+	newMasterFlags(fs)
+	if err := fs.Parse([]string{"-i", "3", "--kill-timeout", "7s", "--watch-ignore", "tmp"}); err != nil {
+		t.Fatal(err)
+	}
+	configs, err := readConfigs(filepath.Join("..", "..", "examples", "apps.yml"), "", commandLine(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range configs {
+		if cfg.Instances != 3 || cfg.KillTimeout != 7*time.Second || !slices.Equal(cfg.WatchIgnore, []string{"tmp"}) || !cfg.WaitReady {
+			t.Errorf("app %s: instances %d, kill timeout %s, watch-ignore %q, wait-ready %v; want 3, 7s, [tmp] from the command line and wait_ready from the file",
+				cfg.Name, cfg.Instances, cfg.KillTimeout, cfg.WatchIgnore, cfg.WaitReady)
+		}
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/clusterd/clusterd/appfile"
@@ -90,7 +89,7 @@ func importPM2(path string) (out []byte, dropped []string, err error) {
 		apps, err := appfile.Parse(out, path, "")
 		if err == nil {
 			for _, app := range apps {
-				if _, err = appConfig(path, dir, app, pflag.NewFlagSet("", pflag.ContinueOnError)); err != nil {
+				if _, err = appConfig(path, dir, app, nil); err != nil {
 					break
 				}
 			}

@@ -112,7 +112,7 @@ func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 			return "", "", err
 		}
 		profile, _ := f.GetString("env")
-		configs, err := readConfigs(configFile, profile, f)
+		configs, err := readConfigs(configFile, profile, commandLine(f))
 		if err != nil {
 			return "", "", err
 		}
