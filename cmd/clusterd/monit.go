@@ -28,15 +28,24 @@ func newMonitCommand() *cobra.Command {
 		signal.Notify(quit, syscall.SIGINT, syscall.SIGTERM)
 		defer signal.Stop(quit)
 		out := cmd.OutOrStdout()
+		clients := []*master.Client{client}
+		if others := otherMasters(client.Path); others != nil {
+			clients = others // no app named: every app, as pm2 monit shows them
+		}
 		fmt.Fprint(out, "\x1b[2J")
 		for {
-			st, err := client.StatusWithUsage()
-			if err != nil {
-				return err
-			}
 			var b bytes.Buffer
 			b.WriteString("\x1b[H")
-			st.Render(&b)
+			for i, c := range clients {
+				st, err := c.StatusWithUsage()
+				if err != nil {
+					return err
+				}
+				if i > 0 {
+					b.WriteString("\n")
+				}
+				st.Render(&b)
+			}
 			fmt.Fprintf(&b, "\n%s, every %s, Ctrl-C quits\x1b[J", time.Now().Format(time.TimeOnly), interval)
 			out.Write(b.Bytes())
 			select {
