@@ -276,7 +276,9 @@ func newReloadCommand() *cobra.Command {
 		Long: `reload blocks until the rolling reload has finished. It exits 0 when every
 worker was replaced, and 1 with the reason when the reload was aborted (a new
 worker died or was not ready within --listen-timeout); the old workers then
-keep serving.`,
+keep serving. A master started from a config file reads its app from the file
+first: a file that does not read aborts the reload, naming the line and the
+field, and what only a restart can change is named on stderr.`,
 		Args: cobra.NoArgs,
 	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
 		start := time.Now()
