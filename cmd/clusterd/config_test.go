@@ -523,3 +523,33 @@ func TestCommandLineOverridesFile(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigPM2NodeApp: a Node app written for PM2, named by script: in a
+// config file as in an ecosystem file, runs unchanged (node runs it, with
+// node_compat) and reloads under load without a failed request.
+func TestConfigPM2NodeApp(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed: the Node app test needs it")
+	}
+	app, _ := filepath.Abs("testdata/pm2_unchanged.js")
+	path := writeConfig(t, t.TempDir(), fmt.Sprintf(`
+apps:
+  - name: api
+    script: %q
+    instances: 2
+    listen: 127.0.0.1:0
+    wait_ready: true
+    listen_timeout: 10s
+`, app))
+	c := startCluster(t, clusterOptions{config: path, app: "api", runtimeDir: t.TempDir(), waitReady: true})
+	if n := strings.Count(c.output.String(), `by="READY=1"`); n < 2 {
+		t.Fatalf("the workers were not made ready by process.send('ready'):\n%s", c.output)
+	}
+	l := startLoad(t, c.addr(), true)
+	l.waitAnswered(t, 300)
+	if out := c.reloadBySignal(); out.Outcome != "succeeded" {
+		t.Fatalf("reload: %s", out.Reason)
+	}
+	l.waitAnswered(t, 300)
+	l.finish(t)
+}
