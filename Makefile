@@ -8,8 +8,12 @@ LISTEN  ?= 127.0.0.1:3000
 
 .PHONY: build demo test vet fmt-check clean
 
+# Static (CGO_ENABLED=0): no libc and no dynamic loader mapped into the master and
+# into every worker start, 2 MiB less master RSS and 0.4 ms less per exec (bench/README.md).
+# The price: --user and --group resolve names from /etc/passwd and /etc/group only (no
+# NSS/LDAP), as in the static container image of examples/Dockerfile.
 build:
-	$(GO) build -o $(BIN) ./cmd/clusterd
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/clusterd
 
 # Ctrl-C stops the cluster gracefully. Try, from another terminal:
 #   curl -s $(LISTEN)/   ;  kill -HUP <master pid>   ;  $(BIN) status
