@@ -26,24 +26,36 @@ func workerCredential(userName, groupName string) (*syscall.Credential, []string
 	if userName != "" {
 		u, err := user.Lookup(userName)
 		if err != nil {
-			if u, err = user.LookupId(userName); err != nil {
-				return nil, nil, fmt.Errorf("--user %q: no such user", userName)
-			}
+			u, err = user.LookupId(userName)
 		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
-		env = append(env, "USER="+u.Username, "LOGNAME="+u.Username, "HOME="+u.HomeDir)
+		switch id, numeric := parseID(userName); {
+		case err == nil:
+			uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+			gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+			cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+			env = append(env, "USER="+u.Username, "LOGNAME="+u.Username, "HOME="+u.HomeDir)
+		case numeric:
+			// A uid no passwd file names, as containers often run with:
+			// its group is the same number unless --group says otherwise.
+			cred.Uid, cred.Gid = id, id
+		default:
+			return nil, nil, fmt.Errorf("--user %q: no such user", userName)
+		}
 	}
 	if groupName != "" {
 		g, err := user.LookupGroup(groupName)
 		if err != nil {
-			if g, err = user.LookupGroupId(groupName); err != nil {
-				return nil, nil, fmt.Errorf("--group %q: no such group", groupName)
-			}
+			g, err = user.LookupGroupId(groupName)
 		}
-		gid, _ := strconv.ParseUint(g.Gid, 10, 32)
-		cred.Gid = uint32(gid)
+		switch id, numeric := parseID(groupName); {
+		case err == nil:
+			gid, _ := strconv.ParseUint(g.Gid, 10, 32)
+			cred.Gid = uint32(gid)
+		case numeric:
+			cred.Gid = id
+		default:
+			return nil, nil, fmt.Errorf("--group %q: no such group", groupName)
+		}
 	}
 	return cred, env, nil
 }
@@ -61,4 +73,10 @@ func withUserEnv(env, userEnv []string) []string {
 		}
 	}
 	return append(out, userEnv...)
+}
+
+// parseID reads a numeric uid or gid.
+func parseID(s string) (uint32, bool) {
+	id, err := strconv.ParseUint(s, 10, 32)
+	return uint32(id), err == nil
 }
