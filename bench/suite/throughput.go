@@ -200,10 +200,14 @@ func (s *suite) managers(ctx context.Context) (*section, error) {
 	sec := &section{}
 	n := runtime.NumCPU()
 	cdName := fmt.Sprintf("clusterd -i max (%d)", n)
+	rpName := fmt.Sprintf("clusterd -i max --reuseport (%d)", n)
 	pm2Name := fmt.Sprintf("pm2 -i max (%d)", n)
 	clusterName := fmt.Sprintf("node cluster (%d)", n)
 	servers := []server{
 		&clusterdServer{s: s, name: cdName, instances: n, command: []string{s.node, s.nodeScript}},
+		// One SO_REUSEPORT socket per slot: the kernel deals connections
+		// evenly, as PM2's round robin does (DESIGN-NOTES 10).
+		&clusterdServer{s: s, name: rpName, instances: n, command: []string{s.node, s.nodeScript}, flags: []string{"--reuseport"}},
 		&pm2Server{s: s, name: pm2Name, instances: n, script: s.nodeScript},
 		&bareServer{s: s, name: clusterName, n: 1, command: []string{s.node, s.clusterScript},
 			env: []string{"HOST={host}", "PORT={port}", fmt.Sprintf("WORKERS=%d", n)}},
@@ -215,7 +219,9 @@ func (s *suite) managers(ctx context.Context) (*section, error) {
 		"no master in the data path), by `pm2 start -i max --wait-ready` (cluster mode: PM2's "+
 		"daemon accepts every connection and hands it to a worker, round robin) and by Node's own "+
 		"cluster module ([examples/node/cluster.js](../../examples/node/cluster.js), round robin "+
-		"too). Load: wrk, two threads, %d rounds of %v per target and load.\n",
+		"too). clusterd runs twice: on one shared socket, and with `--reuseport` (one SO_REUSEPORT "+
+		"socket per worker slot, which the kernel deals connections to evenly). "+
+		"Load: wrk, two threads, %d rounds of %v per target and load.\n",
 		n, s.prof.Rounds, s.prof.Duration)
 
 	stop, err := s.startAll(ctx, servers...)
@@ -232,19 +238,26 @@ func (s *suite) managers(ctx context.Context) (*section, error) {
 	series := map[string][]spread{}
 	for _, l := range loads {
 		cdRatio := res.ratios(l.Name, cdName, pm2Name, rps)
+		rpRatio := res.ratios(l.Name, rpName, pm2Name, rps)
 		rows = append(rows, []string{l.Name, cdRatio.ratio(), res.ratios(l.Name, cdName, pm2Name, p99).ratio(),
+			rpRatio.ratio(), res.ratios(l.Name, rpName, pm2Name, p99).ratio(),
 			res.ratios(l.Name, clusterName, pm2Name, rps).ratio(), res.ratios(l.Name, clusterName, pm2Name, p99).ratio()})
 		scale = append(scale, []string{l.Name, kilo(res.values(l.Name, pm2Name, rps).Median),
-			kilo(res.values(l.Name, cdName, rps).Median), kilo(res.values(l.Name, clusterName, rps).Median)})
+			kilo(res.values(l.Name, cdName, rps).Median), kilo(res.values(l.Name, rpName, rps).Median),
+			kilo(res.values(l.Name, clusterName, rps).Median)})
 		series[cdName] = append(series[cdName], cdRatio)
+		series[rpName] = append(series[rpName], rpRatio)
 		series[clusterName] = append(series[clusterName], res.ratios(l.Name, clusterName, pm2Name, rps))
 		sec.goals = append(sec.goals, goal{What: "clusterd / PM2, Node server, " + l.Name, Target: "≥ 1.3",
 			Measured: cdRatio.format("%.2f"), Met: judged(cdRatio.Median >= 1.3)})
+		sec.goals = append(sec.goals, goal{What: "clusterd --reuseport / PM2, Node server, " + l.Name, Target: "≥ 1.3",
+			Measured: rpRatio.format("%.2f"), Met: judged(rpRatio.Median >= 1.3)})
 	}
 	sec.table([]string{"Load", "clusterd / PM2 (req/s)", "clusterd / PM2 (p99 latency, lower is better)",
+		"clusterd --reuseport / PM2 (req/s)", "clusterd --reuseport / PM2 (p99 latency)",
 		"node cluster / PM2 (req/s)", "node cluster / PM2 (p99 latency)"}, rows)
 	sec.printf("For scale only, median req/s of this run:\n")
-	sec.table([]string{"Load", pm2Name, cdName, clusterName}, scale)
+	sec.table([]string{"Load", pm2Name, cdName, rpName, clusterName}, scale)
 	if notes := res.errorNotes(loads); len(notes) > 0 {
 		sec.printf("wrk reported errors: %s.\n", strings.Join(notes, "; "))
 	} else {
@@ -252,7 +265,7 @@ func (s *suite) managers(ctx context.Context) (*section, error) {
 	}
 	svg, perr := ratioPlot("Same Node server: throughput relative to PM2",
 		"req/s ÷ PM2's req/s (same round)", loadNames(loads),
-		[]string{cdName, clusterName}, series, []float64{1, 1.3})
+		[]string{cdName, rpName, clusterName}, series, []float64{1, 1.3})
 	if perr == nil {
 		sec.plots = append(sec.plots, plotFile{"managers", "Scenario 2: the same Node server under clusterd and Node's cluster module, relative to PM2", svg})
 	}
