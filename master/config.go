@@ -28,6 +28,10 @@ type Config struct {
 	// worker keeps running. What only a new master can change (sockets,
 	// logs, metrics, user, watch) keeps its running value, with a warning.
 	Reconfigure func() (Config, error)
+	// ReloadAll, if set, reloads every app of the process and waits for
+	// them (clusterd reload --all): cmd/clusterd sets it for a config
+	// file's apps, whose masters share the process.
+	ReloadAll func() error
 	// Instances is the number of worker slots.
 	Instances int
 	// Listen are the --listen values, parsed by the listener package.

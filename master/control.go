@@ -189,6 +189,16 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 		}
 		writeResponse(conn, response{OK: true, Status: &st})
 	case "reload":
+		if req.Arg == "all" && m.cfg.ReloadAll != nil {
+			// Every app of this process, as SIGHUP does; answered when all
+			// have finished.
+			if err := m.cfg.ReloadAll(); err != nil {
+				writeResponse(conn, response{Error: err.Error()})
+				return
+			}
+			writeResponse(conn, response{OK: true})
+			return
+		}
 		m.answerWhenDone(conn, "reload", m.requestReload)
 	case "scale":
 		var st Status
@@ -339,6 +349,13 @@ func (c *Client) status(usage bool) (*Status, error) {
 // says why it was aborted.
 func (c *Client) Reload() error {
 	_, err := c.do("reload", true)
+	return err
+}
+
+// ReloadAll reloads every app of the master's process (the apps of a config
+// file, with any the file has gained started), or the master alone.
+func (c *Client) ReloadAll() error {
+	_, err := c.send(request{Command: "reload", Arg: "all"}, true)
 	return err
 }
 

@@ -21,6 +21,22 @@ type reloadRun struct {
 	waiters    []func(error) // nil entries are reloads asked for by signal
 }
 
+// Reload runs a rolling reload and waits for its outcome, as a control
+// request does; for code that holds the Master (several apps in one
+// process).
+func (m *Master) Reload() error {
+	result := make(chan error, 1)
+	if !m.post(func() { m.requestReload(func(err error) { result <- err }) }) {
+		return ErrStopped
+	}
+	select {
+	case err := <-result:
+		return err
+	case <-m.done:
+		return ErrStopped
+	}
+}
+
 // requestReload starts a rolling reload, or queues one behind the reload in
 // progress. reply, if not nil, receives the outcome.
 func (m *Master) requestReload(reply func(error)) {

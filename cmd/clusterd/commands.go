@@ -250,6 +250,17 @@ add --usage to have them there too.`,
 	return cmd
 }
 
+// allMasters are clients of every control socket in the directory of the
+// default one (path), whatever its name.
+func allMasters(path string) []*master.Client {
+	paths, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.sock"))
+	clients := make([]*master.Client, len(paths))
+	for i, p := range paths {
+		clients[i] = &master.Client{Path: p}
+	}
+	return clients
+}
+
 // otherMasters are clients of the masters whose control sockets are in
 // the default directory, when path is the default master's and it is not
 // there; nil otherwise.
@@ -261,16 +272,16 @@ func otherMasters(path string) []*master.Client {
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	paths, _ := filepath.Glob(filepath.Join(filepath.Dir(def), "*.sock"))
-	var clients []*master.Client
-	for _, p := range paths {
-		clients = append(clients, &master.Client{Path: p})
+	if clients := allMasters(def); len(clients) > 0 {
+		return clients
 	}
-	return clients
+	return nil
 }
 
 func newReloadCommand() *cobra.Command {
-	return controlCommand(&cobra.Command{
+	var all bool
+	var pid int
+	cmd := controlCommand(&cobra.Command{
 		Use:   "reload",
 		Short: "Rolling reload: replace every worker, each only after its successor is ready",
 		Long: `reload blocks until the rolling reload has finished. It exits 0 when every
@@ -278,10 +289,18 @@ worker was replaced, and 1 with the reason when the reload was aborted (a new
 worker died or was not ready within --listen-timeout); the old workers then
 keep serving. A master started from a config file reads its app from the file
 first: a file that does not read aborts the reload, naming the line and the
-field, and what only a restart can change is named on stderr.`,
+field, and what only a restart can change is named on stderr.
+
+--all reloads every app of the master process (pm2 reload all), as SIGHUP
+does, and starts the apps its config file has gained; without an app named,
+every master process found. --pid picks the processes by pid: a systemd unit
+runs "clusterd reload --all --pid $MAINPID".`,
 		Args: cobra.NoArgs,
 	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
 		start := time.Now()
+		if all || pid != 0 {
+			return reloadAll(cmd, client, pid, start)
+		}
 		if err := client.Reload(); err != nil {
 			return err
 		}
@@ -291,6 +310,43 @@ field, and what only a restart can change is named on stderr.`,
 		}
 		return nil
 	})
+	cmd.Flags().BoolVar(&all, "all", false, "reload every app of the master process (and start the apps its config file has gained)")
+	cmd.Flags().IntVar(&pid, "pid", 0, "with --all: only the master process with this pid (systemd: $MAINPID); implies --all")
+	return cmd
+}
+
+// reloadAll asks one master of each process (every process found, or the
+// one with pid) to reload all the apps of its process.
+func reloadAll(cmd *cobra.Command, client *master.Client, pid int, start time.Time) error {
+	clients := []*master.Client{client}
+	named := cmd.Flags().Changed("name") || cmd.Flags().Changed("control") || cmd.Flags().NArg() > 0
+	if !named {
+		clients = allMasters(client.Path)
+	}
+	done := map[int]bool{}
+	var failed []string
+	for _, c := range clients {
+		st, err := c.Status()
+		if err != nil || done[st.PID] || (pid != 0 && st.PID != pid) {
+			continue // a stale socket, or a process already asked
+		}
+		done[st.PID] = true
+		if err := c.ReloadAll(); err != nil {
+			failed = append(failed, fmt.Sprintf("master %d: %v", st.PID, err))
+			continue
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "reload of every app of master %d succeeded in %s\n", st.PID, time.Since(start).Round(time.Millisecond))
+	}
+	switch {
+	case len(failed) > 0:
+		return errors.New(strings.Join(failed, "; "))
+	case len(done) == 0 && pid != 0:
+		return fmt.Errorf("no clusterd master with pid %d answers on the control sockets in %s", pid, filepath.Dir(client.Path))
+	case len(done) == 0:
+		_, err := client.Status()
+		return err
+	}
+	return nil
 }
 
 func newScaleCommand() *cobra.Command {

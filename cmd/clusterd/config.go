@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -52,8 +54,9 @@ every worker keeps running. "clusterd start FILE" is "clusterd -c FILE".`,
 // itself: SIGTERM stops them all, SIGHUP reloads them all, each re-reading
 // its app from the file. SIGHUP also starts the apps the file has gained.
 func runConfigFile(path, profile string, flags *pflag.FlagSet) error {
-	cli := commandLine(flags)
-	configs, err := loadConfigs(path, profile, cli)
+	r := &appRunner{path: path, profile: profile, cli: commandLine(flags), results: make(chan error, 1),
+		live: map[string]*master.Master{}, started: map[string]bool{}}
+	configs, err := r.load()
 	if err != nil {
 		return err
 	}
@@ -77,41 +80,80 @@ func runConfigFile(path, profile string, flags *pflag.FlagSet) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	results := make(chan error, 1)
-	running := map[string]bool{}
-	start := func(name string, m *master.Master) {
-		running[name] = true
-		go func() { results <- m.Run(context.Background()) }()
-	}
 	for i, m := range masters {
-		start(configs[i].Name, m)
+		r.start(configs[i].Name, m)
 	}
 	var errs []error
-	for left := len(masters); left > 0; {
+	for returned := 0; ; {
 		select {
-		case err := <-results:
-			left--
+		case err := <-r.results:
 			if err != nil {
 				errs = append(errs, err)
 			}
+			if returned++; returned == r.startedCount() {
+				return errors.Join(errs...)
+			}
 		case <-hup:
-			left += startAddedApps(path, profile, cli, running, start)
+			r.startAdded()
 		}
 	}
-	return errors.Join(errs...)
 }
 
-// startAddedApps starts the apps of the file that are not running yet and
-// returns how many it started. A file that does not read starts nothing:
-// the running masters' own reloads report why.
-func startAddedApps(path, profile string, cli flagValues, running map[string]bool, start func(string, *master.Master)) int {
-	configs, err := loadConfigs(path, profile, cli)
-	if err != nil {
-		return 0
+// appRunner keeps the masters of a config file's apps, which share this
+// process. The main goroutine and control requests (reload --all) use it.
+type appRunner struct {
+	path, profile string
+	cli           flagValues
+	results       chan error // each master's Run, when it returns
+
+	mu      sync.Mutex
+	live    map[string]*master.Master // running, by app
+	started map[string]bool           // ever started: an app stopped by hand stays stopped
+}
+
+// load reads the file's apps, each able to reload them all.
+func (r *appRunner) load() ([]master.Config, error) {
+	configs, err := loadConfigs(r.path, r.profile, r.cli)
+	for i := range configs {
+		configs[i].ReloadAll = r.reloadAll
 	}
-	started := 0
+	return configs, err
+}
+
+func (r *appRunner) start(name string, m *master.Master) {
+	r.mu.Lock()
+	r.live[name], r.started[name] = m, true
+	r.mu.Unlock()
+	go func() {
+		err := m.Run(context.Background())
+		r.mu.Lock()
+		delete(r.live, name)
+		r.mu.Unlock()
+		r.results <- err
+	}()
+}
+
+// startedCount is how many masters this process started: it ends when as
+// many have returned.
+func (r *appRunner) startedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.started)
+}
+
+// startAdded starts the apps of the file that never ran in this process. A
+// file that does not read starts nothing: the masters' own reloads report
+// why.
+func (r *appRunner) startAdded() {
+	configs, err := r.load()
+	if err != nil {
+		return
+	}
 	for _, cfg := range configs {
-		if running[cfg.Name] {
+		r.mu.Lock()
+		known := r.started[cfg.Name]
+		r.mu.Unlock()
+		if known {
 			continue
 		}
 		m, err := master.New(cfg)
@@ -119,11 +161,37 @@ func startAddedApps(path, profile string, cli flagValues, running map[string]boo
 			cfg.Logger.Error("the app added to the file did not start", "err", err)
 			continue
 		}
-		cfg.Logger.Info("starting an app added to the file", "file", path)
-		start(cfg.Name, m)
-		started++
+		cfg.Logger.Info("starting an app added to the file", "file", r.path)
+		r.start(cfg.Name, m)
 	}
-	return started
+}
+
+// reloadAll does what SIGHUP does and waits for it: start the apps the file
+// has gained, reload every running app. Its error names each app whose
+// reload failed, on one line.
+func (r *appRunner) reloadAll() error {
+	r.startAdded()
+	r.mu.Lock()
+	names := slices.Sorted(maps.Keys(r.live))
+	masters := make([]*master.Master, len(names))
+	for i, name := range names {
+		masters[i] = r.live[name]
+	}
+	r.mu.Unlock()
+	failed := make([]string, len(masters))
+	var wg sync.WaitGroup
+	for i, m := range masters {
+		wg.Go(func() {
+			if err := m.Reload(); err != nil {
+				failed[i] = fmt.Sprintf("app %q: %v", names[i], err)
+			}
+		})
+	}
+	wg.Wait()
+	if failed = slices.DeleteFunc(failed, func(s string) bool { return s == "" }); len(failed) > 0 {
+		return errors.New(strings.Join(failed, "; "))
+	}
+	return nil
 }
 
 // loadConfigs reads the file's apps into one master configuration each.

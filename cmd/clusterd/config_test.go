@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -250,6 +251,18 @@ func TestConfigSeveralApps(t *testing.T) {
 	l.finish(t)
 	if after := web.waitAllReady(); !slices.Equal(after, webBefore) {
 		t.Errorf("stop api changed web's workers from %v to %v", webBefore, after)
+	}
+	// reload --all --pid (a systemd unit's ExecReload) reloads what runs
+	// of that process, though one of its apps was stopped by hand.
+	pid := strconv.Itoa(web.cmd.Process.Pid)
+	if code, out := runIn(t, runtimeDir, "reload", "--all", "--pid", pid); code != 0 || !strings.Contains(out, "reload of every app of master "+pid+" succeeded") {
+		t.Fatalf("reload --all --pid %s: exit %d: %s", pid, code, out)
+	}
+	if after := web.waitAllReady(); slices.Equal(after, webBefore) {
+		t.Errorf("reload --all kept web's workers %v", after)
+	}
+	if code, out := runIn(t, runtimeDir, "reload", "--all", "--pid", "1"); code != 1 || !strings.Contains(out, "no clusterd master with pid 1") {
+		t.Errorf("reload --all --pid 1: exit %d: %s", code, out)
 	}
 	// SIGTERM stops what is left, and the master exits 0.
 	web.cmd.Process.Signal(syscall.SIGTERM)

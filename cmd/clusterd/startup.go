@@ -17,8 +17,9 @@ import (
 //   - Type=notify: the master sends READY=1 once every worker is ready
 //     (and RELOADING=1 during reloads, for systemd >= 253's notify-reload).
 //   - ExecReload runs `clusterd reload`, which blocks until the rolling
-//     reload is done and fails if it aborted, so `systemctl reload` says so;
-//     once per app of a config file, one after the other.
+//     reload is done and fails if it aborted, so `systemctl reload` says so.
+//     For a config file, `reload --all --pid $MAINPID` reloads every app of
+//     the service's process, whichever are running, and starts added ones.
 //   - KillMode=mixed: SIGTERM goes to the master only, which drains its
 //     workers in order; SIGKILL reaches the whole cgroup only after
 //     TimeoutStopSec, set above the kill timeout.
@@ -31,7 +32,7 @@ After=network.target
 Type=notify
 NotifyAccess=main
 ExecStart={{.ExecStart}}
-{{range .Controls}}ExecReload={{$.Clusterd}} reload --control {{.}}
+{{range .Reloads}}ExecReload={{.}}
 {{end}}WorkingDirectory={{.Dir}}
 RuntimeDirectory=clusterd
 RuntimeDirectoryPreserve=restart
@@ -55,7 +56,7 @@ does. Give it exactly the flags and command you would give clusterd:
   clusterd startup systemd -c /srv/apps.yml --env production
 
 A config file is read (and checked) now; the unit is named after it, and
-systemctl reload reloads each of its apps in turn.
+systemctl reload reloads all of its apps (clusterd reload --all --pid $MAINPID).
 
 With --install the unit is written to /etc/systemd/system/clusterd-NAME.service;
 then run: systemctl daemon-reload && systemctl enable --now clusterd-NAME.`,
@@ -105,7 +106,11 @@ func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 			killTimeout = d
 		}
 	}
-	var controls []string
+	self, err := os.Executable()
+	if err != nil {
+		return "", "", err
+	}
+	var reloads []string // the ExecReload= lines
 	switch {
 	case configFile != "":
 		if configFile, err = filepath.Abs(configFile); err != nil {
@@ -116,15 +121,24 @@ func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 		if err != nil {
 			return "", "", err
 		}
-		var apps []string
+		var apps, ownControls []string
 		for _, cfg := range configs {
-			path := cfg.ControlPath
-			if path == "" {
-				path = filepath.Join("/run/clusterd", cfg.Name+".sock")
+			if cfg.ControlPath != "" {
+				ownControls = append(ownControls, cfg.ControlPath)
 			}
-			controls = append(controls, path)
 			apps = append(apps, cfg.Name)
 			killTimeout = max(killTimeout, cfg.KillTimeout)
+		}
+		// Every app of the service's process, found by its pid among the
+		// sockets in /run/clusterd: an app stopped by hand is skipped, and
+		// an app added to the file is started. Apps with control sockets
+		// elsewhere are reloaded one by one.
+		reloads = []string{quoteArgs([]string{self, "reload", "--all"}) + " --pid $MAINPID"}
+		if len(ownControls) > 0 {
+			reloads = nil
+			for _, path := range ownControls {
+				reloads = append(reloads, quoteArgs([]string{self, "reload", "--control", path}))
+			}
 		}
 		masterArgs = withConfigPath(masterArgs, configFile)
 		command = []string{strings.Join(apps, ", ") + " from " + configFile}
@@ -137,11 +151,7 @@ func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 		if control == "" {
 			control = filepath.Join("/run/clusterd", name+".sock")
 		}
-		controls = []string{control}
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return "", "", err
+		reloads = []string{quoteArgs([]string{self, "reload", "--control", control})}
 	}
 	dir, err := os.Getwd()
 	if err != nil {
@@ -160,8 +170,7 @@ func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 		"Name":        name,
 		"Command":     strings.Join(command, " "),
 		"ExecStart":   quoteArgs(exec),
-		"Clusterd":    self,
-		"Controls":    controls,
+		"Reloads":     reloads,
 		"Dir":         dir,
 		"StopTimeout": int((killTimeout + 10*time.Second).Seconds()),
 	})

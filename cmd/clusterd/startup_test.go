@@ -48,7 +48,8 @@ func verifyUnit(t *testing.T, name, unit string) {
 }
 
 // TestStartupSystemdUnitForConfigFile: for a config file the unit runs
-// clusterd -c with the file's absolute path, reloads each app in turn, and
+// clusterd -c with the file's absolute path, reloads every app of its
+// process (found by $MAINPID), and
 // stops after the longest kill timeout; a broken file fails now, not at
 // boot.
 func TestStartupSystemdUnitForConfigFile(t *testing.T) {
@@ -64,8 +65,7 @@ func TestStartupSystemdUnitForConfigFile(t *testing.T) {
 	}
 	for _, want := range []string{
 		"ExecStart=" + bin(t) + " -c " + path + "\n",
-		"ExecReload=" + bin(t) + " reload --control /run/clusterd/web.sock\n",
-		"ExecReload=" + bin(t) + " reload --control /run/clusterd/api.sock\n",
+		"ExecReload=" + bin(t) + " reload --all --pid $MAINPID\n",
 		"TimeoutStopSec=50",
 	} {
 		if !strings.Contains(unit, want) {
