@@ -171,7 +171,11 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 	}
 	pairs, err := mappingPairs(node)
 	if err != nil {
-		return app, fail(node.Line, "<<", "%v", err)
+		line := node.Line
+		if at := (*atLine)(nil); errors.As(err, &at) {
+			line, err = at.line, at.err
+		}
+		return app, fail(line, "<<", "%v", err)
 	}
 	// The name first, so every later error can say which app it is in.
 	// Without one, PM2 names an app after its script.
@@ -263,7 +267,12 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 			}
 		}
 		if err != nil {
-			return app, fail(value.Line, field, "%v", err)
+			line := value.Line
+			var at *atLine
+			if errors.As(err, &at) {
+				line, err = at.line, at.err // deeper in the value: its own line
+			}
+			return app, fail(line, field, "%v", err)
 		}
 	}
 	switch {
@@ -425,17 +434,17 @@ func environment(n *yaml.Node) ([]string, error) {
 	for _, pair := range pairs {
 		key, value := pair[0], resolve(pair[1])
 		if key.Value == "" || strings.ContainsAny(key.Value, "=\x00") {
-			return nil, fmt.Errorf("line %d: %q is not a variable name", key.Line, key.Value)
+			return nil, &atLine{key.Line, fmt.Errorf("%q is not a variable name", key.Value)}
 		}
 		if value.Kind != yaml.ScalarNode {
-			return nil, fmt.Errorf("line %d: %s: want a single value", value.Line, key.Value)
+			return nil, &atLine{value.Line, fmt.Errorf("%s: want a single value", key.Value)}
 		}
 		v := value.Value
 		if value.Tag == "!!null" {
 			v = ""
 		}
 		if strings.ContainsRune(v, 0) {
-			return nil, fmt.Errorf("line %d: %s: a NUL byte cannot be in the environment", value.Line, key.Value)
+			return nil, &atLine{value.Line, fmt.Errorf("%s: a NUL byte cannot be in the environment", key.Value)}
 		}
 		env = append(env, key.Value+"="+v)
 	}
@@ -456,6 +465,14 @@ func mergeEnv(base, over []string) []string {
 	}
 	return out
 }
+
+// atLine is an error deeper in a value than the field's own line.
+type atLine struct {
+	line int
+	err  error
+}
+
+func (e *atLine) Error() string { return e.err.Error() }
 
 // resolve follows a YAML alias (*name) to the node it names.
 func resolve(n *yaml.Node) *yaml.Node {
@@ -483,7 +500,7 @@ func mappingPairs(n *yaml.Node) ([][2]*yaml.Node, error) {
 		for _, src := range sources {
 			src = resolve(src)
 			if src.Kind != yaml.MappingNode {
-				return nil, fmt.Errorf("line %d: a merge (<<) wants a mapping or a list of them", src.Line)
+				return nil, &atLine{src.Line, errors.New("a merge (<<) wants a mapping or a list of them")}
 			}
 			pairs, err := mappingPairs(src)
 			if err != nil {
