@@ -37,17 +37,20 @@ func (m *Master) Reload() error {
 	}
 }
 
+// ErrStopping answers a reload asked of a master that is stopping.
+var ErrStopping = errors.New("the master is stopping")
+
 // requestReload starts a rolling reload, or queues one behind the reload in
 // progress. reply, if not nil, receives the outcome.
 func (m *Master) requestReload(reply func(error)) {
 	if m.stopping || m.upgrading {
-		why := "the master is stopping"
+		why := ErrStopping
 		if m.upgrading {
-			why = "an upgrade of the master is in progress: reload the new master once it has finished"
+			why = errors.New("an upgrade of the master is in progress: reload the new master once it has finished")
 		}
 		m.log.Warn("reload refused", "why", why)
 		if reply != nil {
-			reply(errors.New(why))
+			reply(why)
 		}
 		return
 	}

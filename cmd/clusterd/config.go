@@ -55,7 +55,7 @@ every worker keeps running. "clusterd start FILE" is "clusterd -c FILE".`,
 // its app from the file. SIGHUP also starts the apps the file has gained.
 func runConfigFile(path, profile string, flags *pflag.FlagSet) error {
 	r := &appRunner{path: path, profile: profile, cli: commandLine(flags), results: make(chan error, 1),
-		live: map[string]*master.Master{}, started: map[string]bool{}}
+		live: map[string]*master.Master{}}
 	configs, err := r.load()
 	if err != nil {
 		return err
@@ -106,9 +106,9 @@ type appRunner struct {
 	cli           flagValues
 	results       chan error // each master's Run, when it returns
 
-	mu      sync.Mutex
-	live    map[string]*master.Master // running, by app
-	started map[string]bool           // ever started: an app stopped by hand stays stopped
+	mu     sync.Mutex
+	live   map[string]*master.Master // running, by app
+	starts int                       // masters started, over the process's life
 }
 
 // load reads the file's apps, each able to reload them all.
@@ -122,7 +122,8 @@ func (r *appRunner) load() ([]master.Config, error) {
 
 func (r *appRunner) start(name string, m *master.Master) {
 	r.mu.Lock()
-	r.live[name], r.started[name] = m, true
+	r.live[name] = m
+	r.starts++
 	r.mu.Unlock()
 	go func() {
 		err := m.Run(context.Background())
@@ -138,12 +139,12 @@ func (r *appRunner) start(name string, m *master.Master) {
 func (r *appRunner) startedCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.started)
+	return r.starts
 }
 
-// startAdded starts the apps of the file that never ran in this process. A
-// file that does not read starts nothing: the masters' own reloads report
-// why.
+// startAdded starts the apps of the file that do not run: added to it, or
+// stopped by hand (pm2 startOrReload starts both). A file that does not
+// read starts nothing: the masters' own reloads report why.
 func (r *appRunner) startAdded() {
 	configs, err := r.load()
 	if err != nil {
@@ -151,17 +152,17 @@ func (r *appRunner) startAdded() {
 	}
 	for _, cfg := range configs {
 		r.mu.Lock()
-		known := r.started[cfg.Name]
+		running := r.live[cfg.Name] != nil
 		r.mu.Unlock()
-		if known {
+		if running {
 			continue
 		}
 		m, err := master.New(cfg)
 		if err != nil {
-			cfg.Logger.Error("the app added to the file did not start", "err", err)
+			cfg.Logger.Error("an app of the file that did not run failed to start", "err", err)
 			continue
 		}
-		cfg.Logger.Info("starting an app added to the file", "file", r.path)
+		cfg.Logger.Info("starting an app of the file that did not run", "file", r.path)
 		r.start(cfg.Name, m)
 	}
 }
@@ -182,7 +183,9 @@ func (r *appRunner) reloadAll() error {
 	var wg sync.WaitGroup
 	for i, m := range masters {
 		wg.Go(func() {
-			if err := m.Reload(); err != nil {
+			// A master that stopped meanwhile (clusterd stop) has nothing
+			// to reload.
+			if err := m.Reload(); err != nil && !errors.Is(err, master.ErrStopped) && !errors.Is(err, master.ErrStopping) {
 				failed[i] = fmt.Sprintf("app %q: %v", names[i], err)
 			}
 		})

@@ -261,6 +261,8 @@ func TestConfigSeveralApps(t *testing.T) {
 	if after := web.waitAllReady(); slices.Equal(after, webBefore) {
 		t.Errorf("reload --all kept web's workers %v", after)
 	}
+	// ... and starts the app stopped by hand again, as pm2 startOrReload does.
+	appCluster(t, runtimeDir, "api", 1)
 	if code, out := runIn(t, runtimeDir, "reload", "--all", "--pid", "1"); code != 1 || !strings.Contains(out, "no clusterd master with pid 1") {
 		t.Errorf("reload --all --pid 1: exit %d: %s", code, out)
 	}
