@@ -171,7 +171,8 @@ func (r *appRunner) startAdded() {
 // has gained, reload every running app. Its error names each app whose
 // reload failed, on one line.
 func (r *appRunner) reloadAll() error {
-	r.startAdded()
+	// The running ones first: an app started here already runs what the
+	// file says, and reloading it at once would only replace new workers.
 	r.mu.Lock()
 	names := slices.Sorted(maps.Keys(r.live))
 	masters := make([]*master.Master, len(names))
@@ -179,6 +180,7 @@ func (r *appRunner) reloadAll() error {
 		masters[i] = r.live[name]
 	}
 	r.mu.Unlock()
+	r.startAdded()
 	failed := make([]string, len(masters))
 	var wg sync.WaitGroup
 	for i, m := range masters {
