@@ -90,6 +90,14 @@ func rps(r wrkResult) float64 { return r.RequestsPerSec }
 func p99(r wrkResult) float64 { return float64(r.P99) }
 
 // errorNotes lists every wrk error seen, per server and load.
+// errorSummary is the report's sentence on what wrk counted as errors.
+func (t throughput) errorSummary(loads []wrkLoad) string {
+	if notes := t.errorNotes(loads); len(notes) > 0 {
+		return "wrk reported errors: " + strings.Join(notes, "; ") + "."
+	}
+	return "wrk reported no socket errors and no non-2xx responses for any target."
+}
+
 func (t throughput) errorNotes(loads []wrkLoad) []string {
 	var notes []string
 	for _, l := range loads {
@@ -172,11 +180,7 @@ func (s *suite) overhead(ctx context.Context) (*section, error) {
 		"one bare process / bare pair (req/s)", "bare pair GOMAXPROCS=1 / default (req/s)"}, rows)
 	sec.printf("For scale only, median req/s of this run:\n")
 	sec.table([]string{"Load", pair, cd, single, pairGMP}, scale)
-	if notes := res.errorNotes(loads); len(notes) > 0 {
-		sec.printf("wrk reported errors: %s.\n", strings.Join(notes, "; "))
-	} else {
-		sec.printf("wrk reported no socket errors and no non-2xx responses for any target.\n")
-	}
+	sec.printf("%s\n", res.errorSummary(loads))
 	svg, perr := ratioPlot("Throughput relative to two bare processes sharing one socket",
 		"req/s ÷ bare pair's req/s (same round)", loadNames(loads),
 		[]string{cd, single, pairGMP}, series, []float64{1, 0.98})
@@ -258,11 +262,7 @@ func (s *suite) managers(ctx context.Context) (*section, error) {
 		"node cluster / PM2 (req/s)", "node cluster / PM2 (p99 latency)"}, rows)
 	sec.printf("For scale only, median req/s of this run:\n")
 	sec.table([]string{"Load", pm2Name, cdName, rpName, clusterName}, scale)
-	if notes := res.errorNotes(loads); len(notes) > 0 {
-		sec.printf("wrk reported errors: %s.\n", strings.Join(notes, "; "))
-	} else {
-		sec.printf("wrk reported no socket errors and no non-2xx responses for any target.\n")
-	}
+	sec.printf("%s\n", res.errorSummary(loads))
 	svg, perr := ratioPlot("Same Node server: throughput relative to PM2",
 		"req/s ÷ PM2's req/s (same round)", loadNames(loads),
 		[]string{cdName, rpName, clusterName}, series, []float64{1, 1.3})
