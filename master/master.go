@@ -44,10 +44,13 @@ type Master struct {
 	// nodePreload is the --node-compat preload's path.
 	nodePreload string
 	// fixed is the configuration as started, to tell which of a
-	// Reconfigure's changes need a new master; its Instances is the count
-	// the configuration last asked for, to tell whether a reload changes it.
+	// Reconfigure's changes need a new master.
 	fixed Config
-	logs  *logCapture // worker output; safe for concurrent use, not the loop's
+	// configuredInstances is the count the configuration last asked for: a
+	// reload scales only when the configuration changes it, and so keeps
+	// what clusterd scale set meanwhile.
+	configuredInstances int
+	logs                *logCapture // worker output; safe for concurrent use, not the loop's
 	// forkLimit is the machine-wide cap on re-forks of crashed workers
 	// (DESIGN-NOTES 7): a crash storm costs capacity, not the machine.
 	forkLimit *rate.Limiter
@@ -186,28 +189,29 @@ func New(cfg Config) (m *Master, err error) {
 		undo = append(undo, metrics.release)
 	}
 	m = &Master{
-		cfg:            cfg,
-		fixed:          fixed,
-		log:            cfg.Logger,
-		pid:            os.Getpid(),
-		sockets:        sockets,
-		control:        control,
-		spawner:        newSpawner(),
-		devNull:        devNull,
-		logs:           logs,
-		workerEnv:      withUserEnv(workerEnv(os.Environ()), userEnv),
-		credential:     credential,
-		forkLimit:      rate.NewLimiter(rate.Limit(cfg.ForkRate), cfg.ForkBurst),
-		events:         make(chan func(), 64),
-		done:           make(chan struct{}),
-		procs:          make(map[int]*proc),
-		generation:     1,
-		supervised:     hasSupervisor(),
-		upgrader:       upgrader,
-		metrics:        metrics,
-		reloadDuration: newReloadDuration(),
-		restartCounts:  map[string]int{},
-		reloadCounts:   map[string]int{},
+		cfg:                 cfg,
+		fixed:               fixed,
+		configuredInstances: fixed.Instances,
+		log:                 cfg.Logger,
+		pid:                 os.Getpid(),
+		sockets:             sockets,
+		control:             control,
+		spawner:             newSpawner(),
+		devNull:             devNull,
+		logs:                logs,
+		workerEnv:           withUserEnv(workerEnv(os.Environ()), userEnv),
+		credential:          credential,
+		forkLimit:           rate.NewLimiter(rate.Limit(cfg.ForkRate), cfg.ForkBurst),
+		events:              make(chan func(), 64),
+		done:                make(chan struct{}),
+		procs:               make(map[int]*proc),
+		generation:          1,
+		supervised:          hasSupervisor(),
+		upgrader:            upgrader,
+		metrics:             metrics,
+		reloadDuration:      newReloadDuration(),
+		restartCounts:       map[string]int{},
+		reloadCounts:        map[string]int{},
 	}
 	if upgradeErr != nil {
 		m.upgrader, m.upgradeUnavailable = nil, upgradeErr.Error()

@@ -127,8 +127,8 @@ func (m *Master) finishReload(r *reloadRun, err error) {
 		m.cfg.Command, m.cfg.Dir, m.cfg.Env = r.next.Command, r.next.Dir, r.next.Env
 		// A new instance count in the configuration applies; an unchanged
 		// one leaves what clusterd scale set since.
-		if n := r.next.Instances; m.cfg.Reconfigure != nil && n != m.fixed.Instances {
-			m.fixed.Instances = n
+		if n := r.next.Instances; m.cfg.Reconfigure != nil && n != m.configuredInstances {
+			m.configuredInstances = n
 			if err := m.scaleTo(n); err != nil {
 				m.log.Error("instances not changed", "instances", n, "err", err)
 			}

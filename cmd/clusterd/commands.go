@@ -182,7 +182,10 @@ func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *maste
 			control = path
 		}
 		err := run(cmd, &master.Client{Path: control}, args)
-		if others := otherMasters(control); errors.Is(err, master.ErrNoMaster) && len(others) > 0 {
+		if !errors.Is(err, master.ErrNoMaster) {
+			return err
+		}
+		if others := otherMasters(control); len(others) > 0 {
 			// No app named, and no master called default: name the ones
 			// there are (the apps of a config file).
 			names := make([]string, len(others))
