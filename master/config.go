@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/clusterd/clusterd/logcapture"
 )
 
 // Config is everything a master needs; cmd/clusterd fills it from flags.
@@ -134,7 +136,7 @@ type Config struct {
 	OutFile   string
 	ErrorFile string
 	// LogTimeFormat is the Go time layout of each line's timestamp (empty:
-	// DefaultLogTimeFormat); NoLogTime leaves the timestamp out.
+	// logcapture.DefaultTimeFormat); NoLogTime leaves the timestamp out.
 	LogTimeFormat string
 	NoLogTime     bool
 	// LogJSON writes one JSON object per line instead of a prefixed line.
@@ -172,7 +174,7 @@ func Defaults() Config {
 		ForkRate:        100,
 		ForkBurst:       20,
 		// Logs.
-		LogTimeFormat: DefaultLogTimeFormat,
+		LogTimeFormat: logcapture.DefaultTimeFormat,
 		LogMaxFiles:   10,
 	}
 }

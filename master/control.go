@@ -1,207 +1,47 @@
 package master
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
-	"strconv"
-	"sync"
-	"syscall"
+	"sort"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/clusterd/clusterd/control"
 )
-
-// DefaultControlPath derives a per-user control socket path from the
-// cluster's name: $XDG_RUNTIME_DIR/clusterd/NAME.sock, /run/clusterd for
-// root, and a private directory under the temp dir otherwise.
-func DefaultControlPath(name string) (string, error) {
-	if name == "" || filepath.Base(name) != name || name == "." || name == ".." {
-		return "", fmt.Errorf("--name %q must be a plain name without '/'", name)
-	}
-	var dir string
-	switch {
-	case os.Getenv("XDG_RUNTIME_DIR") != "":
-		dir = filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "clusterd")
-	case os.Getuid() == 0:
-		dir = "/run/clusterd"
-	default:
-		dir = filepath.Join(os.TempDir(), "clusterd-"+strconv.Itoa(os.Getuid()))
-	}
-	return filepath.Join(dir, name+".sock"), nil
-}
-
-// request and response are the control protocol: one JSON line each way.
-type request struct {
-	Command string `json:"command"` // status, reload, stop, scale, logs, reopen-logs
-	Arg     string `json:"arg,omitempty"`
-	// Usage asks status to sample each worker's CPU and memory, which
-	// takes cpuSampleWindow.
-	Usage bool `json:"usage,omitempty"`
-	// Lines and Follow are the logs command's: how many recent lines, and
-	// whether to stream new ones.
-	Lines  int  `json:"lines,omitempty"`
-	Follow bool `json:"follow,omitempty"`
-}
-
-type response struct {
-	OK     bool    `json:"ok"`
-	Error  string  `json:"error,omitempty"`
-	Status *Status `json:"status,omitempty"`
-}
-
-// controlServer accepts control connections from our own user only.
-type controlServer struct {
-	path     string
-	ln       *net.UnixListener
-	handlers sync.WaitGroup
-}
-
-// listenControl binds the control socket, mode 0600 in a 0700 directory.
-// A live socket at path means another master runs there: that is an error,
-// never something to take over.
-func listenControl(path string) (*controlServer, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("control socket directory: %w", err)
-	}
-	if err := checkPrivateDir(dir); err != nil {
-		return nil, err
-	}
-	if _, err := os.Lstat(path); err == nil {
-		if st, err := (&Client{Path: path, Timeout: time.Second}).Status(); err == nil {
-			return nil, fmt.Errorf("control socket %s is in use by another clusterd master (name %q, pid %d): give this one its own --name or --control", path, st.Name, st.PID)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("remove stale control socket: %w", err)
-		}
-	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	return &controlServer{path: path, ln: ln}, nil
-}
-
-// checkPrivateDir refuses a directory that someone else could have planted
-// in a shared temp dir.
-func checkPrivateDir(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("control socket directory: %w", err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || !ok {
-		return fmt.Errorf("control socket directory %s is not a directory", dir)
-	}
-	if int(st.Uid) != os.Getuid() && st.Uid != 0 {
-		return fmt.Errorf("control socket directory %s belongs to uid %d, not to us", dir, st.Uid)
-	}
-	return nil
-}
-
-func (c *controlServer) serve(handle func(*net.UnixConn)) {
-	for {
-		conn, err := c.ln.AcceptUnix()
-		if err != nil {
-			return // closed
-		}
-		if !peerIsOurUser(conn) {
-			conn.Close()
-			continue
-		}
-		c.handlers.Add(1)
-		go func() {
-			defer c.handlers.Done()
-			defer conn.Close()
-			handle(conn)
-		}()
-	}
-}
-
-// handOver stops accepting but leaves the socket's path: a new master
-// serves it now.
-func (c *controlServer) handOver() {
-	c.ln.SetUnlinkOnClose(false)
-	c.ln.Close()
-}
-
-// close stops accepting, lets answers in flight finish, and removes the
-// socket file.
-func (c *controlServer) close() {
-	c.ln.Close() // a net.UnixListener removes its path on Close
-	done := make(chan struct{})
-	go func() { c.handlers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-	}
-}
-
-// peerIsOurUser checks SO_PEERCRED: the control socket answers only the
-// user the master runs as (and root).
-func peerIsOurUser(conn *net.UnixConn) bool {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || cerr != nil {
-		return false
-	}
-	return int(cred.Uid) == os.Getuid() || cred.Uid == 0
-}
 
 // handleControl answers one request. It runs on the connection's goroutine
 // and reaches the master's state only through the event loop.
 func (m *Master) handleControl(conn *net.UnixConn) {
-	var req request
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	line, err := bufio.NewReader(conn).ReadBytes('\n')
-	if err == nil {
-		err = json.Unmarshal(line, &req)
-	}
+	req, err := control.ReadRequest(conn, 10*time.Second)
 	if err != nil {
-		writeResponse(conn, response{Error: "bad request: " + err.Error()})
+		control.WriteResponse(conn, control.Response{Error: err.Error()})
 		return
 	}
-	conn.SetReadDeadline(time.Time{})
 	switch req.Command {
 	case "status":
-		var st Status
+		var st control.Status
 		if !m.call(func() { st = m.status() }) {
-			writeResponse(conn, response{Error: ErrStopped.Error()})
+			control.WriteResponse(conn, control.Response{Error: ErrStopped.Error()})
 			return
 		}
 		if req.Usage {
-			sampleUsage(&st, cpuSampleWindow) // off the loop: it reads /proc and waits
+			control.SampleUsage(&st, control.CPUSampleWindow) // off the loop: it reads /proc and waits
 		}
-		writeResponse(conn, response{OK: true, Status: &st})
+		control.WriteResponse(conn, control.Response{OK: true, Status: &st})
 	case "reload":
 		if req.Arg == "all" && m.cfg.ReloadAll != nil {
 			// Every app of this process, as SIGHUP does; answered when all
 			// have finished.
 			if err := m.cfg.ReloadAll(); err != nil {
-				writeResponse(conn, response{Error: err.Error()})
+				control.WriteResponse(conn, control.Response{Error: err.Error()})
 				return
 			}
-			writeResponse(conn, response{OK: true})
+			control.WriteResponse(conn, control.Response{OK: true})
 			return
 		}
 		m.answerWhenDone(conn, "reload", m.requestReload)
 	case "scale":
-		var st Status
+		var st control.Status
 		err := ErrStopped
 		m.call(func() {
 			var target int
@@ -211,12 +51,12 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 			st = m.status()
 		})
 		if err != nil {
-			writeResponse(conn, response{Error: err.Error()})
+			control.WriteResponse(conn, control.Response{Error: err.Error()})
 			return
 		}
-		writeResponse(conn, response{OK: true, Status: &st})
+		control.WriteResponse(conn, control.Response{OK: true, Status: &st})
 	case "logs":
-		m.serveLogs(conn, req)
+		control.ServeLogs(conn, req, m.logs.Ring(), m.done)
 	case "reopen-logs":
 		m.answerReopenLogs(conn)
 	case "upgrade":
@@ -224,9 +64,9 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 	case "stop":
 		m.post(func() { m.beginStop("clusterd stop") })
 		<-m.done
-		writeResponse(conn, response{OK: true})
+		control.WriteResponse(conn, control.Response{OK: true})
 	default:
-		writeResponse(conn, response{Error: fmt.Sprintf("unknown command %q", req.Command)})
+		control.WriteResponse(conn, control.Response{Error: fmt.Sprintf("unknown command %q", req.Command)})
 	}
 }
 
@@ -238,146 +78,80 @@ func (m *Master) answerWhenDone(conn net.Conn, what string, start func(reply fun
 	select {
 	case err := <-result:
 		if err != nil {
-			writeResponse(conn, response{Error: err.Error()})
+			control.WriteResponse(conn, control.Response{Error: err.Error()})
 			return
 		}
-		writeResponse(conn, response{OK: true})
+		control.WriteResponse(conn, control.Response{OK: true})
 	case <-m.done:
-		writeResponse(conn, response{Error: "the master stopped during the " + what})
+		control.WriteResponse(conn, control.Response{Error: "the master stopped during the " + what})
 	}
 }
 
-func writeResponse(conn net.Conn, resp response) {
-	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	b, _ := json.Marshal(resp)
-	conn.Write(append(b, '\n'))
-}
-
-// Client talks to a running master over its control socket.
-type Client struct {
-	Path string
-	// Timeout bounds connecting and, for status, the whole exchange.
-	// Reload and stop wait as long as the master takes.
-	Timeout time.Duration
-}
-
-// ErrNoMaster means nothing answers at the control socket path.
-var ErrNoMaster = errors.New("no clusterd master is running there")
-
-func (c *Client) do(command string, wait bool) (*response, error) {
-	return c.send(request{Command: command}, wait)
-}
-
-func (c *Client) send(req request, wait bool) (*response, error) {
-	conn, err := c.dial()
-	if err != nil {
-		return nil, err
+func (m *Master) status() control.Status {
+	now := time.Now()
+	st := control.Status{
+		Name: m.cfg.Name, PID: m.pid, Command: m.cfg.Command, Generation: m.generation,
+		Instances: len(m.slots), Listeners: m.Addresses(), Metrics: m.metricsAddress(), StartedAt: m.startedAt, Stopping: m.stopping,
+		Reload: control.ReloadStatus{InProgress: m.reload != nil, Queued: m.queuedAny, Last: m.lastReload},
 	}
-	defer conn.Close()
-	if !wait {
-		conn.SetDeadline(time.Now().Add(c.timeout()))
-	}
-	resp, _, err := c.exchange(conn, req)
-	return resp, err
-}
-
-func (c *Client) timeout() time.Duration {
-	if c.Timeout == 0 {
-		return 5 * time.Second
-	}
-	return c.Timeout
-}
-
-func (c *Client) dial() (net.Conn, error) {
-	conn, err := net.DialTimeout("unix", c.Path, c.timeout())
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ECONNREFUSED) {
-			return nil, fmt.Errorf("control socket %s: %w (start one, or pass the master's --name or --control)", c.Path, ErrNoMaster)
+	listed := make(map[*proc]bool, len(m.procs))
+	for _, s := range m.slots {
+		w := control.WorkerStatus{Slot: s.index, Generation: s.cmd.generation, Restarts: s.restarts, LastExit: s.lastExit,
+			MemoryRestarts: s.replacements["memory"], HealthRestarts: s.replacements["health"]}
+		switch {
+		case s.worker != nil:
+			fillProc(&w, s.worker, now)
+			listed[s.worker] = true
+		case s.errored:
+			w.State = "errored"
+		case s.stopped:
+			w.State = "stopped"
+		default:
+			w.State = "restarting"
+			if s.retryAt.After(now) {
+				w.RetryIn = control.Duration(s.retryAt.Sub(now).Round(time.Millisecond))
+			}
 		}
-		return nil, fmt.Errorf("control socket %s: %w", c.Path, err)
+		st.Workers = append(st.Workers, w)
 	}
-	return conn, nil
-}
-
-// exchange sends req and reads the response line; the reader holds what
-// follows it (the logs command streams lines after its response).
-func (c *Client) exchange(conn net.Conn, req request) (*response, *bufio.Reader, error) {
-	b, _ := json.Marshal(req)
-	r := bufio.NewReader(conn)
-	var line []byte
-	_, err := conn.Write(append(b, '\n'))
-	if err == nil {
-		line, err = r.ReadBytes('\n')
+	var others []control.WorkerStatus
+	for _, p := range m.procs {
+		if !listed[p] {
+			w := control.WorkerStatus{Slot: p.slot, Generation: p.cmd.generation}
+			fillProc(&w, p, now)
+			w.Successor = p.successor
+			others = append(others, w)
+		}
 	}
-	if err != nil {
-		// A master closes connections of other users unanswered.
-		return nil, nil, fmt.Errorf("control socket %s: no answer (%v): is it a clusterd master's, run by your user?", c.Path, err)
+	sort.Slice(others, func(i, j int) bool { return others[i].PID < others[j].PID })
+	st.Workers = append(st.Workers, others...)
+	return st
+}
+
+func fillProc(w *control.WorkerStatus, p *proc, now time.Time) {
+	w.PID, w.State, w.StartedAt, w.Message = p.pid, p.state.String(), p.startedAt, p.status
+	w.Uptime = control.Duration(now.Sub(p.startedAt).Round(time.Millisecond))
+}
+
+func (m *Master) answerReopenLogs(conn net.Conn) {
+	if err := m.reopenLogs("clusterd reopen-logs"); err != nil {
+		control.WriteResponse(conn, control.Response{Error: err.Error()})
+		return
 	}
-	var resp response
-	if err := json.Unmarshal(line, &resp); err != nil {
-		return nil, nil, fmt.Errorf("control socket %s does not speak clusterd's protocol: %v", c.Path, err)
+	control.WriteResponse(conn, control.Response{OK: true})
+}
+
+// reopenLogs answers SIGUSR1 and `clusterd reopen-logs`. It runs off the
+// event loop: opening a file may block.
+func (m *Master) reopenLogs(why string) error {
+	if m.logs.Files() == 0 {
+		m.log.Info(why + ": no log files to reopen")
+		return nil
 	}
-	if !resp.OK {
-		return &resp, nil, errors.New(resp.Error)
+	if err := m.logs.Reopen(); err != nil {
+		m.log.Error(why+": reopening log files failed", "err", err)
+		return err
 	}
-	return &resp, r, nil
-}
-
-// Status asks the master for its status.
-func (c *Client) Status() (*Status, error) {
-	return c.status(false)
-}
-
-// StatusWithUsage is Status with each worker's CPU% and memory, sampled
-// over a quarter of a second.
-func (c *Client) StatusWithUsage() (*Status, error) {
-	return c.status(true)
-}
-
-func (c *Client) status(usage bool) (*Status, error) {
-	resp, err := c.send(request{Command: "status", Usage: usage}, false)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Status == nil {
-		return nil, fmt.Errorf("control socket %s: answer without a status", c.Path)
-	}
-	return resp.Status, nil
-}
-
-// Reload runs a rolling reload and returns when it has finished; the error
-// says why it was aborted.
-func (c *Client) Reload() error {
-	_, err := c.do("reload", true)
-	return err
-}
-
-// ReloadAll reloads every app of the master's process (the apps of a config
-// file, with any the file has gained started), or the master alone.
-func (c *Client) ReloadAll() error {
-	_, err := c.send(request{Command: "reload", Arg: "all"}, true)
-	return err
-}
-
-// Scale sets the number of instances: "N", "+K" or "-K". It returns the
-// status right after: new workers are starting, surplus ones draining.
-func (c *Client) Scale(arg string) (*Status, error) {
-	resp, err := c.send(request{Command: "scale", Arg: arg}, false)
-	if err != nil {
-		return nil, err
-	}
-	return resp.Status, nil
-}
-
-// Upgrade replaces the master with the binary on disk and returns once
-// the new master's workers are ready (the old master is then retiring).
-func (c *Client) Upgrade() error {
-	_, err := c.do("upgrade", true)
-	return err
-}
-
-// Stop stops the master gracefully and returns once it has exited.
-func (c *Client) Stop() error {
-	_, err := c.do("stop", true)
-	return err
+	m.log.Info(why+": log files reopened", "files", m.logs.Files())
+	return nil
 }

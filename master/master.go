@@ -19,7 +19,9 @@ import (
 	"github.com/cloudflare/tableflip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/listener"
+	"github.com/clusterd/clusterd/logcapture"
 	"github.com/clusterd/clusterd/reload"
 )
 
@@ -32,7 +34,7 @@ type Master struct {
 	log     *slog.Logger
 	pid     int
 	sockets listener.Groups // sockets[slot] are what that slot's workers get
-	control *controlServer
+	control *control.Server
 	spawner *spawner
 	devNull *os.File
 	// credential is who workers run as (--user/--group), nil for the
@@ -50,7 +52,7 @@ type Master struct {
 	// reload scales only when the configuration changes it, and so keeps
 	// what clusterd scale set meanwhile.
 	configuredInstances int
-	logs                *logCapture // worker output; safe for concurrent use, not the loop's
+	logs                *logcapture.Capture // worker output; safe for concurrent use, not the loop's
 	// forkLimit is the machine-wide cap on re-forks of crashed workers
 	// (DESIGN-NOTES 7): a crash storm costs capacity, not the machine.
 	forkLimit *rate.Limiter
@@ -67,7 +69,7 @@ type Master struct {
 	reload     *reloadRun
 	queued     []func(error) // waiters of a reload queued behind the running one
 	queuedAny  bool
-	lastReload *ReloadOutcome
+	lastReload *control.ReloadOutcome
 	stopping   bool
 	// allReadyOnce: the master became ready (every slot's first worker).
 	allReadyOnce bool
@@ -153,31 +155,33 @@ func New(cfg Config) (m *Master, err error) {
 		return nil, err
 	}
 	if cfg.ControlPath == "" {
-		if cfg.ControlPath, err = DefaultControlPath(cfg.Name); err != nil {
+		if cfg.ControlPath, err = control.DefaultPath(cfg.Name); err != nil {
 			return nil, err
 		}
 	}
 	var sockets listener.Groups
-	var control *controlServer
+	var ctl *control.Server
 	if upgraded != nil {
-		sockets, control = upgraded.groups, &controlServer{path: cfg.ControlPath, ln: upgraded.control}
+		sockets, ctl = upgraded.groups, control.Adopt(cfg.ControlPath, upgraded.control)
 		cfg.Instances = upgraded.instances
 	} else {
-		if control, err = listenControl(cfg.ControlPath); err != nil {
+		if ctl, err = control.Listen(cfg.ControlPath); err != nil {
 			return nil, err
 		}
 		if sockets, err = openSockets(&cfg); err != nil {
-			control.close()
+			ctl.Close()
 			return nil, err
 		}
 	}
-	undo = append(undo, func() { control.close() }, func() { sockets.Close() })
+	undo = append(undo, func() { ctl.Close() }, func() { sockets.Close() })
 	devNull, err := openDevNull()
 	if err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { devNull.Close() })
-	logs, err := newLogCapture(cfg)
+	logs, err := logcapture.New(logcapture.Options{Name: cfg.Name, LogFile: cfg.LogFile, OutFile: cfg.OutFile, ErrorFile: cfg.ErrorFile,
+		LogMaxSize: cfg.LogMaxSize, LogMaxFiles: cfg.LogMaxFiles, LogTimeFormat: cfg.LogTimeFormat, NoLogTime: cfg.NoLogTime,
+		LogJSON: cfg.LogJSON, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +199,7 @@ func New(cfg Config) (m *Master, err error) {
 		log:                 cfg.Logger,
 		pid:                 os.Getpid(),
 		sockets:             sockets,
-		control:             control,
+		control:             ctl,
 		spawner:             newSpawner(),
 		devNull:             devNull,
 		logs:                logs,
@@ -243,10 +247,10 @@ func (m *Master) Close() {
 	if m.nodePreloadDir != "" {
 		os.RemoveAll(m.nodePreloadDir)
 	}
-	m.control.close()
+	m.control.Close()
 	m.sockets.Close()
 	m.devNull.Close()
-	m.logs.close()
+	m.logs.Close()
 }
 
 // openSockets opens the listening sockets of every slot: those of socket
@@ -305,7 +309,7 @@ func (m *Master) Run(ctx context.Context) error {
 	m.startedAt = time.Now()
 	joinUpgrades(m)
 	defer leaveUpgrades(m)
-	go m.control.serve(m.handleControl)
+	go m.control.Serve(m.handleControl)
 	if m.metrics != nil {
 		m.metrics.attach(m)
 	}
@@ -526,12 +530,12 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 		return nil, err
 	}
 	undo = append(undo, endpoint.close)
-	output, err := openWorkerOutput()
+	output, err := logcapture.OpenPipes()
 	if err != nil {
 		return nil, err
 	}
-	undo = append(undo, output.close)
-	stdout, stderr := output.stdio()
+	undo = append(undo, output.Close)
+	stdout, stderr := output.Stdio()
 	sockets, fdNames := m.sockets[slotIndex].Fds(), m.sockets[slotIndex].Names()
 	var health *listener.Socket
 	if m.cfg.HealthCheck != "" {
@@ -576,7 +580,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 	if err != nil {
 		return nil, err
 	}
-	m.logs.capture(output, slotIndex, pid)
+	m.logs.Start(output, slotIndex, pid)
 	p := newProc(id, slotIndex, pid, cmd, successor, endpoint)
 	m.procs[pid] = p
 	if p.health = health; health != nil {

@@ -3,6 +3,8 @@ package master
 import (
 	"fmt"
 	"time"
+
+	"github.com/clusterd/clusterd/control"
 )
 
 // Memory limit, the better way than PM2's (issue 5): a worker whose RSS
@@ -31,7 +33,7 @@ func (m *Master) startMemoryWatch() {
 			if p == nil || p.state != ready || p.reaped || s.replacing {
 				continue
 			}
-			_, resident, ok := processUsage(p.pid)
+			_, resident, ok := control.ProcessUsage(p.pid)
 			if !ok {
 				continue
 			}

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/cloudflare/tableflip"
+	"github.com/clusterd/clusterd/control"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/procfs"
 )
 
 // --metrics serves Prometheus metrics with the official client library,
@@ -254,7 +254,7 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(snap.reloads[outcome]), outcome)
 	}
 	for _, w := range snap.workers {
-		cpu, rss, ok := processUsage(w.pid)
+		cpu, rss, ok := control.ProcessUsage(w.pid)
 		if !ok {
 			continue
 		}
@@ -269,45 +269,4 @@ func (m *Master) metricsAddress() string {
 		return ""
 	}
 	return m.metrics.ln.Addr().String()
-}
-
-// cpuSampleWindow is how long `clusterd status` watches the workers' CPU
-// time to show a current CPU%.
-const cpuSampleWindow = 250 * time.Millisecond
-
-// sampleUsage fills each worker's RSS and CPU% from /proc, watching CPU
-// time over window. It runs on the control connection's goroutine.
-func sampleUsage(st *Status, window time.Duration) {
-	before := make([]float64, len(st.Workers))
-	for i, w := range st.Workers {
-		if w.PID != 0 {
-			before[i], _, _ = processUsage(w.PID)
-		}
-	}
-	start := time.Now()
-	time.Sleep(window)
-	elapsed := time.Since(start).Seconds()
-	for i := range st.Workers {
-		w := &st.Workers[i]
-		if w.PID == 0 {
-			continue
-		}
-		if after, rss, ok := processUsage(w.PID); ok {
-			w.RSSBytes = int64(rss)
-			w.CPUPercent = max(0, (after-before[i])/elapsed*100)
-		}
-	}
-}
-
-// processUsage is a process's CPU seconds so far and resident bytes.
-func processUsage(pid int) (cpuSeconds float64, rss int, ok bool) {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return 0, 0, false
-	}
-	s, err := p.Stat()
-	if err != nil {
-		return 0, 0, false
-	}
-	return s.CPUTime(), s.ResidentMemory(), true
 }

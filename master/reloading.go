@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/reload"
 )
 
@@ -121,7 +122,7 @@ func (m *Master) startRolling(r *reloadRun) {
 
 func (m *Master) finishReload(r *reloadRun, err error) {
 	m.reload = nil
-	out := ReloadOutcome{Generation: m.generation, StartedAt: r.started, Duration: Duration(time.Since(r.started)), NotApplied: r.notApplied}
+	out := control.ReloadOutcome{Generation: m.generation, StartedAt: r.started, Duration: control.Duration(time.Since(r.started)), NotApplied: r.notApplied}
 	if err == nil {
 		m.current = r.cmd
 		m.cfg.Command, m.cfg.Dir, m.cfg.Env = r.next.Command, r.next.Dir, r.next.Env

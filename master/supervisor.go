@@ -70,7 +70,7 @@ func (m *Master) onAllReady() {
 	}
 	if m.upgrader != nil {
 		// The control socket's path is ours now.
-		m.control.ln.SetUnlinkOnClose(true)
+		m.control.Own()
 	}
 	if startingMasters.Add(-1) > 0 {
 		return // another app of this process is not ready yet

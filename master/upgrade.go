@@ -225,7 +225,7 @@ func (m *Master) offerUpgradeFiles() error {
 	if err := addFdFile(m.upgrader, socketsFileName+"/"+m.cfg.Name, pair[1]); err != nil {
 		return err
 	}
-	raw, err := m.control.ln.SyscallConn()
+	raw, err := m.control.Listener().SyscallConn()
 	if err != nil {
 		return err
 	}
@@ -381,7 +381,7 @@ func (m *Master) finishUpgrade(err error, started time.Time) {
 	// The control socket belongs to the new master now: stop answering on
 	// it, and leave its path in place.
 	m.upgraded = true
-	m.control.handOver()
+	m.control.HandOver()
 	m.beginStop("upgraded to a new master")
 }
 

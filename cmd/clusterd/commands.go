@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/demo"
 	"github.com/clusterd/clusterd/master"
 )
@@ -151,8 +152,8 @@ func addControlFlags(f *pflag.FlagSet, name, control *string) {
 // it gets --name and --control, and an optional first argument, the app's
 // name (the same as --name), before its own arguments. run gets a client
 // for that master.
-func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *master.Client, args []string) error) *cobra.Command {
-	var name, control string
+func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *control.Client, args []string) error) *cobra.Command {
+	var name, controlPath string
 	own := c.Args
 	takesApp := func(cmd *cobra.Command, args []string) bool {
 		return own(cmd, args) != nil && len(args) > 0 && own(cmd, args[1:]) == nil
@@ -174,18 +175,18 @@ func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *maste
 			}
 			name, args = args[0], args[1:]
 		}
-		if control == "" {
-			path, err := master.DefaultControlPath(name)
+		if controlPath == "" {
+			path, err := control.DefaultPath(name)
 			if err != nil {
 				return usageError{err}
 			}
-			control = path
+			controlPath = path
 		}
-		err := run(cmd, &master.Client{Path: control}, args)
-		if !errors.Is(err, master.ErrNoMaster) {
+		err := run(cmd, &control.Client{Path: controlPath}, args)
+		if !errors.Is(err, control.ErrNoMaster) {
 			return err
 		}
-		if others := otherMasters(control); len(others) > 0 {
+		if others := otherMasters(controlPath); len(others) > 0 {
 			// No app named, and no master called default: name the ones
 			// there are (the apps of a config file).
 			names := make([]string, len(others))
@@ -196,7 +197,7 @@ func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *maste
 		}
 		return err
 	}
-	addControlFlags(c.Flags(), &name, &control)
+	addControlFlags(c.Flags(), &name, &controlPath)
 	return c
 }
 
@@ -210,7 +211,7 @@ and the last reload. CPU is sampled over a quarter of a second, as top does.
 --json answers at once without CPU and memory, for scripts that poll it;
 add --usage to have them there too.`,
 		Args: cobra.NoArgs,
-	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
+	}, func(cmd *cobra.Command, client *control.Client, _ []string) error {
 		if !asJSON {
 			if others := otherMasters(client.Path); others != nil {
 				// No app named and no default one: show every running
@@ -255,11 +256,11 @@ add --usage to have them there too.`,
 
 // allMasters are clients of every control socket in the directory of the
 // default one (path), whatever its name.
-func allMasters(path string) []*master.Client {
+func allMasters(path string) []*control.Client {
 	paths, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.sock"))
-	clients := make([]*master.Client, len(paths))
+	clients := make([]*control.Client, len(paths))
 	for i, p := range paths {
-		clients[i] = &master.Client{Path: p}
+		clients[i] = &control.Client{Path: p}
 	}
 	return clients
 }
@@ -267,8 +268,8 @@ func allMasters(path string) []*master.Client {
 // otherMasters are clients of the masters whose control sockets are in
 // the default directory, when path is the default master's and it is not
 // there; nil otherwise.
-func otherMasters(path string) []*master.Client {
-	def, err := master.DefaultControlPath("default")
+func otherMasters(path string) []*control.Client {
+	def, err := control.DefaultPath("default")
 	if err != nil || path != def {
 		return nil
 	}
@@ -299,7 +300,7 @@ does, and starts the apps its config file has gained; without an app named,
 every master process found. --pid picks the processes by pid: a systemd unit
 runs "clusterd reload --all --pid $MAINPID".`,
 		Args: cobra.NoArgs,
-	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
+	}, func(cmd *cobra.Command, client *control.Client, _ []string) error {
 		start := time.Now()
 		if all || pid != 0 {
 			return reloadAll(cmd, client, pid, start)
@@ -320,8 +321,8 @@ runs "clusterd reload --all --pid $MAINPID".`,
 
 // reloadAll asks one master of each process (every process found, or the
 // one with pid) to reload all the apps of its process.
-func reloadAll(cmd *cobra.Command, client *master.Client, pid int, start time.Time) error {
-	clients := []*master.Client{client}
+func reloadAll(cmd *cobra.Command, client *control.Client, pid int, start time.Time) error {
+	clients := []*control.Client{client}
 	named := cmd.Flags().Changed("name") || cmd.Flags().Changed("control") || cmd.Flags().NArg() > 0
 	if !named {
 		clients = allMasters(client.Path)
@@ -361,7 +362,7 @@ current release; surplus workers (the highest slots) drain as in a stop.
 SIGTTIN and SIGTTOU to the master add and remove one. A reload keeps the new
 count. Scaling is refused while a reload runs.`,
 		Args: cobra.ExactArgs(1),
-	}, func(cmd *cobra.Command, client *master.Client, args []string) error {
+	}, func(cmd *cobra.Command, client *control.Client, args []string) error {
 		st, err := client.Scale(args[0])
 		if err != nil {
 			return err
@@ -382,7 +383,7 @@ workers and exits. If the new master fails or is not ready within
 --upgrade-timeout, it is killed, the old master keeps serving, and upgrade
 exits 1 with the reason. A second upgrade while one is in flight is refused.`,
 		Args: cobra.NoArgs,
-	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
+	}, func(cmd *cobra.Command, client *control.Client, _ []string) error {
 		start := time.Now()
 		if err := client.Upgrade(); err != nil {
 			return err
@@ -397,7 +398,7 @@ func newStopCommand() *cobra.Command {
 		Use:   "stop",
 		Short: "Stop the master and drain all workers gracefully",
 		Args:  cobra.NoArgs,
-	}, func(_ *cobra.Command, client *master.Client, _ []string) error {
+	}, func(_ *cobra.Command, client *control.Client, _ []string) error {
 		return client.Stop()
 	})
 }

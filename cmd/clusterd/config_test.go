@@ -16,8 +16,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/internal/proctest"
-	"github.com/clusterd/clusterd/master"
 )
 
 // writeConfig writes a config file into dir; %[1]q in text is this test
@@ -447,7 +447,7 @@ func TestConfigReloadStartsAddedApp(t *testing.T) {
 // control socket under runtimeDir, once it has instances ready workers.
 func appCluster(t *testing.T, runtimeDir, app string, instances int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, client: &master.Client{Path: filepath.Join(runtimeDir, "clusterd", app+".sock"), Timeout: 5 * time.Second}}
+	c := &cluster{t: t, client: &control.Client{Path: filepath.Join(runtimeDir, "clusterd", app+".sock"), Timeout: 5 * time.Second}}
 	waitFor(t, 20*time.Second, "app "+app+" to be ready", func() error {
 		if pids, err := c.readyPIDs(); err != nil || len(pids) != instances {
 			return errNotYet

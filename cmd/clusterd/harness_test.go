@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/internal/proctest"
-	"github.com/clusterd/clusterd/master"
 )
 
 // The test binary is also the clusterd binary: with CLUSTERD_TEST_ROLE=main
@@ -52,7 +52,7 @@ type cluster struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	control string
-	client  *master.Client
+	client  *control.Client
 	output  *proctest.Buffer
 	exited  chan struct{}
 	exitErr error
@@ -93,14 +93,14 @@ func runID(t *testing.T) string {
 func startCluster(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
 	dir := t.TempDir()
-	control := filepath.Join(dir, "control.sock")
+	controlPath := filepath.Join(dir, "control.sock")
 	var args []string
 	if o.config != "" {
-		control = filepath.Join(o.runtimeDir, "clusterd", o.app+".sock")
+		controlPath = filepath.Join(o.runtimeDir, "clusterd", o.app+".sock")
 		o.env = append(o.env, "XDG_RUNTIME_DIR="+o.runtimeDir)
 		args = append([]string{"-c", o.config}, o.args...)
 	} else {
-		args = append([]string{"--control", control}, o.args...)
+		args = append([]string{"--control", controlPath}, o.args...)
 		if !containsFlag(o.args, "-l", "--listen") {
 			args = append(args, "-l", "127.0.0.1:0")
 		}
@@ -115,8 +115,8 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	c := &cluster{
 		t:       t,
 		cmd:     exec.Command(argv[0], argv[1:]...),
-		control: control,
-		client:  &master.Client{Path: control, Timeout: 5 * time.Second},
+		control: controlPath,
+		client:  &control.Client{Path: controlPath, Timeout: 5 * time.Second},
 		output:  &proctest.Buffer{},
 		exited:  make(chan struct{}),
 	}
@@ -254,7 +254,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error
 	}
 }
 
-func (c *cluster) status() *master.Status {
+func (c *cluster) status() *control.Status {
 	c.t.Helper()
 	st, err := c.client.Status()
 	if err != nil {
@@ -270,7 +270,7 @@ func (c *cluster) addr() string {
 
 // slotWorkers returns the slots' workers, skipping successors and
 // stopping workers listed after them.
-func slotWorkers(st *master.Status) []master.WorkerStatus {
+func slotWorkers(st *control.Status) []control.WorkerStatus {
 	return st.Workers[:st.Instances]
 }
 
@@ -302,13 +302,13 @@ func (c *cluster) waitAllReady() []int {
 
 // reloadBySignal sends SIGHUP and waits for the reload of the next
 // generation to finish, returning its outcome.
-func (c *cluster) reloadBySignal() *master.ReloadOutcome {
+func (c *cluster) reloadBySignal() *control.ReloadOutcome {
 	c.t.Helper()
 	before := c.status().Generation
 	if err := syscall.Kill(c.cmd.Process.Pid, syscall.SIGHUP); err != nil {
 		c.t.Fatal(err)
 	}
-	var out *master.ReloadOutcome
+	var out *control.ReloadOutcome
 	waitFor(c.t, 60*time.Second, "the SIGHUP reload to finish", func() error {
 		st, err := c.client.Status()
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/clusterd/clusterd/control"
+	"github.com/clusterd/clusterd/logcapture"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -38,16 +40,16 @@ func newLogsCommand() *cobra.Command {
 slowly, it says how many lines it missed. With no app named and no master
 called default, it shows every app's lines (the apps of a config file).`,
 		Args: cobra.NoArgs,
-	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
+	}, func(cmd *cobra.Command, client *control.Client, _ []string) error {
 		if lines < 0 {
 			return usageError{fmt.Errorf("--lines must not be negative, got %d", lines)}
 		}
 		out := bufio.NewWriter(cmd.OutOrStdout())
 		defer out.Flush()
-		format := master.LogFormat{TimeLayout: master.DefaultLogTimeFormat, JSON: asJSON}
+		format := logcapture.LogFormat{TimeLayout: logcapture.DefaultTimeFormat, JSON: asJSON}
 		var mu sync.Mutex // several apps' streams write here
 		var buf []byte
-		print := func(msg master.LogMessage) error {
+		print := func(msg logcapture.LogMessage) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if msg.Dropped > 0 {
@@ -73,16 +75,16 @@ called default, it shows every app's lines (the apps of a config file).`,
 		// No app named and no default master: every app's lines, as pm2
 		// logs shows them: the newest of each in time order, then with
 		// --follow each app's new lines as they come.
-		var recent []master.LogMessage
+		var recent []logcapture.LogMessage
 		for _, c := range others {
-			if err := c.Logs(lines, false, func(msg master.LogMessage) error {
+			if err := c.Logs(lines, false, func(msg logcapture.LogMessage) error {
 				recent = append(recent, msg)
 				return nil
 			}); err != nil {
 				return err
 			}
 		}
-		slices.SortStableFunc(recent, func(a, b master.LogMessage) int {
+		slices.SortStableFunc(recent, func(a, b logcapture.LogMessage) int {
 			if a.Line == nil || b.Line == nil {
 				return 0
 			}
@@ -117,7 +119,7 @@ func newReopenLogsCommand() *cobra.Command {
 		Use:   "reopen-logs",
 		Short: "Make the master reopen its log files (after logrotate moved them), as SIGUSR1 does",
 		Args:  cobra.NoArgs,
-	}, func(_ *cobra.Command, client *master.Client, _ []string) error {
+	}, func(_ *cobra.Command, client *control.Client, _ []string) error {
 		return client.ReopenLogs()
 	})
 }

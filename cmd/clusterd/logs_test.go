@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clusterd/clusterd/logcapture"
 	"golang.org/x/sys/unix"
-
-	"github.com/clusterd/clusterd/master"
 )
 
 // completeLines returns the lines of a file that end in a newline: a file
@@ -71,7 +70,7 @@ exec sleep 600`, width, perWorker)
 		slot, _ := strconv.Atoi(m[2])
 		pid, _ := strconv.Atoi(m[3])
 		seq, _ := strconv.Atoi(m[5])
-		if _, err := time.Parse(master.DefaultLogTimeFormat, m[1]); err != nil {
+		if _, err := time.Parse(logcapture.DefaultTimeFormat, m[1]); err != nil {
 			t.Errorf("line %d: timestamp: %v", i, err)
 		}
 		if m[4] != m[2] || pid != pids[slot] || len(m[6]) != width || strings.Trim(m[6], m[2]) != "" {
@@ -127,7 +126,7 @@ func TestLongAndPartialLinesAsJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatalf("--log-json line does not parse: %v: %.200q", err, l)
 		}
-		if _, err := time.Parse(master.DefaultLogTimeFormat, r.Time); err != nil || r.App != "default" || r.Slot != 0 || r.PID <= 0 {
+		if _, err := time.Parse(logcapture.DefaultTimeFormat, r.Time); err != nil || r.App != "default" || r.Slot != 0 || r.PID <= 0 {
 			t.Errorf("fields: %+v (time: %v)", r, err)
 		}
 		byStream[r.Stream] = r

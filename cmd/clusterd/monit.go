@@ -8,9 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clusterd/clusterd/control"
 	"github.com/spf13/cobra"
-
-	"github.com/clusterd/clusterd/master"
 )
 
 // newMonitCommand is the role of `pm2 monit`: the status table, with CPU
@@ -23,12 +22,12 @@ func newMonitCommand() *cobra.Command {
 		Use:   "monit",
 		Short: "A live view of the workers with CPU and memory, refreshed in place (Ctrl-C quits)",
 		Args:  cobra.NoArgs,
-	}, func(cmd *cobra.Command, client *master.Client, _ []string) error {
+	}, func(cmd *cobra.Command, client *control.Client, _ []string) error {
 		quit := make(chan os.Signal, 1)
 		signal.Notify(quit, syscall.SIGINT, syscall.SIGTERM)
 		defer signal.Stop(quit)
 		out := cmd.OutOrStdout()
-		clients := []*master.Client{client}
+		clients := []*control.Client{client}
 		if others := otherMasters(client.Path); others != nil {
 			clients = others // no app named: every app, as pm2 monit shows them
 		}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/internal/proctest"
-	"github.com/clusterd/clusterd/master"
 )
 
 // TestStatusUsageAndMonit: status shows each worker's CPU and memory, and
@@ -17,7 +17,7 @@ import (
 func TestStatusUsageAndMonit(t *testing.T) {
 	c := startCluster(t, clusterOptions{args: []string{"-i", "2"}, command: demoCommand(t), waitReady: true})
 	code, out := run(t, 20*time.Second, "status", "--json", "--usage", "--control", c.control)
-	var st master.Status
+	var st control.Status
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
 		t.Fatalf("status --json: exit %d: %s", code, out)
 	}

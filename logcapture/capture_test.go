@@ -1,4 +1,4 @@
-package master
+package logcapture
 
 import (
 	"bytes"
@@ -57,11 +57,11 @@ func (s *memorySink) name() string  { return "memory" }
 func (s *memorySink) reopen() error { return nil }
 func (s *memorySink) close() error  { return nil }
 
-func testCapture(format LogFormat) (c *logCapture, stdout, stderr *memorySink) {
+func testCapture(format LogFormat) (c *Capture, stdout, stderr *memorySink) {
 	stdout, stderr = &memorySink{}, &memorySink{}
-	c = &logCapture{
+	c = &Capture{
 		app: "web", format: format, now: func() time.Time { return testTime },
-		log: slog.New(slog.DiscardHandler), ring: newLogRing(ringLines, ringBytes),
+		log: slog.New(slog.DiscardHandler), ring: newRing(ringLines, ringBytes),
 	}
 	c.dests[stdoutStream] = []*logOutput{{logSink: stdout}}
 	c.dests[stderrStream] = []*logOutput{{logSink: stderr}}
@@ -81,17 +81,17 @@ func TestLinesArePrefixedAndSplit(t *testing.T) {
 	if got := out.lines(t); strings.Join(got, "") != strings.Join(want, "") || len(got) != len(want) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
-	if got := c.ring.last(1); len(got) != 1 || got[0].Line != "last words" || got[0].PID != 42 || got[0].Stream != "out" {
+	if got := c.ring.Last(1); len(got) != 1 || got[0].Line != "last words" || got[0].PID != 42 || got[0].Stream != "out" {
 		t.Errorf("ring has %+v", got)
 	}
 }
 
 func TestFormats(t *testing.T) {
 	l := &LogLine{Time: testTime, App: "web", Slot: 1, PID: 4242, Stream: "err", Line: `a <b> & "c"`}
-	if got := string(LogFormat{TimeLayout: DefaultLogTimeFormat}.Append(nil, l)); got != "2026-03-04T05:06:07.891Z web/1[4242] err | a <b> & \"c\"\n" {
+	if got := string(LogFormat{TimeLayout: DefaultTimeFormat}.Append(nil, l)); got != "2026-03-04T05:06:07.891Z web/1[4242] err | a <b> & \"c\"\n" {
 		t.Errorf("text: %q", got)
 	}
-	got := LogFormat{TimeLayout: DefaultLogTimeFormat, JSON: true}.Append([]byte("keep:"), l)
+	got := LogFormat{TimeLayout: DefaultTimeFormat, JSON: true}.Append([]byte("keep:"), l)
 	if !bytes.HasPrefix(got, []byte("keep:")) || !bytes.HasSuffix(got, []byte("\n")) {
 		t.Fatalf("JSON not appended as one line: %q", got)
 	}
@@ -118,7 +118,7 @@ func TestFormats(t *testing.T) {
 // whole, through a real pipe written in small pieces.
 func TestLongLineThroughAPipeArrivesWhole(t *testing.T) {
 	c, out, errs := testCapture(LogFormat{})
-	o, err := openWorkerOutput()
+	o, err := OpenPipes()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestLongLineThroughAPipeArrivesWhole(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.capture(o, 0, 7)
+	c.Start(o, 0, 7)
 	long := strings.Repeat("0123456789abcdef", 100<<10/16) // 100 KiB
 	data := []byte("short\n" + long + "\n" + "partial")
 	for len(data) > 0 {
@@ -191,7 +191,7 @@ func TestStalledOutputStillFeedsTheRing(t *testing.T) {
 		close(done)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(c.ring.last(1)) == 0 {
+	for len(c.ring.Last(1)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the line never reached the ring")
 		}
@@ -214,18 +214,18 @@ func TestLogDestinations(t *testing.T) {
 	both, outFile, errFile := filepath.Join(dir, "all.log"), filepath.Join(dir, "out.log"), filepath.Join(dir, "err.log")
 	cases := []struct {
 		name            string
-		cfg             Config
+		cfg             Options
 		wantOut, wantEr []string
 	}{
-		{"console", Config{}, []string{"stdout"}, []string{"stderr"}},
-		{"one file", Config{LogFile: both}, []string{both}, []string{both}},
-		{"out only", Config{OutFile: outFile}, []string{outFile}, []string{"stderr"}},
-		{"both kinds", Config{LogFile: both, OutFile: outFile, ErrorFile: errFile}, []string{outFile, both}, []string{errFile, both}},
-		{"same file twice", Config{LogFile: both, OutFile: both}, []string{both}, []string{both}},
+		{"console", Options{}, []string{"stdout"}, []string{"stderr"}},
+		{"one file", Options{LogFile: both}, []string{both}, []string{both}},
+		{"out only", Options{OutFile: outFile}, []string{outFile}, []string{"stderr"}},
+		{"both kinds", Options{LogFile: both, OutFile: outFile, ErrorFile: errFile}, []string{outFile, both}, []string{errFile, both}},
+		{"same file twice", Options{LogFile: both, OutFile: both}, []string{both}, []string{both}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := newLogCapture(tc.cfg)
+			c, err := New(tc.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,17 +246,17 @@ func TestLogDestinations(t *testing.T) {
 func TestLogOptionErrors(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct {
-		cfg  Config
+		cfg  Options
 		want string
 	}{
-		{Config{LogMaxSize: 10 << 20}, "give --log, --out-file or --error-file"},
-		{Config{LogFile: filepath.Join(dir, "a"), LogMaxSize: 1 << 20}, "at least 2M"},
-		{Config{LogFile: filepath.Join(dir, "a"), LogMaxSize: 5<<20 + 1}, "whole number of megabytes"},
-		{Config{LogFile: filepath.Join(dir, "a"), LogMaxFiles: -1}, "may not be negative"},
-		{Config{LogFile: filepath.Join(dir, "no", "such", "dir", "a")}, "log file: open"},
+		{Options{LogMaxSize: 10 << 20}, "give --log, --out-file or --error-file"},
+		{Options{LogFile: filepath.Join(dir, "a"), LogMaxSize: 1 << 20}, "at least 2M"},
+		{Options{LogFile: filepath.Join(dir, "a"), LogMaxSize: 5<<20 + 1}, "whole number of megabytes"},
+		{Options{LogFile: filepath.Join(dir, "a"), LogMaxFiles: -1}, "may not be negative"},
+		{Options{LogFile: filepath.Join(dir, "no", "such", "dir", "a")}, "log file: open"},
 	}
 	for _, tc := range cases {
-		if _, err := newLogCapture(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want %q", tc.cfg, err, tc.want)
 		}
 	}

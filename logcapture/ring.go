@@ -1,4 +1,4 @@
-package master
+package logcapture
 
 import (
 	"sync"
@@ -23,31 +23,31 @@ type LogMessage struct {
 	Dropped int      `json:"dropped,omitempty"`
 }
 
-// logRing keeps the last lines of every worker for `clusterd logs`, and
+// Ring keeps the last lines of every worker for `clusterd logs`, and
 // hands new lines to followers. Worker output readers add to it directly:
 // it is not state of the event loop, so log traffic never queues there. A
 // line is added in constant time and never waits for a follower: a
 // follower that reads too slowly loses lines and is told how many.
-type logRing struct {
+type Ring struct {
 	mu        sync.Mutex
 	lines     []LogLine // circular: n lines from start
 	start, n  int
 	bytes     int // approximate memory held by the lines
 	maxBytes  int
-	followers map[*logFollower]struct{}
+	followers map[*Follower]struct{}
 }
 
-// logFollower receives the lines added after it started following.
-type logFollower struct {
+// Follower receives the lines added after it started following.
+type Follower struct {
 	ch      chan LogMessage
 	dropped int // lines that did not fit in ch since the last delivery; under ring.mu
 }
 
-func newLogRing(maxLines, maxBytes int) *logRing {
-	return &logRing{
+func newRing(maxLines, maxBytes int) *Ring {
+	return &Ring{
 		lines:     make([]LogLine, maxLines),
 		maxBytes:  maxBytes,
-		followers: make(map[*logFollower]struct{}),
+		followers: make(map[*Follower]struct{}),
 	}
 }
 
@@ -55,7 +55,7 @@ func newLogRing(maxLines, maxBytes int) *logRing {
 // cannot make the ring hold maxLines megabyte lines.
 func lineBytes(l *LogLine) int { return len(l.Line) + len(l.App) + 96 }
 
-func (r *logRing) add(l LogLine) {
+func (r *Ring) add(l LogLine) {
 	size := lineBytes(&l)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -79,13 +79,13 @@ func (r *logRing) add(l LogLine) {
 }
 
 // last returns up to n of the newest lines, oldest first.
-func (r *logRing) last(n int) []LogLine {
+func (r *Ring) Last(n int) []LogLine {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.lastLocked(n)
 }
 
-func (r *logRing) lastLocked(n int) []LogLine {
+func (r *Ring) lastLocked(n int) []LogLine {
 	n = max(0, min(n, r.n))
 	out := make([]LogLine, n)
 	for i := range n {
@@ -97,16 +97,19 @@ func (r *logRing) lastLocked(n int) []LogLine {
 // follow returns the newest n lines and a follower that receives every line
 // added after them, with no gap and no repeat between the two. buffer is how
 // many lines may wait for the follower before it loses some.
-func (r *logRing) follow(n, buffer int) ([]LogLine, *logFollower) {
-	f := &logFollower{ch: make(chan LogMessage, buffer)}
+func (r *Ring) Follow(n, buffer int) ([]LogLine, *Follower) {
+	f := &Follower{ch: make(chan LogMessage, buffer)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.followers[f] = struct{}{}
 	return r.lastLocked(n), f
 }
 
-func (r *logRing) unfollow(f *logFollower) {
+func (r *Ring) Unfollow(f *Follower) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.followers, f)
 }
+
+// Messages delivers the lines added after the follower started.
+func (f *Follower) Messages() <-chan LogMessage { return f.ch }

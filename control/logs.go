@@ -1,4 +1,4 @@
-package master
+package control
 
 import (
 	"bufio"
@@ -8,22 +8,29 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/clusterd/clusterd/logcapture"
 )
+
+// followBuffer is how many lines may wait for a `logs --follow` client
+// before it loses some.
+const followBuffer = 1024
 
 // The "logs" command answers {"ok":true} and then one LogMessage per line:
 // the newest req.Lines lines, then, with req.Follow, every new line until
 // the client hangs up or the master stops. It runs on the connection's
-// goroutine and reads the ring, never the event loop.
-func (m *Master) serveLogs(conn *net.UnixConn, req request) {
-	var recent []LogLine
-	var follower *logFollower
+// goroutine and reads the ring, never the event loop; done ends a
+// follow when the master stops.
+func ServeLogs(conn net.Conn, req Request, ring *logcapture.Ring, done <-chan struct{}) {
+	var recent []logcapture.LogLine
+	var follower *logcapture.Follower
 	if req.Follow {
-		recent, follower = m.logs.ring.follow(req.Lines, followBuffer)
-		defer m.logs.ring.unfollow(follower)
+		recent, follower = ring.Follow(req.Lines, followBuffer)
+		defer ring.Unfollow(follower)
 	} else {
-		recent = m.logs.ring.last(req.Lines)
+		recent = ring.Last(req.Lines)
 	}
-	writeResponse(conn, response{OK: true})
+	WriteResponse(conn, Response{OK: true})
 	w := bufio.NewWriter(conn)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -34,7 +41,7 @@ func (m *Master) serveLogs(conn *net.UnixConn, req request) {
 		conn.SetWriteDeadline(time.Time{})
 	}
 	for i := range recent {
-		if enc.Encode(LogMessage{Line: &recent[i]}) != nil {
+		if enc.Encode(logcapture.LogMessage{Line: &recent[i]}) != nil {
 			return
 		}
 	}
@@ -49,35 +56,27 @@ func (m *Master) serveLogs(conn *net.UnixConn, req request) {
 	}()
 	for {
 		select {
-		case msg := <-follower.ch:
+		case msg := <-follower.Messages():
 			if enc.Encode(msg) != nil {
 				return
 			}
 			// Write a burst in one go, but never keep a line waiting.
-			if len(follower.ch) == 0 && w.Flush() != nil {
+			if len(follower.Messages()) == 0 && w.Flush() != nil {
 				return
 			}
 		case <-hungUp:
 			return
-		case <-m.done:
+		case <-done:
 			return
 		}
 	}
-}
-
-func (m *Master) answerReopenLogs(conn *net.UnixConn) {
-	if err := m.reopenLogs("clusterd reopen-logs"); err != nil {
-		writeResponse(conn, response{Error: err.Error()})
-		return
-	}
-	writeResponse(conn, response{OK: true})
 }
 
 // Logs calls each for the newest lines lines of the master's workers, oldest
 // first. With follow it then calls each for every new line until each
 // returns an error or the master stops; a message with Dropped set says that
 // many lines were left out because this client read too slowly.
-func (c *Client) Logs(lines int, follow bool, each func(LogMessage) error) error {
+func (c *Client) Logs(lines int, follow bool, each func(logcapture.LogMessage) error) error {
 	conn, err := c.dial()
 	if err != nil {
 		return err
@@ -86,13 +85,13 @@ func (c *Client) Logs(lines int, follow bool, each func(LogMessage) error) error
 	if !follow {
 		conn.SetDeadline(time.Now().Add(c.timeout()))
 	}
-	_, r, err := c.exchange(conn, request{Command: "logs", Lines: lines, Follow: follow})
+	_, r, err := c.exchange(conn, Request{Command: "logs", Lines: lines, Follow: follow})
 	if err != nil {
 		return err
 	}
 	dec := json.NewDecoder(r)
 	for {
-		var msg LogMessage
+		var msg logcapture.LogMessage
 		err := dec.Decode(&msg)
 		switch {
 		case errors.Is(err, io.EOF) && follow:

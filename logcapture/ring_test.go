@@ -1,4 +1,4 @@
-package master
+package logcapture
 
 import (
 	"strconv"
@@ -19,20 +19,20 @@ func lineTexts(lines []LogLine) string {
 }
 
 func TestRingKeepsTheLastLines(t *testing.T) {
-	r := newLogRing(3, 1<<20)
-	if got := r.last(5); len(got) != 0 {
+	r := newRing(3, 1<<20)
+	if got := r.Last(5); len(got) != 0 {
 		t.Fatalf("empty ring returned %v", got)
 	}
 	for i := range 5 {
 		r.add(ringLine(i))
 	}
-	if got := lineTexts(r.last(10)); got != "line 2,line 3,line 4" {
+	if got := lineTexts(r.Last(10)); got != "line 2,line 3,line 4" {
 		t.Errorf("last(10) = %q", got)
 	}
-	if got := lineTexts(r.last(2)); got != "line 3,line 4" {
+	if got := lineTexts(r.Last(2)); got != "line 3,line 4" {
 		t.Errorf("last(2) = %q", got)
 	}
-	if got := r.last(-1); len(got) != 0 {
+	if got := r.Last(-1); len(got) != 0 {
 		t.Errorf("last(-1) = %v", got)
 	}
 }
@@ -40,11 +40,11 @@ func TestRingKeepsTheLastLines(t *testing.T) {
 // A burst of long lines must not make the ring hold its line count of them.
 func TestRingBoundsItsMemory(t *testing.T) {
 	long := strings.Repeat("x", 1000)
-	r := newLogRing(100, 3*(1001+3+96)) // room for exactly 3 of these lines
+	r := newRing(100, 3*(1001+3+96)) // room for exactly 3 of these lines
 	for i := range 10 {
 		r.add(LogLine{App: "web", Line: long + strconv.Itoa(i)})
 	}
-	got := r.last(100)
+	got := r.Last(100)
 	if len(got) != 3 || got[2].Line != long+"9" {
 		t.Fatalf("kept %d lines (last %q); want the 3 newest", len(got), got[len(got)-1].Line[1000:])
 	}
@@ -57,11 +57,11 @@ func TestRingBoundsItsMemory(t *testing.T) {
 // repeat; one that falls behind loses lines, never blocks add, and is told
 // how many it lost, just before the next line it gets.
 func TestFollowerLosesLinesWhenSlowAndIsTold(t *testing.T) {
-	r := newLogRing(10, 1<<20)
+	r := newRing(10, 1<<20)
 	for i := range 3 {
 		r.add(ringLine(i))
 	}
-	recent, f := r.follow(2, 2)
+	recent, f := r.Follow(2, 2)
 	if got := lineTexts(recent); got != "line 1,line 2" {
 		t.Fatalf("follow started with %q", got)
 	}
@@ -77,7 +77,7 @@ func TestFollowerLosesLinesWhenSlowAndIsTold(t *testing.T) {
 	if msg := <-f.ch; msg.Line.Line != "line 8" || msg.Dropped != 3 {
 		t.Fatalf("after falling behind: got %q dropped %d; want line 8 after 3 dropped", msg.Line.Line, msg.Dropped)
 	}
-	r.unfollow(f)
+	r.Unfollow(f)
 	r.add(ringLine(9))
 	if len(f.ch) != 0 {
 		t.Errorf("an unfollowed follower still gets lines")

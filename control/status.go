@@ -1,10 +1,9 @@
-package master
+package control
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -87,52 +86,6 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	v, err := time.ParseDuration(s)
 	*d = Duration(v)
 	return err
-}
-
-func (m *Master) status() Status {
-	now := time.Now()
-	st := Status{
-		Name: m.cfg.Name, PID: m.pid, Command: m.cfg.Command, Generation: m.generation,
-		Instances: len(m.slots), Listeners: m.Addresses(), Metrics: m.metricsAddress(), StartedAt: m.startedAt, Stopping: m.stopping,
-		Reload: ReloadStatus{InProgress: m.reload != nil, Queued: m.queuedAny, Last: m.lastReload},
-	}
-	listed := make(map[*proc]bool, len(m.procs))
-	for _, s := range m.slots {
-		w := WorkerStatus{Slot: s.index, Generation: s.cmd.generation, Restarts: s.restarts, LastExit: s.lastExit,
-			MemoryRestarts: s.replacements["memory"], HealthRestarts: s.replacements["health"]}
-		switch {
-		case s.worker != nil:
-			fillProc(&w, s.worker, now)
-			listed[s.worker] = true
-		case s.errored:
-			w.State = "errored"
-		case s.stopped:
-			w.State = "stopped"
-		default:
-			w.State = "restarting"
-			if s.retryAt.After(now) {
-				w.RetryIn = Duration(s.retryAt.Sub(now).Round(time.Millisecond))
-			}
-		}
-		st.Workers = append(st.Workers, w)
-	}
-	var others []WorkerStatus
-	for _, p := range m.procs {
-		if !listed[p] {
-			w := WorkerStatus{Slot: p.slot, Generation: p.cmd.generation}
-			fillProc(&w, p, now)
-			w.Successor = p.successor
-			others = append(others, w)
-		}
-	}
-	sort.Slice(others, func(i, j int) bool { return others[i].PID < others[j].PID })
-	st.Workers = append(st.Workers, others...)
-	return st
-}
-
-func fillProc(w *WorkerStatus, p *proc, now time.Time) {
-	w.PID, w.State, w.StartedAt, w.Message = p.pid, p.state.String(), p.startedAt, p.status
-	w.Uptime = Duration(now.Sub(p.startedAt).Round(time.Millisecond))
 }
 
 // Render writes the status as a table for people.

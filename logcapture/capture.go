@@ -1,4 +1,4 @@
-package master
+package logcapture
 
 import (
 	"bufio"
@@ -19,6 +19,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Options say where captured lines go and how they are written: the log
+// fields of the master's configuration, under the same names.
+type Options struct {
+	// Name is the app's, written in every line's prefix.
+	Name string
+	// LogFile gets both streams (--log); OutFile and ErrorFile one each.
+	// A stream with no file goes to the master's own stdout or stderr.
+	LogFile, OutFile, ErrorFile string
+	// LogMaxSize, if positive, rotates each file at this size (a whole
+	// number of MiB, at least 2 MiB), keeping LogMaxFiles old ones.
+	LogMaxSize  int64
+	LogMaxFiles int
+	// LogTimeFormat is a Go time layout (empty: DefaultTimeFormat);
+	// NoLogTime leaves the time out; LogJSON writes one object per line.
+	LogTimeFormat string
+	NoLogTime     bool
+	LogJSON       bool
+	// Logger gets what goes wrong with an output (a full disk).
+	Logger *slog.Logger
+}
+
 // Worker output: the master reads every worker's stdout and stderr from
 // pipes it owns, one goroutine per pipe, and writes each line whole, with a
 // prefix naming the app, slot, PID and stream, to the log files or to its
@@ -27,9 +48,9 @@ import (
 // (the back-pressure a terminal or a file gives too), and supervision goes
 // on regardless.
 
-// DefaultLogTimeFormat is the timestamp layout of captured lines: RFC 3339
+// DefaultTimeFormat is the timestamp layout of captured lines: RFC 3339
 // with milliseconds.
-const DefaultLogTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+const DefaultTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 const (
 	// maxLogLine caps one line. A longer one (a worker writing without
@@ -49,9 +70,6 @@ const (
 	// about ringBytes of them.
 	ringLines = 1000
 	ringBytes = 8 << 20
-	// followBuffer is how many lines may wait for a `logs --follow` client
-	// before it loses some.
-	followBuffer = 1024
 	// readersTimeout bounds how long a stopping master waits for the last
 	// lines of its workers: a worker's child that outlived it may hold the
 	// pipe open for ever.
@@ -113,14 +131,14 @@ func (f LogFormat) Append(b []byte, l *LogLine) []byte {
 	return append(b, '\n')
 }
 
-// logCapture turns the output of every worker into log lines. It is safe
+// Capture turns the output of every worker into log lines. It is safe
 // for concurrent use and owns no state of the event loop.
-type logCapture struct {
+type Capture struct {
 	app    string
 	format LogFormat
 	now    func() time.Time
 	log    *slog.Logger
-	ring   *logRing
+	ring   *Ring
 	// dests are where each stream's lines go; files are the file outputs
 	// among them, once each, for reopen and close.
 	dests   [2][]*logOutput
@@ -135,11 +153,11 @@ type logOutput struct {
 	lost    atomic.Int64
 }
 
-// newLogCapture checks the log options and opens the log files. Both
+// New checks the log options and opens the log files. Both
 // streams may go to one file (--log), each to its own (--out-file,
 // --error-file), or both; a stream without a file goes to the master's own
 // stdout or stderr.
-func newLogCapture(cfg Config) (*logCapture, error) {
+func New(cfg Options) (*Capture, error) {
 	var errs []error
 	if cfg.LogMaxSize < 0 || cfg.LogMaxFiles < 0 {
 		errs = append(errs, errors.New("--log-max-size and --log-max-files may not be negative"))
@@ -161,9 +179,9 @@ func newLogCapture(cfg Config) (*logCapture, error) {
 	if cfg.NoLogTime {
 		format.TimeLayout = ""
 	} else if format.TimeLayout == "" {
-		format.TimeLayout = DefaultLogTimeFormat
+		format.TimeLayout = DefaultTimeFormat
 	}
-	c := &logCapture{app: cfg.Name, format: format, now: time.Now, log: cfg.Logger, ring: newLogRing(ringLines, ringBytes)}
+	c := &Capture{app: cfg.Name, format: format, now: time.Now, log: cfg.Logger, ring: newRing(ringLines, ringBytes)}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -214,19 +232,19 @@ func newLogCapture(cfg Config) (*logCapture, error) {
 	return c, nil
 }
 
-// workerOutput is the pair of pipes one worker writes its stdout and stderr
+// Pipes is the pair of pipes one worker writes its stdout and stderr
 // to.
-type workerOutput struct {
+type Pipes struct {
 	read  [2]*os.File
 	write [2]int // handed to the worker as fds 1 and 2
 }
 
-func openWorkerOutput() (*workerOutput, error) {
-	o := &workerOutput{write: [2]int{-1, -1}}
+func OpenPipes() (*Pipes, error) {
+	o := &Pipes{write: [2]int{-1, -1}}
 	for stream := range o.read {
 		var p [2]int
 		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-			o.close()
+			o.Close()
 			return nil, fmt.Errorf("output pipe: %w", err)
 		}
 		// The read end joins Go's poller (non-blocking), so a reader
@@ -242,14 +260,14 @@ func openWorkerOutput() (*workerOutput, error) {
 }
 
 // stdio is the worker's stdout and stderr.
-func (o *workerOutput) stdio() (stdout, stderr uintptr) {
+func (o *Pipes) Stdio() (stdout, stderr uintptr) {
 	return uintptr(o.write[stdoutStream]), uintptr(o.write[stderrStream])
 }
 
 // closeWriteEnds drops the master's copies once the worker has them, so a
 // reader sees EOF when the worker and every child that inherited its
 // output have exited.
-func (o *workerOutput) closeWriteEnds() {
+func (o *Pipes) closeWriteEnds() {
 	for i, fd := range o.write {
 		if fd >= 0 {
 			unix.Close(fd)
@@ -259,7 +277,7 @@ func (o *workerOutput) closeWriteEnds() {
 }
 
 // close releases everything, for a worker that never started.
-func (o *workerOutput) close() {
+func (o *Pipes) Close() {
 	o.closeWriteEnds()
 	for _, r := range o.read {
 		if r != nil {
@@ -270,7 +288,7 @@ func (o *workerOutput) close() {
 
 // capture reads a started worker's output until the worker and its
 // children have closed it. Call it right after the fork.
-func (c *logCapture) capture(o *workerOutput, slot, pid int) {
+func (c *Capture) Start(o *Pipes, slot, pid int) {
 	o.closeWriteEnds()
 	for stream, r := range o.read {
 		c.readers.Add(1)
@@ -290,7 +308,7 @@ type logSource struct {
 // read splits one stream into lines. A line longer than the read buffer
 // is assembled from several reads, up to maxLogLine; a last line without
 // a newline is kept when the stream ends. "\r\n" counts as a newline.
-func (c *logCapture) read(r io.Reader, src logSource) {
+func (c *Capture) read(r io.Reader, src logSource) {
 	br := bufio.NewReaderSize(r, readBufferSize)
 	var long []byte
 	batch := &logBatch{stream: src.stream}
@@ -353,7 +371,7 @@ type logBatch struct {
 }
 
 // emit records one line in the ring and adds it to the batch.
-func (c *logCapture) emit(b *logBatch, src logSource, line []byte) {
+func (c *Capture) emit(b *logBatch, src logSource, line []byte) {
 	l := LogLine{Time: c.now(), App: c.app, Slot: src.slot, PID: src.pid, Stream: streamNames[src.stream], Line: string(line)}
 	c.ring.add(l)
 	b.buf = c.format.Append(b.buf, &l)
@@ -366,7 +384,7 @@ func (c *logCapture) emit(b *logBatch, src logSource, line []byte) {
 // flush writes the batch to each of its stream's outputs, in one call per
 // output: whole lines only, so lines of several workers never mix within
 // a line.
-func (c *logCapture) flush(b *logBatch) {
+func (c *Capture) flush(b *logBatch) {
 	if b.lines == 0 {
 		return
 	}
@@ -382,7 +400,7 @@ func (c *logCapture) flush(b *logBatch) {
 // write writes whole lines in one call. A failing output (disk full, a
 // reader gone) loses them: that is logged once when it starts and once,
 // with the count, when it ends, but never stops a worker.
-func (c *logCapture) write(out *logOutput, lines []byte, n int) {
+func (c *Capture) write(out *logOutput, lines []byte, n int) {
 	if _, err := out.Write(lines); err != nil {
 		out.lost.Add(int64(n))
 		if !out.failing.Swap(true) {
@@ -398,7 +416,7 @@ func (c *logCapture) write(out *logOutput, lines []byte, n int) {
 // reopen reopens every log file by its name: after logrotate moved a file
 // away, new lines go to a new file of the old name. A file that cannot be
 // reopened keeps receiving lines where it did.
-func (c *logCapture) reopen() error {
+func (c *Capture) Reopen() error {
 	var errs []error
 	for _, f := range c.files {
 		if err := f.reopen(); err != nil {
@@ -412,7 +430,7 @@ func (c *logCapture) reopen() error {
 // a reader is still busy after readersTimeout (its output is stalled, or a
 // worker's child holds the pipe), it leaves the files open: every line
 // written so far is already in them, nothing is buffered here.
-func (c *logCapture) close() {
+func (c *Capture) Close() {
 	done := make(chan struct{})
 	go func() { c.readers.Wait(); close(done) }()
 	select {
@@ -423,23 +441,14 @@ func (c *logCapture) close() {
 	}
 }
 
-func (c *logCapture) closeFiles() {
+func (c *Capture) closeFiles() {
 	for _, f := range c.files {
 		f.close()
 	}
 }
 
-// reopenLogs answers SIGUSR1 and `clusterd reopen-logs`. It runs off the
-// event loop: opening a file may block.
-func (m *Master) reopenLogs(why string) error {
-	if len(m.logs.files) == 0 {
-		m.log.Info(why + ": no log files to reopen")
-		return nil
-	}
-	if err := m.logs.reopen(); err != nil {
-		m.log.Error(why+": reopening log files failed", "err", err)
-		return err
-	}
-	m.log.Info(why+": log files reopened", "files", len(m.logs.files))
-	return nil
-}
+// Files is how many log files the capture writes to (0: only the console).
+func (c *Capture) Files() int { return len(c.files) }
+
+// Ring is where `clusterd logs` reads the last lines and follows new ones.
+func (c *Capture) Ring() *Ring { return c.ring }
