@@ -25,7 +25,7 @@
 //
 // Go sizes its scheduler to the CPUs the process may use (GOMAXPROCS: the CPU count, or a
 // cgroup CPU limit since Go 1.25), not to its share of them, so N Go workers on N CPUs
-// each run N scheduler threads. DESIGN-NOTES note 17 measured two fasthttp workers with
+// each run N scheduler threads. docs/design.md §17 measured two fasthttp workers with
 // GOMAXPROCS=2 at about 0.9 of the same workers with GOMAXPROCS=1 on 2 cores. Two demo
 // workers sharing one socket on the same 2-core machine, loaded by bench/loadgen with 64
 // connections in paired 5-second runs, gave GOMAXPROCS=2 / GOMAXPROCS=1 throughput ratios

@@ -2,15 +2,15 @@
 // them as bare file descriptors.
 //
 // The master opens every socket exactly once and hands the same open file
-// description to every worker (DESIGN-NOTES 1): the accept backlog belongs to
+// description to every worker (docs/design.md §1): the accept backlog belongs to
 // the socket, so a worker that exits loses no queued connection. The master
 // itself never accepts, so its copy must stay out of the Go poller: a
 // net.Listener kept open in the master is registered with epoll and wakes the
-// master's runtime on every new connection (DESIGN-NOTES 4). A Socket is
+// master's runtime on every new connection (docs/design.md §4). A Socket is
 // therefore only a descriptor, a name for LISTEN_FDNAMES and the address it
 // was opened for.
 //
 // Descriptors are taken with SyscallConn and F_DUPFD_CLOEXEC, never with
 // (*net.TCPListener).File, which would switch the shared description to
-// blocking mode for every worker (DESIGN-NOTES 2).
+// blocking mode for every worker (docs/design.md §2).
 package listener

@@ -13,7 +13,7 @@ import (
 //
 // With ReusePort, every TCP address gets one socket per slot, bound to the
 // same address: a SO_REUSEPORT group that the kernel balances by hashing
-// each new connection to one socket (DESIGN-NOTES 10). The master holds
+// each new connection to one socket (docs/design.md §10). The master holds
 // every socket open, so a slot's queue survives its worker's death and is
 // served by the replacement, which inherits the same socket: no connection
 // is reset. Unix sockets, which Linux does not balance, stay shared.

@@ -17,7 +17,7 @@ type Options struct {
 	// ReusePort sets SO_REUSEPORT, so several sockets can bind the same
 	// address and the kernel hashes connections across them. Off by
 	// default: per-worker reuseport sockets lose the connections queued in
-	// a worker's backlog when it exits (DESIGN-NOTES 1).
+	// a worker's backlog when it exits (docs/design.md §1).
 	ReusePort bool
 }
 
@@ -89,22 +89,12 @@ func FromFd(spec Spec, fd int) (*Socket, error) {
 // out of this process's poller.
 func detach(spec Spec, ln net.Listener) (*Socket, error) {
 	defer ln.Close()
-	raw, err := ln.(syscall.Conn).SyscallConn()
+	dup, err := BareFd(ln.(syscall.Conn))
 	if err != nil {
 		return nil, err
 	}
-	dup := -1
-	var duperr error
-	if err := raw.Control(func(fd uintptr) {
-		dup, duperr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 3)
-	}); err != nil {
-		return nil, err
-	}
-	if duperr != nil {
-		return nil, fmt.Errorf("dup: %w", duperr)
-	}
 	// The description is non-blocking already (Go opened it); say so
-	// explicitly because every worker depends on it (DESIGN-NOTES 2).
+	// explicitly because every worker depends on it (docs/design.md §2).
 	if err := unix.SetNonblock(dup, true); err != nil {
 		unix.Close(dup)
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/logcapture"
 )
 
@@ -30,10 +31,6 @@ type Config struct {
 	// worker keeps running. What only a new master can change (sockets,
 	// logs, metrics, user, watch) keeps its running value, with a warning.
 	Reconfigure func() (Config, error)
-	// ReloadAll, if set, reloads every app of the process and waits for
-	// them (clusterd reload --all): cmd/clusterd sets it for a config
-	// file's apps, whose masters share the process.
-	ReloadAll func() error
 	// Instances is the number of worker slots.
 	Instances int
 	// Listen are the --listen values, parsed by the listener package.
@@ -220,7 +217,7 @@ func (c *Config) validate() error {
 		name, _, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
 			errs = append(errs, fmt.Errorf("env: %q is not NAME=VALUE", kv))
-		} else if slices.Contains(masterOnlyVars, name) {
+		} else if slices.Contains(launch.MasterOnlyVars, name) {
 			errs = append(errs, fmt.Errorf("env: %s is clusterd's to set for each worker, not the config's", name))
 		}
 	}

@@ -29,14 +29,10 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 		}
 		control.WriteResponse(conn, control.Response{OK: true, Status: &st})
 	case "reload":
-		if req.Arg == "all" && m.cfg.ReloadAll != nil {
+		if req.Arg == "all" {
 			// Every app of this process, as SIGHUP does; answered when all
 			// have finished.
-			if err := m.cfg.ReloadAll(); err != nil {
-				control.WriteResponse(conn, control.Response{Error: err.Error()})
-				return
-			}
-			control.WriteResponse(conn, control.Response{OK: true})
+			m.answerWhenDone(conn, "reload", m.host.ReloadAll)
 			return
 		}
 		m.answerWhenDone(conn, "reload", m.requestReload)
@@ -60,7 +56,7 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 	case "reopen-logs":
 		m.answerReopenLogs(conn)
 	case "upgrade":
-		m.answerWhenDone(conn, "upgrade", m.requestUpgrade)
+		m.answerWhenDone(conn, "upgrade", m.host.Upgrade)
 	case "stop":
 		m.post(func() { m.beginStop("clusterd stop") })
 		<-m.done
@@ -88,15 +84,15 @@ func (m *Master) answerWhenDone(conn net.Conn, what string, start func(reply fun
 }
 
 func (m *Master) status() control.Status {
-	now := time.Now()
+	now := m.clock.Now()
 	st := control.Status{
 		Name: m.cfg.Name, PID: m.pid, Command: m.cfg.Command, Generation: m.generation,
-		Instances: len(m.slots), Listeners: m.Addresses(), Metrics: m.metricsAddress(), StartedAt: m.startedAt, Stopping: m.stopping,
+		Instances: len(m.slots), Listeners: m.Addresses(), Metrics: m.metricsAddress, StartedAt: m.startedAt, Stopping: m.stopping,
 		Reload: control.ReloadStatus{InProgress: m.reload != nil, Queued: m.queuedAny, Last: m.lastReload},
 	}
 	listed := make(map[*proc]bool, len(m.procs))
 	for _, s := range m.slots {
-		w := control.WorkerStatus{Slot: s.index, Generation: s.cmd.generation, Restarts: s.restarts, LastExit: s.lastExit,
+		w := control.WorkerStatus{Slot: s.index, Generation: s.cmd.Generation, Restarts: s.restarts, LastExit: s.lastExit,
 			MemoryRestarts: s.replacements["memory"], HealthRestarts: s.replacements["health"]}
 		switch {
 		case s.worker != nil:
@@ -117,7 +113,7 @@ func (m *Master) status() control.Status {
 	var others []control.WorkerStatus
 	for _, p := range m.procs {
 		if !listed[p] {
-			w := control.WorkerStatus{Slot: p.slot, Generation: p.cmd.generation}
+			w := control.WorkerStatus{Slot: p.slot, Generation: p.cmd.Generation}
 			fillProc(&w, p, now)
 			w.Successor = p.successor
 			others = append(others, w)

@@ -6,23 +6,20 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
-	"golang.org/x/time/rate"
 
-	"github.com/cloudflare/tableflip"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clusterd/clusterd/control"
+	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/listener"
 	"github.com/clusterd/clusterd/logcapture"
 	"github.com/clusterd/clusterd/reload"
+	"github.com/clusterd/clusterd/watch"
 )
 
 // ErrStopped is returned to requests that arrive after the master stopped.
@@ -33,9 +30,10 @@ type Master struct {
 	cfg     Config
 	log     *slog.Logger
 	pid     int
+	host    Host
+	clock   Clock
 	sockets listener.Groups // sockets[slot] are what that slot's workers get
 	control *control.Server
-	spawner *spawner
 	devNull *os.File
 	// credential is who workers run as (--user/--group), nil for the
 	// master's own user.
@@ -53,19 +51,16 @@ type Master struct {
 	// what clusterd scale set meanwhile.
 	configuredInstances int
 	logs                *logcapture.Capture // worker output; safe for concurrent use, not the loop's
-	// forkLimit is the machine-wide cap on re-forks of crashed workers
-	// (DESIGN-NOTES 7): a crash storm costs capacity, not the machine.
-	forkLimit *rate.Limiter
-	startedAt time.Time
+	startedAt           time.Time
 
 	events chan func() // work for the event loop
 	done   chan struct{}
 
 	// Everything below is owned by the event loop.
 	slots      []*slot
-	procs      map[int]*proc // by pid, every live child
-	generation int           // of the newest resolved release
-	current    *command      // the newest release that a reload installed; new slots run it
+	procs      map[int]*proc   // by pid, every live child
+	generation int             // of the newest resolved release
+	current    *launch.Command // the newest release that a reload installed; new slots run it
 	reload     *reloadRun
 	queued     []func(error) // waiters of a reload queued behind the running one
 	queuedAny  bool
@@ -73,18 +68,16 @@ type Master struct {
 	stopping   bool
 	// allReadyOnce: the master became ready (every slot's first worker).
 	allReadyOnce bool
-	supervised   bool // started with NOTIFY_SOCKET: speak sd_notify
-	// upgrader replaces this master with the binary on disk (nil when
-	// tableflip is unavailable, upgradeUnavailable says why).
-	upgrader           *tableflip.Upgrader
-	upgradeUnavailable string
-	upgrading          bool // an upgrade is in flight
-	upgraded           bool // a new master took over: leave the sockets' paths alone
-	// metrics is the --metrics endpoint (nil without it); the counts are
-	// what it reports, kept by the loop.
-	metrics        *metricsServer
+	upgrading    bool // an upgrade of the process is in flight
+	upgraded     bool // a new master took over: leave the sockets' paths alone
+	// stopAfterUpgrade is why a stop was asked for during an upgrade: it
+	// happens once the upgrade has finished, either way.
+	stopAfterUpgrade string
+	// metricsAddress is where the process serves this app's metrics ("":
+	// nowhere); the counts are what it reports, kept by the loop.
+	metricsAddress string
 	reloadDuration prometheus.Histogram
-	watcher        *watcher
+	watcher        *watch.Watcher
 	// nodePreloadDir holds the --node-compat preload; removed at exit.
 	nodePreloadDir string
 	restartCounts  map[string]int
@@ -92,19 +85,18 @@ type Master struct {
 	reloadCounts   map[string]int
 	// lastWorkerExit is set when the master stops because no worker is
 	// left to run.
-	lastWorkerExit      *WorkerExit
-	supervisorErrLogged bool
+	lastWorkerExit *WorkerExit
 }
 
-func newSlot(index int, cmd *command) *slot {
+func newSlot(index int, cmd *launch.Command) *slot {
 	return &slot{index: index, cmd: cmd, replacements: map[string]int{}}
 }
 
 // slot is one position in the cluster; its worker changes over time.
 type slot struct {
 	index  int
-	worker *proc    // nil while waiting for a restart or errored
-	cmd    *command // the release its workers run
+	worker *proc           // nil while waiting for a restart or errored
+	cmd    *launch.Command // the release its workers run
 	// failedStarts counts consecutive deaths before ready.
 	failedStarts int
 	restarts     int
@@ -124,8 +116,13 @@ type slot struct {
 }
 
 // New checks the configuration, resolves the command, opens the sockets and
-// the control socket. Every error names what is wrong in one line.
-func New(cfg Config) (m *Master, err error) {
+// the control socket, or adopts those of handoff (an upgrade). Every error
+// names what is wrong in one line. host is the process the app runs in.
+func New(cfg Config, host Host, handoff *Handoff) (m *Master, err error) {
+	return newMaster(cfg, host, handoff, realClock{})
+}
+
+func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -138,19 +135,12 @@ func New(cfg Config) (m *Master, err error) {
 			}
 		}
 	}()
-	// tableflip first: a master started by an upgrade takes its sockets
-	// and control socket from the old one instead of opening its own.
-	upgrader, upgradeErr := processUpgrader(cfg.UpgradeTimeout)
-	upgraded, err := takeUpgradeFiles(upgrader, cfg.Name)
-	if err != nil {
-		return nil, err
-	}
 	fixed := cfg
-	cmd, err := resolveCommand(cfg.Command, cfg.Dir, 1)
+	cmd, err := launch.Resolve(cfg.Command, cfg.Dir, 1)
 	if err != nil {
 		return nil, err
 	}
-	credential, userEnv, err := workerCredential(cfg.User, cfg.Group)
+	credential, userEnv, err := launch.Credential(cfg.User, cfg.Group)
 	if err != nil {
 		return nil, err
 	}
@@ -161,9 +151,9 @@ func New(cfg Config) (m *Master, err error) {
 	}
 	var sockets listener.Groups
 	var ctl *control.Server
-	if upgraded != nil {
-		sockets, ctl = upgraded.groups, control.Adopt(cfg.ControlPath, upgraded.control)
-		cfg.Instances = upgraded.instances
+	if handoff != nil {
+		sockets, ctl = handoff.Sockets, control.Adopt(cfg.ControlPath, handoff.Control)
+		cfg.Instances = len(handoff.Sockets)
 	} else {
 		if ctl, err = control.Listen(cfg.ControlPath); err != nil {
 			return nil, err
@@ -174,7 +164,7 @@ func New(cfg Config) (m *Master, err error) {
 		}
 	}
 	undo = append(undo, func() { ctl.Close() }, func() { sockets.Close() })
-	devNull, err := openDevNull()
+	devNull, err := os.OpenFile(os.DevNull, os.O_RDONLY, 0) // the workers' stdin, not our terminal
 	if err != nil {
 		return nil, err
 	}
@@ -185,65 +175,48 @@ func New(cfg Config) (m *Master, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var metrics *metricsServer
-	if cfg.Metrics != "" {
-		if metrics, err = listenMetrics(cfg.Metrics, upgrader); err != nil {
-			return nil, err
-		}
-		undo = append(undo, metrics.release)
-	}
 	m = &Master{
 		cfg:                 cfg,
 		fixed:               fixed,
 		configuredInstances: fixed.Instances,
 		log:                 cfg.Logger,
 		pid:                 os.Getpid(),
+		host:                host,
+		clock:               clock,
 		sockets:             sockets,
 		control:             ctl,
-		spawner:             newSpawner(),
 		devNull:             devNull,
 		logs:                logs,
-		workerEnv:           withUserEnv(workerEnv(os.Environ()), userEnv),
+		workerEnv:           launch.WithUserEnv(launch.MasterEnvForWorkers(os.Environ()), userEnv),
 		credential:          credential,
-		forkLimit:           rate.NewLimiter(rate.Limit(cfg.ForkRate), cfg.ForkBurst),
 		events:              make(chan func(), 64),
 		done:                make(chan struct{}),
 		procs:               make(map[int]*proc),
 		generation:          1,
-		supervised:          hasSupervisor(),
-		upgrader:            upgrader,
-		metrics:             metrics,
 		reloadDuration:      newReloadDuration(),
 		restartCounts:       map[string]int{},
 		reloadCounts:        map[string]int{},
 	}
-	if upgradeErr != nil {
-		m.upgrader, m.upgradeUnavailable = nil, upgradeErr.Error()
-	}
-	m.cfg.Watch = watchPaths(cfg.Watch, cmd.dir)
+	m.cfg.Watch = watch.Paths(cfg.Watch, cmd.Dir)
 	if cfg.NodeCompat {
-		dir, preload, err := writeNodePreload()
+		dir, preload, err := launch.WriteNodePreload()
 		if err != nil {
 			return nil, err
 		}
 		undo = append(undo, func() { os.RemoveAll(dir) })
 		m.nodePreloadDir, m.nodePreload = dir, preload
 	}
-	cmd.env = m.releaseEnv(cfg.Env)
+	cmd.Env = m.releaseEnv(cfg.Env)
 	m.current = cmd
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, newSlot(i, cmd))
 	}
-	startingMasters.Add(1)
 	return m, nil
 }
 
 // Close releases what New opened, for a master that will not Run (another
 // app of the same file failed to start); Run does it itself.
 func (m *Master) Close() {
-	if m.metrics != nil {
-		m.metrics.release()
-	}
 	if m.nodePreloadDir != "" {
 		os.RemoveAll(m.nodePreloadDir)
 	}
@@ -290,45 +263,54 @@ func (m *Master) Addresses() []string {
 // ControlPath is where the control socket listens.
 func (m *Master) ControlPath() string { return m.cfg.ControlPath }
 
-// Run starts the workers and supervises them until ctx ends, SIGTERM or
-// SIGINT arrives, or a stop command comes in; then it stops every worker
-// gracefully and returns nil. SIGHUP starts a rolling reload.
-func (m *Master) Run(ctx context.Context) error {
-	signals := make(chan os.Signal, 16)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD,
-		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR2, syscall.SIGUSR1)
-	defer signal.Stop(signals)
-	// With SIGPIPE notified, a write to our stdout or stderr after its
-	// reader went away fails with EPIPE instead of killing the master and
-	// every worker with it. Not on signals: a flood of them must not crowd
-	// out SIGCHLD.
-	sigpipe := make(chan os.Signal, 1)
-	signal.Notify(sigpipe, syscall.SIGPIPE)
-	defer signal.Stop(sigpipe)
-
-	m.startedAt = time.Now()
-	joinUpgrades(m)
-	defer leaveUpgrades(m)
-	go m.control.Serve(m.handleControl)
-	if m.metrics != nil {
-		m.metrics.attach(m)
+// startWatch turns --watch on: a change triggers the normal ready-gated
+// rolling reload, so a save that breaks the program aborts the reload and
+// the old workers keep serving (PM2's watch restarts abruptly).
+func (m *Master) startWatch() error {
+	if len(m.cfg.Watch) == 0 {
+		return nil
 	}
+	changed := func(first string) {
+		m.post(func() {
+			m.log.Info("watch mode: files changed, rolling reload", "first_change", first)
+			m.requestReload(func(err error) {
+				if err != nil {
+					m.log.Error("watch mode: the reload after a change was aborted; the old workers keep serving", "err", err)
+				}
+			})
+		})
+	}
+	failed := func(err error) { m.post(func() { m.log.Error("watch mode", "err", err) }) }
+	w, err := watch.Start(m.cfg.Watch, m.cfg.WatchIgnore, m.cfg.WatchDelay, changed, failed)
+	m.watcher = w
+	return err
+}
+
+// Name is the app's name.
+func (m *Master) Name() string { return m.cfg.Name }
+
+// Config is the configuration the master started with.
+func (m *Master) Config() Config { return m.fixed }
+
+// Run starts the workers and supervises them until ctx ends or a stop
+// command comes in; then it stops every worker gracefully and returns nil.
+// Signals reach it from the process through Signal.
+func (m *Master) Run(ctx context.Context) error {
+	m.startedAt = m.clock.Now()
+	go m.control.Serve(m.handleControl)
 	if err := m.startWatch(); err != nil {
 		m.log.Error("watch mode is off", "err", err)
 	}
 	m.log.Info("master started", "name", m.cfg.Name, "pid", m.pid, "instances", len(m.slots),
-		"listen", m.Addresses(), "command", m.slots[0].cmd.path, "control", m.cfg.ControlPath)
+		"listen", m.Addresses(), "command", m.slots[0].cmd.Path, "control", m.cfg.ControlPath)
 	for _, s := range m.slots {
 		m.startWorker(s)
 	}
-	m.startSupervisorWatchdog()
 	m.startMemoryWatch()
 
 	ctxDone := ctx.Done()
 	for !m.stopping || len(m.procs) > 0 {
 		select {
-		case sig := <-signals:
-			m.onSignal(sig.(syscall.Signal))
 		case event := <-m.events:
 			event()
 		case <-ctxDone:
@@ -338,13 +320,8 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	close(m.done)
 	if m.watcher != nil {
-		m.watcher.close()
+		m.watcher.Close()
 	}
-	if m.metrics != nil {
-		m.metrics.detach(m)
-		m.metrics = nil
-	}
-	m.removePidfile()
 	if m.upgraded {
 		// The new master serves these sockets: close our descriptors only.
 		for _, set := range m.sockets {
@@ -360,6 +337,16 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Signal hands the master a signal the process received: SIGHUP reloads,
+// SIGTERM and SIGINT stop (a second one kills), SIGTTIN and SIGTTOU scale by
+// one, SIGUSR1 reopens the log files.
+func (m *Master) Signal(sig syscall.Signal) {
+	m.post(func() { m.onSignal(sig) })
+}
+
+// Done is closed once the master's loop has finished.
+func (m *Master) Done() <-chan struct{} { return m.done }
 
 // WorkerExit is Run's error when the master stopped because no worker was
 // left to run (--no-autorestart, --stop-exit-codes): the master exits with
@@ -397,26 +384,15 @@ func (m *Master) call(f func()) bool {
 
 // after runs f on the event loop once d has passed. f must check that what
 // it was armed for still holds: a timer may fire just after it was stopped.
-func (m *Master) after(d time.Duration, f func()) *time.Timer {
-	return time.AfterFunc(d, func() { m.post(f) })
+func (m *Master) after(d time.Duration, f func()) Timer {
+	return m.clock.AfterFunc(d, func() { m.post(f) })
 }
 
 func (m *Master) onSignal(sig syscall.Signal) {
 	switch sig {
-	case syscall.SIGCHLD:
-		m.reap()
 	case syscall.SIGHUP:
 		m.log.Info("SIGHUP: rolling reload requested")
 		m.requestReload(nil)
-	case syscall.SIGUSR2: // nginx's and unicorn's: replace the master binary
-		if !m.leadsUpgrades() {
-			return // every master of the process gets it; one acts for all
-		}
-		m.requestUpgrade(func(err error) {
-			if err != nil {
-				m.log.Warn("SIGUSR2 upgrade not done", "err", err)
-			}
-		})
 	case syscall.SIGTTIN, syscall.SIGTTOU: // unicorn's and einhorn's: one more, one fewer
 		target := len(m.slots) + 1
 		if sig == syscall.SIGTTOU {
@@ -436,69 +412,6 @@ func (m *Master) onSignal(sig syscall.Signal) {
 	}
 }
 
-// reap collects the exit status of each of our own children that has
-// exited. It never waits for "any child": that would steal exits from
-// other code in the process (DESIGN-NOTES 11). As PID 1 (a container's
-// init) it does, because reaping the orphans that land on PID 1 is then
-// the job: nobody else would, and they would pile up as zombies.
-func (m *Master) reap() {
-	if m.pid == 1 {
-		m.reapAny()
-		return
-	}
-	for pid, p := range m.procs {
-		var status unix.WaitStatus
-		if p.reaped {
-			continue
-		}
-		got, err := unix.Wait4(pid, &status, unix.WNOHANG, nil)
-		if got == pid || errors.Is(err, unix.ECHILD) {
-			m.onReaped(p, status, err)
-		}
-	}
-}
-
-// children maps the pid of every live worker of every master in this
-// process to its master. Several apps run one master each in one process;
-// as PID 1 each reaps any child, and hands an exit to the master that owns
-// it. A pid is added under the lock in the same step as the fork, so no
-// exit can be reaped before its owner is known.
-var children = struct {
-	sync.Mutex
-	owner map[int]*Master
-}{owner: map[int]*Master{}}
-
-// workerIDs numbers the workers of every master in this process.
-var workerIDs atomic.Uint64
-
-func (m *Master) reapAny() {
-	for {
-		var status unix.WaitStatus
-		children.Lock()
-		pid, err := unix.Wait4(-1, &status, unix.WNOHANG, nil)
-		owner := children.owner[pid]
-		children.Unlock()
-		if pid <= 0 || err != nil {
-			return
-		}
-		switch {
-		case owner == m:
-			if p, ok := m.procs[pid]; ok && !p.reaped {
-				m.onReaped(p, status, nil)
-			}
-		case owner != nil:
-			// In a goroutine: two loops must never wait on each other.
-			go owner.post(func() {
-				if p, ok := owner.procs[pid]; ok && !p.reaped {
-					owner.onReaped(p, status, nil)
-				}
-			})
-		default:
-			m.log.Debug("reaped an orphan", "pid", pid, "exit", describeExit(status, nil))
-		}
-	}
-}
-
 func (m *Master) startWorker(s *slot) {
 	p, err := m.spawn(s.index, s.cmd, false)
 	if err != nil {
@@ -511,11 +424,10 @@ func (m *Master) startWorker(s *slot) {
 
 // spawn starts a worker process for slot running cmd. A successor belongs to
 // a reload until it is promoted.
-func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, err error) {
-	// Unique in the process, not only in this master: the id names the
-	// worker's abstract notify socket, and several apps' masters may share
-	// a process.
-	id := workerIDs.Add(1)
+func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *proc, err error) {
+	// Unique in the process, not only in this app: the id names the
+	// worker's abstract notify socket.
+	id := m.host.WorkerID()
 	// What this worker's start opened is closed again if the start fails.
 	var undo []func()
 	defer func() {
@@ -554,24 +466,23 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 		undo = append(undo, ipc.close)
 		nodeIPC = int(ipc.worker.Fd())
 	}
-	children.Lock()
-	pid, err := m.spawner.start(workerStart{
-		cmd:        cmd,
-		env:        cmd.env,
-		stdio:      [3]uintptr{m.devNull.Fd(), stdout, stderr},
-		sockets:    sockets,
-		fdNames:    fdNames,
-		notifyAddr: endpoint.addr,
-		notifyPipe: int(endpoint.pipeW.Fd()),
-		nodeIPC:    nodeIPC,
-		slot:       slotIndex,
-		credential: m.credential,
-		watchdog:   m.cfg.Watchdog,
-	})
-	if err == nil {
-		children.owner[pid] = m
+	var p *proc
+	pid, err := m.host.StartWorker(launch.Worker{
+		Cmd:        cmd,
+		Env:        cmd.Env,
+		Stdio:      [3]uintptr{m.devNull.Fd(), stdout, stderr},
+		Sockets:    sockets,
+		FdNames:    fdNames,
+		NotifyAddr: endpoint.addr,
+		NotifyPipe: int(endpoint.pipeW.Fd()),
+		NodeIPC:    nodeIPC,
+		Slot:       slotIndex,
+		Credential: m.credential,
+		Watchdog:   m.cfg.Watchdog,
+	}.Fork(), func(e Exit) { m.post(func() { m.onReaped(p, e) }) })
+	if err != nil {
+		err = fmt.Errorf("start %s: %w", cmd.Argv[0], err)
 	}
-	children.Unlock()
 	// The worker has its copies of the pipe's and the channel's ends.
 	endpoint.afterStart()
 	if ipc != nil {
@@ -581,7 +492,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 		return nil, err
 	}
 	m.logs.Start(output, slotIndex, pid)
-	p := newProc(id, slotIndex, pid, cmd, successor, endpoint)
+	p = newProc(id, slotIndex, pid, cmd, successor, endpoint, m.clock.Now())
 	m.procs[pid] = p
 	if p.health = health; health != nil {
 		m.scheduleProbe(p)
@@ -602,7 +513,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 	case !m.cfg.WaitReady:
 		p.startTimer = m.after(m.cfg.MinUptime, func() {
 			if p.state == starting && !p.reaped {
-				m.markReady(p, "alive for min-uptime")
+				m.markReady(p, readyByUptime)
 			}
 		})
 	case !successor: // a reload applies its own listen timeout to successors
@@ -614,7 +525,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 			}
 		})
 	}
-	m.log.Debug("worker started", "slot", slotIndex, "pid", pid, "generation", cmd.generation)
+	m.log.Debug("worker started", "slot", slotIndex, "pid", pid, "generation", cmd.Generation)
 	return p, nil
 }
 
@@ -627,7 +538,7 @@ func (m *Master) onNotify(p *proc, msg string) {
 		p.status = n.status
 	}
 	if n.watchdog {
-		p.lastPing = time.Now()
+		p.lastPing = m.clock.Now()
 	}
 	if n.ready && p.state == starting {
 		if p.reaped {
@@ -641,9 +552,13 @@ func (m *Master) onNotify(p *proc, msg string) {
 	}
 }
 
+// readyByUptime is why a worker is ready without --wait-ready.
+const readyByUptime = "alive for min-uptime"
+
 func (m *Master) markReady(p *proc, why string) {
 	p.state = ready
-	p.readyAt = time.Now()
+	p.readyBy = why
+	p.readyAt = m.clock.Now()
 	p.stopStartTimer()
 	close(p.readyCh)
 	if m.cfg.Watchdog > 0 {
@@ -651,7 +566,7 @@ func (m *Master) markReady(p *proc, why string) {
 		m.watchWorker(p)
 	}
 	if s := m.slotOf(p); s != nil && s.worker == p {
-		s.failedStarts = 0
+		p.failedStartsBefore, s.failedStarts = s.failedStarts, 0
 	}
 	m.log.Info("worker ready", "slot", p.slot, "pid", p.pid, "after", p.readyAt.Sub(p.startedAt).Round(time.Millisecond), "by", why)
 	if !m.allReadyOnce && m.allReady() {
@@ -669,12 +584,12 @@ func (m *Master) markReady(p *proc, why string) {
 // dumps its goroutines to the log), SIGKILL after the kill timeout, and is
 // replaced at once: it was ready, so its death counts as a crash.
 func (m *Master) watchWorker(p *proc) {
-	due := time.Until(p.lastPing.Add(m.cfg.Watchdog))
+	due := p.lastPing.Add(m.cfg.Watchdog).Sub(m.clock.Now())
 	m.after(max(due, 0), func() {
 		if p.reaped || p.state != ready {
 			return
 		}
-		silent := time.Since(p.lastPing)
+		silent := m.clock.Now().Sub(p.lastPing)
 		if silent < m.cfg.Watchdog {
 			m.watchWorker(p) // it pinged meanwhile
 			return
@@ -682,10 +597,12 @@ func (m *Master) watchWorker(p *proc) {
 		m.log.Error("worker missed its watchdog: SIGABRT", "slot", p.slot, "pid", p.pid,
 			"silent_for", silent.Round(time.Millisecond), "watchdog", m.cfg.Watchdog)
 		p.stopReason = "missed its watchdog"
-		unix.Kill(p.pid, unix.SIGABRT)
+		if !p.leaderGone {
+			unix.Kill(p.pid, unix.SIGABRT) // the main process: a Go worker dumps its goroutines
+		}
 		p.killTimer = m.after(m.cfg.KillTimeout, func() {
 			if !p.reaped {
-				unix.Kill(-p.pid, unix.SIGKILL)
+				m.host.SignalWorker(p.pid, unix.SIGKILL)
 			}
 		})
 	})
@@ -700,10 +617,10 @@ func (m *Master) allReady() bool {
 	return true
 }
 
-// stopProc asks a worker to drain and exit (SIGTERM) and arms SIGKILL for
-// its whole process group after the kill timeout.
+// stopProc asks a worker's whole tree to drain and exit (SIGTERM to its
+// process group and session) and arms SIGKILL for the rest of it after the
+// kill timeout.
 func (m *Master) stopProc(p *proc, reason string) {
-	// Once reaped, the pid may belong to someone else: never signal it.
 	if p.reaped || p.state == stopping {
 		return
 	}
@@ -712,28 +629,59 @@ func (m *Master) stopProc(p *proc, reason string) {
 	p.stopStartTimer()
 	if m.cfg.ShutdownWithMessage && p.ipc != nil && p.ipc.sendShutdown() == nil {
 		// PM2's shutdown_with_message: the kill timeout applies as usual.
-	} else if err := unix.Kill(p.pid, m.cfg.StopSignal); err != nil && !errors.Is(err, unix.ESRCH) {
+	} else if err := m.host.SignalWorker(p.pid, m.cfg.StopSignal); err != nil && !errors.Is(err, unix.ESRCH) {
 		m.log.Error("stop signal failed", "signal", m.cfg.StopSignal, "slot", p.slot, "pid", p.pid, "err", err)
 	}
 	p.killTimer = m.after(m.cfg.KillTimeout, func() {
 		if !p.reaped {
 			m.log.Warn("worker did not exit within kill timeout: SIGKILL", "slot", p.slot, "pid", p.pid,
 				"kill_timeout", m.cfg.KillTimeout)
-			unix.Kill(-p.pid, unix.SIGKILL)
+			m.host.SignalWorker(p.pid, unix.SIGKILL)
 		}
 	})
 }
 
-// onReaped records a worker's exit status. What the exit means waits for
-// onExit, after the worker's last notify messages have been handled.
-func (m *Master) onReaped(p *proc, status unix.WaitStatus, waitErr error) {
-	children.Lock()
-	delete(children.owner, p.pid)
-	children.Unlock()
+// onReaped records a worker's exit. While the rest of its tree lives on
+// (a wrapper's server), it is stopped like the worker would have been, and
+// the worker is gone only with it. What the exit means waits for onExit,
+// after the worker's last notify messages have been handled.
+func (m *Master) onReaped(p *proc, e Exit) {
+	if !p.leaderGone {
+		p.leaderGone = true
+		p.exitStatus = describeExit(e.Status, nil)
+		p.exitCode = exitCode(e.Status, nil)
+		diedAt := e.At
+		if diedAt.IsZero() {
+			diedAt = m.clock.Now()
+		}
+		p.uptime = diedAt.Sub(p.startedAt).Round(time.Millisecond)
+		if p.state == ready && p.readyBy == readyByUptime && p.uptime < m.cfg.MinUptime {
+			// Its min-uptime timer fired while news of its death was on
+			// the way: it never was alive that long.
+			p.state = starting
+			if s := m.slotOf(p); s != nil && s.worker == p {
+				s.failedStarts = p.failedStartsBefore
+			}
+		}
+	}
+	if !e.TreeGone {
+		if p.state != stopping {
+			// Its state stays what it was: the death is judged (crash or
+			// failed start) once the tree is gone.
+			m.log.Info("worker's main process exited; stopping what is left of its tree", "slot", p.slot, "pid", p.pid, "exit", p.exitStatus)
+			m.host.SignalWorker(p.pid, m.cfg.StopSignal)
+			if p.killTimer != nil {
+				p.killTimer.Stop()
+			}
+			p.killTimer = m.after(m.cfg.KillTimeout, func() {
+				if !p.reaped {
+					m.host.SignalWorker(p.pid, unix.SIGKILL)
+				}
+			})
+		}
+		return
+	}
 	p.reaped = true
-	p.exitStatus = describeExit(status, waitErr)
-	p.exitCode = exitCode(status, waitErr)
-	p.uptime = time.Since(p.startedAt).Round(time.Millisecond)
 	p.stopStartTimer()
 	if p.killTimer != nil {
 		p.killTimer.Stop()
@@ -775,7 +723,7 @@ func (m *Master) onExit(p *proc) {
 		"uptime", uptime, "reason", reason)
 }
 
-// afterWorkerDeath tells the two kinds of death apart (DESIGN-NOTES 7). A
+// afterWorkerDeath tells the two kinds of death apart (docs/design.md §7). A
 // worker that was ready crashed under load: replace it at once, limited only
 // by the machine-wide fork rate. One that died before it was ready failed to
 // start: back off, and give the slot up after MaxRestarts in a row.
@@ -869,14 +817,14 @@ func (m *Master) afterFailedStart(s *slot) {
 // scheduleStart starts s's next worker after at least delay, and no sooner
 // than the fork-rate cap allows.
 func (m *Master) scheduleStart(s *slot, delay time.Duration) {
-	delay = max(delay, m.forkLimit.Reserve().Delay())
+	delay = max(delay, m.host.ForkDelay())
 	s.retrySeq++
 	if delay == 0 {
 		m.startWorker(s)
 		return
 	}
 	seq := s.retrySeq
-	s.retryAt = time.Now().Add(delay)
+	s.retryAt = m.clock.Now().Add(delay)
 	m.after(delay, func() {
 		if s.retrySeq == seq && s.worker == nil && !s.errored && !m.stopping {
 			m.startWorker(s)
@@ -888,8 +836,15 @@ func (m *Master) beginStop(why string) {
 	if m.stopping {
 		return
 	}
+	if m.upgrading {
+		// The new master takes the sockets over, or does not: only then is
+		// it known what a stop may remove.
+		m.log.Info("stop asked for during an upgrade: stopping once it has finished", "why", why)
+		m.stopAfterUpgrade = why
+		return
+	}
 	m.stopping = true
-	m.tellSupervisor("STOPPING=1\nSTATUS=stopping: draining all workers")
+	m.host.TellSupervisor("STOPPING=1\nSTATUS=stopping: draining all workers")
 	m.log.Info("stopping: draining all workers", "why", why, "workers", len(m.procs), "kill_timeout", m.cfg.KillTimeout)
 	if m.reload != nil && m.reload.cancel != nil {
 		m.reload.cancel()
@@ -908,7 +863,7 @@ func (m *Master) forceStop(sig syscall.Signal) {
 	m.log.Warn("second "+sig.String()+" while stopping: SIGKILL to every worker", "workers", len(m.procs))
 	for _, p := range m.procs {
 		if !p.reaped {
-			unix.Kill(-p.pid, unix.SIGKILL)
+			m.host.SignalWorker(p.pid, unix.SIGKILL)
 		}
 	}
 }
@@ -931,5 +886,12 @@ func describeExit(status unix.WaitStatus, waitErr error) string {
 
 // reloadOptions are the reload package's view of the configuration.
 func (m *Master) reloadOptions() reload.Options {
-	return reload.Options{ListenTimeout: m.cfg.ListenTimeout, ReadyGrace: m.cfg.ReadyGrace}
+	return reload.Options{ListenTimeout: m.cfg.ListenTimeout, ReadyGrace: m.cfg.ReadyGrace, After: m.clockAfter}
+}
+
+// clockAfter is time.After on the loop's clock, for the reload package.
+func (m *Master) clockAfter(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	m.clock.AfterFunc(d, func() { ch <- m.clock.Now() })
+	return ch
 }

@@ -1,27 +1,14 @@
 package master
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/cloudflare/tableflip"
 	"github.com/clusterd/clusterd/control"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// --metrics serves Prometheus metrics with the official client library,
-// plus /healthz (the master's event loop answers) and /readyz (at least
-// one worker is ready) for load balancers and Kubernetes probes. Figures
+// An app's figures for --metrics (the process serves the endpoint). Figures
 // about workers come from a snapshot the event loop hands over; reading
 // /proc for each worker happens on the scrape's goroutine, never on the
 // loop.
@@ -35,70 +22,6 @@ var (
 	descWorkerCPU = prometheus.NewDesc("clusterd_worker_cpu_seconds_total", "CPU time of each worker process.", []string{"slot", "pid"}, nil)
 )
 
-// metricsServer is a --metrics endpoint. The masters of one process (the
-// apps of a config file) that name the same address share it: each app's
-// figures carry an app label, and /readyz wants a ready worker in every
-// app. Its socket comes from tableflip, so an upgrade hands it to the new
-// process instead of failing to bind it again.
-type metricsServer struct {
-	addr string
-	ln   net.Listener
-	srv  *http.Server
-	reg  *prometheus.Registry
-
-	mu      sync.Mutex
-	masters []*Master // attached: running, in the order they started
-	users   int       // masters created with it, running or not yet
-}
-
-// metricsServers are this process's endpoints, by address.
-var metricsServers = struct {
-	sync.Mutex
-	byAddr map[string]*metricsServer
-}{byAddr: map[string]*metricsServer{}}
-
-// listenMetrics binds the endpoint at addr, or returns the one a master
-// of this process already has there; done releases it.
-func listenMetrics(addr string, upgrader *tableflip.Upgrader) (s *metricsServer, err error) {
-	metricsServers.Lock()
-	defer metricsServers.Unlock()
-	if s := metricsServers.byAddr[addr]; s != nil {
-		s.users++
-		return s, nil
-	}
-	var ln net.Listener
-	if upgrader != nil {
-		// An old master's, when this process is its upgrade.
-		if ln, err = upgrader.Fds.Listener("tcp", addr); err != nil {
-			return nil, fmt.Errorf("--metrics %s: %w", addr, err)
-		}
-	}
-	if ln == nil {
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return nil, fmt.Errorf("--metrics %s: %w", addr, unwrapListenError(err))
-		}
-		if upgrader != nil {
-			if err := upgrader.Fds.AddListener("tcp", addr, ln.(*net.TCPListener)); err != nil {
-				ln.Close()
-				return nil, fmt.Errorf("--metrics %s: %w", addr, err)
-			}
-		}
-	}
-	s = &metricsServer{addr: addr, ln: ln, reg: prometheus.NewRegistry(), users: 1}
-	s.reg.MustRegister(
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), // the master's own RSS, CPU, fds
-		collectors.NewGoCollector(),
-	)
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", s.healthz)
-	mux.HandleFunc("/readyz", s.readyz)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln)
-	metricsServers.byAddr[addr] = s
-	return s, nil
-}
-
 func newReloadDuration() prometheus.Histogram {
 	return prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "clusterd_reload_duration_seconds",
@@ -107,85 +30,22 @@ func newReloadDuration() prometheus.Histogram {
 	})
 }
 
-func unwrapListenError(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		return op.Err
-	}
-	return err
+// Collectors are the app's figures for the process's metrics endpoint;
+// the process labels them with the app's name.
+func (m *Master) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.reloadDuration, clusterCollector{m}}
 }
 
-// attach adds m's figures, labelled with its app, while m runs.
-func (s *metricsServer) attach(m *Master) {
-	labelled := prometheus.WrapRegistererWith(prometheus.Labels{"app": m.cfg.Name}, s.reg)
-	labelled.MustRegister(m.reloadDuration, clusterCollector{m})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.masters = append(s.masters, m)
+// ReadyWorkers is how many of the app's workers are ready; ok is false when
+// its loop did not answer within timeout (what /healthz reports).
+func (m *Master) ReadyWorkers(timeout time.Duration) (ready int, ok bool) {
+	snap, ok := m.snapshotWithin(timeout)
+	return snap.byState["ready"], ok
 }
 
-// detach removes m's figures, and closes the endpoint when no master of
-// the process uses it any more.
-func (s *metricsServer) detach(m *Master) {
-	labelled := prometheus.WrapRegistererWith(prometheus.Labels{"app": m.cfg.Name}, s.reg)
-	labelled.Unregister(m.reloadDuration)
-	labelled.Unregister(clusterCollector{m})
-	s.mu.Lock()
-	s.masters = slices.DeleteFunc(s.masters, func(o *Master) bool { return o == m })
-	s.mu.Unlock()
-	s.release()
-}
-
-// release gives up one master's use of the endpoint: the last one closes
-// it.
-func (s *metricsServer) release() {
-	metricsServers.Lock()
-	defer metricsServers.Unlock()
-	if s.users--; s.users > 0 {
-		return
-	}
-	delete(metricsServers.byAddr, s.addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	s.srv.Shutdown(ctx)
-	s.ln.Close()
-}
-
-func (s *metricsServer) attached() []*Master {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.masters)
-}
-
-// healthz: every app's event loop answers.
-func (s *metricsServer) healthz(w http.ResponseWriter, _ *http.Request) {
-	for _, m := range s.attached() {
-		if _, ok := m.snapshotWithin(2 * time.Second); !ok {
-			http.Error(w, m.cfg.Name+": the master's event loop does not answer", http.StatusServiceUnavailable)
-			return
-		}
-	}
-	fmt.Fprintln(w, "ok")
-}
-
-// readyz: every app has a ready worker.
-func (s *metricsServer) readyz(w http.ResponseWriter, _ *http.Request) {
-	masters := s.attached()
-	if len(masters) == 0 {
-		http.Error(w, "no app runs yet", http.StatusServiceUnavailable)
-		return
-	}
-	var ready []string
-	for _, m := range masters {
-		snap, ok := m.snapshotWithin(2 * time.Second)
-		if !ok || snap.byState["ready"] == 0 {
-			http.Error(w, m.cfg.Name+": no ready worker", http.StatusServiceUnavailable)
-			return
-		}
-		ready = append(ready, fmt.Sprintf("%s %d", m.cfg.Name, snap.byState["ready"]))
-	}
-	fmt.Fprintf(w, "ok: ready workers: %s\n", strings.Join(ready, ", "))
-}
+// SetMetricsAddress says where the process serves this app's metrics, for
+// status. Call it before Run.
+func (m *Master) SetMetricsAddress(addr string) { m.metricsAddress = addr }
 
 // metricsSnapshot is what a scrape needs from the event loop.
 type metricsSnapshot struct {
@@ -262,11 +122,4 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWorkerRSS, prometheus.GaugeValue, float64(rss), slot, pid)
 		ch <- prometheus.MustNewConstMetric(descWorkerCPU, prometheus.CounterValue, cpu, slot, pid)
 	}
-}
-
-func (m *Master) metricsAddress() string {
-	if m.metrics == nil {
-		return ""
-	}
-	return m.metrics.ln.Addr().String()
 }

@@ -16,7 +16,7 @@ import (
 // spellings of sd_notify(3): a unix datagram socket (NOTIFY_SOCKET, in the
 // abstract namespace, so nothing is left on disk) and a pipe (NOTIFY_FD) for
 // runtimes without datagram sockets. One endpoint per worker means a message
-// can only ever speak for the worker it arrived for (DESIGN-NOTES 6).
+// can only ever speak for the worker it arrived for (docs/design.md §6).
 type notifyEndpoint struct {
 	addr  string // "@clusterd/..."; the '@' is sd_notify's abstract spelling
 	conn  *net.UnixConn

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/listener"
 )
 
@@ -26,19 +27,24 @@ type proc struct {
 	id        uint64
 	slot      int
 	pid       int
-	cmd       *command
+	cmd       *launch.Command
 	startedAt time.Time
 	endpoint  *notifyEndpoint
 	readyCh   chan struct{} // closed when ready
 	exitedCh  chan struct{} // closed when reaped
 
-	state      procState
-	readyAt    time.Time
-	status     string // the worker's last STATUS= message
-	successor  bool   // started by a reload and not yet promoted
-	reaped     bool   // its exit status is collected; onExit is coming
-	exitStatus string // "exit code 3", "signal SIGKILL"
-	exitCode   int    // 3, 137; -1 when unknown
+	state   procState
+	readyAt time.Time
+	readyBy string // READY=1, alive for min-uptime, ...
+	// failedStartsBefore is its slot's count of failed starts when it
+	// became ready, should that readiness prove false.
+	failedStartsBefore int
+	status             string // the worker's last STATUS= message
+	successor          bool   // started by a reload and not yet promoted
+	leaderGone         bool   // its main process has exited; the rest of its tree may not have
+	reaped             bool   // its whole tree is gone; onExit is coming
+	exitStatus         string // "exit code 3", "signal SIGKILL"
+	exitCode           int    // 3, 137; -1 when unknown
 	// lastPing is the worker's last WATCHDOG=1 (or when it became ready).
 	lastPing time.Time
 	// overMemory counts samples in a row above --max-memory-restart.
@@ -52,13 +58,13 @@ type proc struct {
 	uptime     time.Duration
 	exited     bool // onExit has run
 	stopReason string
-	startTimer *time.Timer // min-uptime or listen timeout
-	killTimer  *time.Timer
+	startTimer Timer // min-uptime or listen timeout
+	killTimer  Timer
 }
 
-func newProc(id uint64, slot, pid int, cmd *command, successor bool, endpoint *notifyEndpoint) *proc {
+func newProc(id uint64, slot, pid int, cmd *launch.Command, successor bool, endpoint *notifyEndpoint, now time.Time) *proc {
 	return &proc{
-		id: id, slot: slot, pid: pid, cmd: cmd, startedAt: time.Now(), endpoint: endpoint,
+		id: id, slot: slot, pid: pid, cmd: cmd, startedAt: now, endpoint: endpoint,
 		readyCh: make(chan struct{}), exitedCh: make(chan struct{}), successor: successor,
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/clusterd/clusterd/launch"
 )
 
 // releaseEnv is the whole environment of a release's workers: the master's,
@@ -12,79 +14,92 @@ func (m *Master) releaseEnv(own []string) []string {
 	env := slices.Clone(m.workerEnv)
 	for _, kv := range own {
 		name, _, _ := strings.Cut(kv, "=")
-		env = slices.DeleteFunc(env, func(e string) bool { return hasKey(e, name) })
+		env = slices.DeleteFunc(env, func(e string) bool { return launch.HasKey(e, name) })
 		env = append(env, kv)
 	}
 	if m.cfg.NodeCompat {
-		env = nodeCompatEnv(env, m.nodePreload, m.Addresses())
+		env = launch.NodeCompatEnv(env, m.nodePreload, m.Addresses())
 	}
 	return env
 }
 
+// How a reload treats each field of Config. One table decides both what a
+// reload changes and what it reports as not applied, and a test fails when
+// a field of Config is missing from it.
+type reloadRule int
+
+const (
+	// live: the running master takes the new value at once.
+	live reloadRule = iota
+	// withRelease: the reload's new workers run with it (the command, its
+	// directory and environment; the instance count once the reload
+	// succeeded).
+	withRelease
+	// fixed: only a new master applies it (its sockets, files, endpoints,
+	// who its workers run as, and what is one per process); a reload keeps
+	// the running value and names the field as not applied.
+	fixed
+	// notAValue: not configuration a file can change (the logger, the
+	// re-read function itself).
+	notAValue
+)
+
+// reloadRules maps each Config field to its rule and its name in a config
+// file (the flag's name with underscores).
+var reloadRules = map[string]struct {
+	rule reloadRule
+	name string
+}{
+	"Command": {withRelease, "script"}, "Dir": {withRelease, "cwd"}, "Env": {withRelease, "env"},
+	"Instances": {withRelease, "instances"},
+
+	"WaitReady": {live, "wait_ready"}, "ListenTimeout": {live, "listen_timeout"}, "KillTimeout": {live, "kill_timeout"},
+	"MinUptime": {live, "min_uptime"}, "MaxRestarts": {live, "max_restarts"}, "RestartDelay": {live, "restart_delay"},
+	"MaxRestartDelay": {live, "max_restart_delay"}, "ReadyGrace": {live, "ready_grace"},
+	"NoAutorestart": {live, "autorestart"}, "StopExitCodes": {live, "stop_exit_codes"}, "StopSignal": {live, "kill_signal"},
+	"Watchdog": {live, "watchdog"}, "HealthInterval": {live, "health_interval"}, "HealthTimeout": {live, "health_timeout"},
+	"HealthFailures": {live, "health_failures"}, "MaxMemoryRestart": {live, "max_memory_restart"},
+
+	"Name": {fixed, "name"}, "Listen": {fixed, "listen"}, "NoListen": {fixed, "no_listen"}, "ReusePort": {fixed, "reuseport"},
+	"ControlPath": {fixed, "control"}, "Metrics": {fixed, "metrics"}, "Pidfile": {fixed, "pidfile"},
+	"UpgradeTimeout": {fixed, "upgrade_timeout"}, "ForkRate": {fixed, "max_fork_rate"}, "ForkBurst": {fixed, "fork_burst"},
+	"User": {fixed, "user"}, "Group": {fixed, "group"},
+	"HealthCheck": {fixed, "health_check"}, "ReadyOnHealth": {fixed, "ready_on_health"},
+	"NodeCompat": {fixed, "node_compat"}, "NodeIPC": {fixed, "node_ipc"}, "ShutdownWithMessage": {fixed, "shutdown_with_message"},
+	"Watch": {fixed, "watch"}, "WatchIgnore": {fixed, "ignore_watch"}, "WatchDelay": {fixed, "watch_delay"},
+	"LogFile": {fixed, "log"}, "OutFile": {fixed, "out_file"}, "ErrorFile": {fixed, "error_file"},
+	"LogJSON": {fixed, "log_json"}, "LogTimeFormat": {fixed, "log_time_format"}, "NoLogTime": {fixed, "no_log_time"},
+	"LogMaxSize": {fixed, "log_max_size"}, "LogMaxFiles": {fixed, "log_max_files"},
+
+	"Reconfigure": {notAValue, ""}, "Logger": {notAValue, ""},
+}
+
 // reconfigure installs what a reload's new configuration may change in a
-// running master and returns the configuration the reload runs with. The
-// command, directory and environment take effect with the reload's new
-// workers, the instance count once it succeeded; the rest at once. What
-// needs a new master is kept, with a warning naming it, and listed in
-// notApplied.
+// running master and returns the configuration the reload runs with. What
+// needs a new master keeps its running value, with a warning naming it,
+// and is listed in notApplied.
 func (m *Master) reconfigure(next Config) (run Config, notApplied []string) {
-	if notApplied = fixedChanges(m.fixed, next); len(notApplied) > 0 {
+	cur, nextV, started := reflect.ValueOf(&m.cfg).Elem(), reflect.ValueOf(next), reflect.ValueOf(m.fixed)
+	run = m.cfg
+	runV := reflect.ValueOf(&run).Elem()
+	for i := range cur.NumField() {
+		field := cur.Type().Field(i).Name
+		switch r := reloadRules[field]; r.rule {
+		case live:
+			cur.Field(i).Set(nextV.Field(i))
+			runV.Field(i).Set(nextV.Field(i))
+		case withRelease:
+			runV.Field(i).Set(nextV.Field(i))
+		case fixed:
+			if !reflect.DeepEqual(started.Field(i).Interface(), nextV.Field(i).Interface()) {
+				notApplied = append(notApplied, r.name)
+			}
+		}
+	}
+	if len(notApplied) > 0 {
 		m.log.Warn("configuration changes not applied: they need a restart of the master",
 			"fields", strings.Join(notApplied, ", "))
 	}
-	cur := &m.cfg
-	cur.WaitReady, cur.ListenTimeout, cur.KillTimeout = next.WaitReady, next.ListenTimeout, next.KillTimeout
-	cur.MinUptime, cur.MaxRestarts = next.MinUptime, next.MaxRestarts
-	cur.RestartDelay, cur.MaxRestartDelay, cur.ReadyGrace = next.RestartDelay, next.MaxRestartDelay, next.ReadyGrace
-	cur.NoAutorestart, cur.StopExitCodes, cur.StopSignal = next.NoAutorestart, next.StopExitCodes, next.StopSignal
-	cur.Watchdog = next.Watchdog
-	cur.HealthInterval, cur.HealthTimeout, cur.HealthFailures = next.HealthInterval, next.HealthTimeout, next.HealthFailures
-	cur.MaxMemoryRestart = next.MaxMemoryRestart
 	m.startMemoryWatch() // if it was off and is on now
-	run = m.cfg
-	run.Command, run.Dir, run.Env, run.Instances = next.Command, next.Dir, next.Env, next.Instances
 	return run, notApplied
-}
-
-// fixedChanges names the fields that differ between the configuration the
-// master started with and next, among those only a new master can change:
-// its sockets, its files, its endpoints and who its workers run as.
-func fixedChanges(started, next Config) []string {
-	fields := []struct {
-		name    string
-		was, is any
-	}{
-		{"listen", started.Listen, next.Listen},
-		{"no_listen", started.NoListen, next.NoListen},
-		{"reuseport", started.ReusePort, next.ReusePort},
-		{"control", started.ControlPath, next.ControlPath},
-		{"metrics", started.Metrics, next.Metrics},
-		{"pidfile", started.Pidfile, next.Pidfile},
-		{"upgrade_timeout", started.UpgradeTimeout, next.UpgradeTimeout},
-		{"user", started.User, next.User},
-		{"group", started.Group, next.Group},
-		{"health_check", started.HealthCheck, next.HealthCheck},
-		{"ready_on_health", started.ReadyOnHealth, next.ReadyOnHealth},
-		{"node_compat", started.NodeCompat, next.NodeCompat},
-		{"node_ipc", started.NodeIPC, next.NodeIPC},
-		{"shutdown_with_message", started.ShutdownWithMessage, next.ShutdownWithMessage},
-		{"watch", started.Watch, next.Watch},
-		{"ignore_watch", started.WatchIgnore, next.WatchIgnore},
-		{"watch_delay", started.WatchDelay, next.WatchDelay},
-		{"log", started.LogFile, next.LogFile},
-		{"out_file", started.OutFile, next.OutFile},
-		{"error_file", started.ErrorFile, next.ErrorFile},
-		{"log_json", started.LogJSON, next.LogJSON},
-		{"log_time_format", started.LogTimeFormat, next.LogTimeFormat},
-		{"no_log_time", started.NoLogTime, next.NoLogTime},
-		{"log_max_size", started.LogMaxSize, next.LogMaxSize},
-		{"log_max_files", started.LogMaxFiles, next.LogMaxFiles},
-	}
-	var changed []string
-	for _, f := range fields {
-		if !reflect.DeepEqual(f.was, f.is) {
-			changed = append(changed, f.name)
-		}
-	}
-	return changed
 }

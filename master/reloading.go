@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/control"
+	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/reload"
 )
 
 // reloadRun is the reload in progress.
 type reloadRun struct {
-	cmd     *command
+	cmd     *launch.Command
 	started time.Time
 	cancel  context.CancelFunc // nil until the rolling replacement starts
 	// next is the configuration the reload installs: the running one, or
@@ -98,12 +99,12 @@ func (m *Master) startRolling(r *reloadRun) {
 		m.finishReload(r, fmt.Errorf("%w: the master is stopping", reload.ErrAborted))
 		return
 	}
-	cmd, err := resolveCommand(r.next.Command, r.next.Dir, m.generation)
+	cmd, err := launch.Resolve(r.next.Command, r.next.Dir, m.generation)
 	if err != nil {
 		m.finishReload(r, fmt.Errorf("%w: %w", reload.ErrAborted, err))
 		return
 	}
-	cmd.env = m.releaseEnv(r.next.Env)
+	cmd.Env = m.releaseEnv(r.next.Env)
 	r.cmd = cmd
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -111,8 +112,8 @@ func (m *Master) startRolling(r *reloadRun) {
 	for i := range slots {
 		slots[i] = i
 	}
-	m.log.Info("rolling reload started", "generation", cmd.generation, "command", cmd.path, "slots", len(slots))
-	m.tellSupervisor(reloadingMessage() + "\n" + m.supervisorStatus())
+	m.log.Info("rolling reload started", "generation", cmd.Generation, "command", cmd.Path, "slots", len(slots))
+	m.host.TellSupervisor(reloadingMessage() + "\n" + m.supervisorStatus())
 	go func() {
 		err := reload.Rolling(ctx, clusterView{m, cmd}, slots, m.reloadOptions())
 		cancel()
@@ -144,7 +145,7 @@ func (m *Master) finishReload(r *reloadRun, err error) {
 	m.reloadCounts[out.Outcome]++
 	m.reloadDuration.Observe(time.Duration(out.Duration).Seconds())
 	if r.cmd != nil { // RELOADING=1 was sent: the supervisor waits for READY=1
-		m.tellSupervisor("READY=1\n" + m.supervisorStatus())
+		m.host.TellSupervisor("READY=1\n" + m.supervisorStatus())
 	}
 	for _, reply := range r.waiters {
 		if reply != nil {
@@ -171,7 +172,7 @@ func (m *Master) finishReload(r *reloadRun, err error) {
 // is a request to the event loop.
 type clusterView struct {
 	m   *Master
-	cmd *command
+	cmd *launch.Command
 }
 
 func (c clusterView) Start(slot int) (reload.Candidate, error) {

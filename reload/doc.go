@@ -3,7 +3,7 @@
 // then retire the slot's old worker, then the next slot.
 //
 // The policy never lets capacity drop: an old worker is stopped only on the
-// word of a successor that is serving (DESIGN-NOTES 8). A successor that
+// word of a successor that is serving (docs/design.md §8). A successor that
 // dies, or is not ready within the listen timeout, aborts the reload; the
 // successor is discarded and the old workers that remain keep serving.
 //

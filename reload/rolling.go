@@ -36,7 +36,7 @@ type Options struct {
 	// ListenTimeout bounds the wait for each successor's readiness.
 	ListenTimeout time.Duration
 	// ReadyGrace is how long a successor must stay alive after it said
-	// ready before an old worker is retired on its word (DESIGN-NOTES 7).
+	// ready before an old worker is retired on its word (docs/design.md §7).
 	ReadyGrace time.Duration
 	// After is time.After, replaceable by tests.
 	After func(time.Duration) <-chan time.Time

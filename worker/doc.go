@@ -20,7 +20,7 @@
 // answer each further request with "Connection: close", and exit once every connection is
 // gone. The package fasthttpworker wires it into a fasthttp server.
 //
-// The shared sockets carry one trap (DESIGN-NOTES note 2): O_NONBLOCK lives on the open
+// The shared sockets carry one trap (docs/design.md §2): O_NONBLOCK lives on the open
 // file description, which every worker shares, so one process that turns it off hangs Go
 // workers in accept and Close. This package only ever sets the flag, never clears it.
 //

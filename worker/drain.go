@@ -9,7 +9,7 @@ import (
 // Drain counts a server's open connections so a worker told to stop can finish without
 // failing a request. Shutting a server down the usual way does not do that: fasthttp's
 // Shutdown, like net/http's, closes idle keep-alive connections, racing clients that have
-// just sent a request on one, and those requests fail (DESIGN-NOTES note 9). The drain
+// just sent a request on one, and those requests fail (docs/design.md §9). The drain
 // that loses nothing is:
 //
 //  1. [Drain.Begin], so the request path, which checks [Drain.Draining], answers every

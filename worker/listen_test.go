@@ -35,7 +35,7 @@ func TestListenersFromMaster(t *testing.T) {
 		t.Fatalf("child exited with %d", code)
 	}
 	// The child wrapped, accepted on and closed its copies; the description it shares with
-	// the master (and every other worker) must still be non-blocking (DESIGN-NOTES note 2).
+	// the master (and every other worker) must still be non-blocking (docs/design.md §2).
 	for _, f := range []*os.File{web, admin} {
 		if flags := proctest.StatusFlags(t, f); flags&unix.O_NONBLOCK == 0 {
 			t.Errorf("%s: flags %#o lost O_NONBLOCK", f.Name(), flags)

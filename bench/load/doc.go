@@ -2,7 +2,7 @@
 //
 // It exists because the project's promise is "0 failed requests during a reload", and wrk
 // cannot prove that: a refused connection shows up as a write error and a request that never
-// got an answer is not counted at all (DESIGN-NOTES note 15). Here every issued request ends
+// got an answer is not counted at all (docs/design.md §15). Here every issued request ends
 // in exactly one of three places, so Issued == Answered + FailedTotal() + Unanswered always
 // holds.
 //

@@ -88,7 +88,7 @@ type costRun struct {
 
 // measureCost starts srv, times it to all ready, and samples its supervisor idle and under
 // connection churn (the load that would wake a master holding the socket in its poller,
-// DESIGN-NOTES 4).
+// docs/design.md §4).
 func (s *suite) measureCost(ctx context.Context, srv server, manager, kind string, n int, underLoad bool) (costRun, error) {
 	cr := costRun{Manager: manager, Workers: n, WorkerKind: kind}
 	start := time.Now()

@@ -17,7 +17,7 @@ const crashRate = 0.001
 // errored and stops restarting it after 16 deaths within --min-uptime (1 s) of their start,
 // which a server crashing at this rate reaches in seconds. It does not change how fast PM2
 // restarts a worker. clusterd needs no such flag: it tells a crash after READY from a
-// failed start (DESIGN-NOTES 7).
+// failed start (docs/design.md §7).
 var pm2NoGiveUp = []string{"--max-restarts", "1000000"}
 
 // crashRun is one server's run under load.
@@ -71,7 +71,7 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 		"manager in the same round. PM2 runs with `--max-restarts 1000000`: by default PM2 stops "+
 		"restarting an app after 16 deaths within a second of their start, which this server "+
 		"reaches in seconds; the flag does not make PM2 restart any faster. clusterd needs no "+
-		"such flag: it tells a crash after READY from a failed start (DESIGN-NOTES 7).\n",
+		"such flag: it tells a crash after READY from a failed start (docs/design.md §7).\n",
 		crashRate, crashRate, crashRate, s.prof.CrashRounds, s.prof.CrashDuration, s.prof.CrashDuration)
 
 	stop, err := s.startAll(ctx, servers...)

@@ -8,7 +8,7 @@
 // The machine it was written for has two cores shared by the load generator, the masters
 // and the workers, so no figure stands alone: every number in the report is a ratio of two
 // targets measured in the same run, the targets interleaved round by round, with the
-// minimum, median and maximum over the rounds (DESIGN-NOTES 16).
+// minimum, median and maximum over the rounds (docs/design.md §16).
 //
 // Everything it starts is started by PID and stopped by PID: clusterd masters, bare
 // workers, PM2 daemons (each with a private PM2_HOME under the work directory) and their

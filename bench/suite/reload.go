@@ -94,7 +94,7 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*section, error) {
 		"`--wait-ready`. bench/load never retries, and counts every request it issued as "+
 		"answered (2xx), failed (by kind) or unanswered; the load stops only after the last reload "+
 		"has returned and lets the requests in flight finish. The Node server drains as "+
-		"DESIGN-NOTES 18 says, the same code under both managers.\n",
+		"docs/design.md §18 says, the same code under both managers.\n",
 		s.prof.Reloads, reloadGap, s.prof.ReloadRounds)
 
 	stop, err := s.startAll(ctx, servers...)

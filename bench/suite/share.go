@@ -18,10 +18,10 @@ import (
 // master at all.
 //
 // The socket is made here, and not with net.Listen, because it must stay out of the
-// suite's own poller (DESIGN-NOTES 4: a listener registered with epoll wakes its process on
+// suite's own poller (docs/design.md §4: a listener registered with epoll wakes its process on
 // every connection, CPU taken from the servers under test) and because os.NewFile on a
 // non-blocking descriptor would register it, and exec's Fd() would then switch the shared
-// description to blocking mode (DESIGN-NOTES 2). So the socket is created blocking, wrapped,
+// description to blocking mode (docs/design.md §2). So the socket is created blocking, wrapped,
 // and only then made non-blocking behind os.File's back.
 func listenShared(addr string) (*os.File, error) {
 	ap, err := netip.ParseAddrPort(addr)

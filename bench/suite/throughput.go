@@ -142,7 +142,7 @@ func (s *suite) overhead(ctx context.Context) (*section, error) {
 		"two bare `clusterd demo` processes that inherit one listening socket from the suite "+
 		"(fd 3 with LISTEN_FDS/LISTEN_PID, exactly what clusterd's workers get, but no master at "+
 		"all). Also one bare process listening by itself, and the bare pair with `GOMAXPROCS=1` "+
-		"in each worker (DESIGN-NOTES 17). Load: wrk, two threads, %d rounds of %v per target "+
+		"in each worker (docs/design.md §17). Load: wrk, two threads, %d rounds of %v per target "+
 		"and load, after a %v warm-up.\n",
 		s.prof.Rounds, s.prof.Duration, s.prof.Warmup)
 
@@ -210,7 +210,7 @@ func (s *suite) managers(ctx context.Context) (*section, error) {
 	servers := []server{
 		&clusterdServer{s: s, name: cdName, instances: n, command: []string{s.node, s.nodeScript}},
 		// One SO_REUSEPORT socket per slot: the kernel deals connections
-		// evenly, as PM2's round robin does (DESIGN-NOTES 10).
+		// evenly, as PM2's round robin does (docs/design.md §10).
 		&clusterdServer{s: s, name: rpName, instances: n, command: []string{s.node, s.nodeScript}, flags: []string{"--reuseport"}},
 		&pm2Server{s: s, name: pm2Name, instances: n, script: s.nodeScript},
 		&bareServer{s: s, name: clusterName, n: 1, command: []string{s.node, s.clusterScript},

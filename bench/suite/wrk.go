@@ -31,7 +31,7 @@ type wrkResult struct {
 	P50            time.Duration `json:"p50_ns"`
 	P99            time.Duration `json:"p99_ns"`
 	// Errors are wrk's socket errors and non-2xx/3xx responses. wrk does not count
-	// requests that never got an answer (DESIGN-NOTES 15); the scenarios that must
+	// requests that never got an answer (docs/design.md §15); the scenarios that must
 	// account for every request use bench/load instead.
 	Errors map[string]int64 `json:"errors,omitempty"`
 }

@@ -2,7 +2,7 @@
 --
 --   wrk -t2 -c64 -d10s -s bench/wrk/count.lua http://127.0.0.1:3000/
 --
--- wrk undercounts failures (DESIGN-NOTES note 15): a refused connection shows up as a write
+-- wrk undercounts failures (docs/design.md §15): a refused connection shows up as a write
 -- error, and a connection the server closes before answering is silently reconnected and not
 -- counted at all. This script counts every request wrk starts (the request() callback runs
 -- once per request, also on a refused or dropped connection) and every response it reads,

@@ -476,7 +476,7 @@ func sendNotify(t *testing.T, addr, msg string) {
 	}
 }
 
-// checkNonblocking verifies DESIGN-NOTES 2 on the live cluster: the shared
+// checkNonblocking verifies docs/design.md §2 on the live cluster: the shared
 // listening description is O_NONBLOCK in the master and in every worker.
 func (c *cluster) checkNonblocking() {
 	c.t.Helper()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,11 +53,7 @@ kills the workers at once).`,
 			}
 			cfg := flags.config()
 			cfg.Command = args
-			m, err := master.New(cfg)
-			if err != nil {
-				return err
-			}
-			return m.Run(context.Background())
+			return runApps(func() ([]master.Config, error) { return []master.Config{cfg}, nil })
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -141,6 +136,12 @@ func (flags *masterFlags) config() master.Config {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return cfg
+}
+
+// processLogger gets the lines of the process owner, which speaks for every
+// app.
+func processLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
 func addControlFlags(f *pflag.FlagSet, name, control *string) {

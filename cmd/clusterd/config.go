@@ -4,20 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/clusterd/clusterd/appfile"
 	"github.com/clusterd/clusterd/master"
+	"github.com/clusterd/clusterd/process"
 )
 
 func newStartCommand() *cobra.Command {
@@ -50,153 +46,20 @@ every worker keeps running. "clusterd start FILE" is "clusterd -c FILE".`,
 }
 
 // runConfigFile runs every app of the file at path under this process, one
-// master each, until all have stopped. Each master handles the signals
-// itself: SIGTERM stops them all, SIGHUP reloads them all, each re-reading
-// its app from the file. SIGHUP also starts the apps the file has gained.
+// master each, until all have stopped. SIGHUP and reload --all read the
+// file again: every app reloads what it says, and its new apps start.
 func runConfigFile(path, profile string, flags *pflag.FlagSet) error {
-	r := &appRunner{path: path, profile: profile, cli: commandLine(flags), results: make(chan error, 1),
-		live: map[string]*master.Master{}}
-	configs, err := r.load()
+	cli := commandLine(flags)
+	return runApps(func() ([]master.Config, error) { return loadConfigs(path, profile, cli) })
+}
+
+// runApps runs the apps that apps reads under one process owner.
+func runApps(apps func() ([]master.Config, error)) error {
+	p, err := process.New(process.Options{Apps: apps, Logger: processLogger()})
 	if err != nil {
 		return err
 	}
-	masters := make([]*master.Master, 0, len(configs))
-	for _, cfg := range configs {
-		m, err := master.New(cfg)
-		if err != nil {
-			if len(configs) > 1 {
-				err = fmt.Errorf("app %q: %w", cfg.Name, err)
-				if len(cfg.Listen) == 0 && !cfg.NoListen && errors.Is(err, syscall.EADDRINUSE) {
-					err = fmt.Errorf("%w (an app without listen gets %s: give each app its own listen, or no_listen: true to one that serves no socket)", err, master.DefaultListen)
-				}
-			}
-			for _, started := range masters {
-				started.Close()
-			}
-			return err
-		}
-		masters = append(masters, m)
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for i, m := range masters {
-		r.start(configs[i].Name, m)
-	}
-	var errs []error
-	for returned := 0; ; {
-		select {
-		case err := <-r.results:
-			if err != nil {
-				errs = append(errs, err)
-			}
-			if returned++; returned == r.startedCount() {
-				return errors.Join(errs...)
-			}
-		case <-hup:
-			r.startAdded()
-		}
-	}
-}
-
-// appRunner keeps the masters of a config file's apps, which share this
-// process. The main goroutine and control requests (reload --all) use it.
-type appRunner struct {
-	path, profile string
-	cli           flagValues
-	results       chan error // each master's Run, when it returns
-
-	mu     sync.Mutex
-	live   map[string]*master.Master // running, by app
-	starts int                       // masters started, over the process's life
-}
-
-// load reads the file's apps, each able to reload them all.
-func (r *appRunner) load() ([]master.Config, error) {
-	configs, err := loadConfigs(r.path, r.profile, r.cli)
-	for i := range configs {
-		configs[i].ReloadAll = r.reloadAll
-	}
-	return configs, err
-}
-
-func (r *appRunner) start(name string, m *master.Master) {
-	r.mu.Lock()
-	r.live[name] = m
-	r.starts++
-	r.mu.Unlock()
-	go func() {
-		err := m.Run(context.Background())
-		r.mu.Lock()
-		delete(r.live, name)
-		r.mu.Unlock()
-		r.results <- err
-	}()
-}
-
-// startedCount is how many masters this process started: it ends when as
-// many have returned.
-func (r *appRunner) startedCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.starts
-}
-
-// startAdded starts the apps of the file that do not run: added to it, or
-// stopped by hand (pm2 startOrReload starts both). A file that does not
-// read starts nothing: the masters' own reloads report why.
-func (r *appRunner) startAdded() {
-	configs, err := r.load()
-	if err != nil {
-		return
-	}
-	for _, cfg := range configs {
-		r.mu.Lock()
-		running := r.live[cfg.Name] != nil
-		r.mu.Unlock()
-		if running {
-			continue
-		}
-		m, err := master.New(cfg)
-		if err != nil {
-			cfg.Logger.Error("an app of the file that did not run failed to start", "err", err)
-			continue
-		}
-		cfg.Logger.Info("starting an app of the file that did not run", "file", r.path)
-		r.start(cfg.Name, m)
-	}
-}
-
-// reloadAll does what SIGHUP does and waits for it: start the apps the file
-// has gained, reload every running app. Its error names each app whose
-// reload failed, on one line.
-func (r *appRunner) reloadAll() error {
-	// The running ones first: an app started here already runs what the
-	// file says, and reloading it at once would only replace new workers.
-	r.mu.Lock()
-	names := slices.Sorted(maps.Keys(r.live))
-	masters := make([]*master.Master, len(names))
-	for i, name := range names {
-		masters[i] = r.live[name]
-	}
-	r.mu.Unlock()
-	r.startAdded()
-	failed := make([]string, len(masters))
-	var wg sync.WaitGroup
-	for i, m := range masters {
-		wg.Go(func() {
-			// A master that stopped meanwhile (clusterd stop) has nothing
-			// to reload.
-			if err := m.Reload(); err != nil && !errors.Is(err, master.ErrStopped) && !errors.Is(err, master.ErrStopping) {
-				failed[i] = fmt.Sprintf("app %q: %v", names[i], err)
-			}
-		})
-	}
-	wg.Wait()
-	if failed = slices.DeleteFunc(failed, func(s string) bool { return s == "" }); len(failed) > 0 {
-		return errors.New(strings.Join(failed, "; "))
-	}
-	return nil
+	return p.Run(context.Background())
 }
 
 // loadConfigs reads the file's apps into one master configuration each.

@@ -86,7 +86,7 @@ exec sleep 600`, width, perWorker)
 	}
 	t.Logf("%d lines of %d bytes from 2 workers; the writer changed %d times", len(lines), width, switches)
 
-	// Each worker's stdout and stderr are pipes of its own (DESIGN-NOTES 3:
+	// Each worker's stdout and stderr are pipes of its own (docs/design.md §3:
 	// no worker holds another's).
 	seen := map[string]string{}
 	for _, pid := range pids {

@@ -88,7 +88,7 @@ if (listenFds >= 1 && process.env.LISTEN_PID === pid) {
   server.listen(Number(process.env.PORT || 3000), process.env.HOST || '127.0.0.1', ready);
 }
 
-// Drain without losing a request (DESIGN-NOTES 18). http.Server.close() in Node >= 19
+// Drain without losing a request (docs/design.md §18). http.Server.close() in Node >= 19
 // destroys every idle keep-alive connection at once, racing requests the client has already
 // sent on them. Instead: stop accepting (net.Server's close, which leaves open connections
 // alone), answer every later request with Connection: close, and only after a grace period

@@ -9,7 +9,7 @@
 // the same process, so no process stays between master and worker. The
 // parent-death signal, the process group and the descriptors survive the
 // exec, and Go's syscall.Exec restores the soft RLIMIT_NOFILE the shim
-// started with (DESIGN-NOTES 12).
+// started with (docs/design.md §12).
 //
 // Why in init: every worker start pays for the shim, and a crash-prone
 // server restarts workers dozens of times a second. Since Go 1.21 the spec

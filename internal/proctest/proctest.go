@@ -46,7 +46,7 @@ const (
 // Helper returns the name the test binary was started with by [Start], or "" in an
 // ordinary test run. In a helper it first sets LISTEN_PID to the process's own pid, which
 // os/exec cannot know before the start (the master uses a re-exec shim for the same
-// reason, DESIGN-NOTES note 3), unless the test set LISTEN_PID itself.
+// reason, docs/design.md §3), unless the test set LISTEN_PID itself.
 func Helper() string {
 	name := os.Getenv(helperEnv)
 	if name != "" && os.Getenv(setListenPIDEnv) == "1" {
@@ -59,7 +59,7 @@ func Helper() string {
 // Socket opens a TCP socket listening on 127.0.0.1 and returns its address and a
 // descriptor for it, held as the master holds its sockets: a bare non-blocking descriptor
 // outside any net.Listener, duplicated through SyscallConn rather than
-// (*net.TCPListener).File, which would switch the socket to blocking (DESIGN-NOTES note 2).
+// (*net.TCPListener).File, which would switch the socket to blocking (docs/design.md §2).
 // Passing it in exec.Cmd.ExtraFiles is safe: os.NewFile did not set the non-blocking flag
 // itself, so the Fd call in os.StartProcess leaves it alone. The test closes it at the end.
 func Socket(t testing.TB) (addr string, f *os.File) {

@@ -1,7 +1,7 @@
 // A Node server written for PM2 cluster mode, as PM2's docs show it: it
 // says it is ready with process.send('ready') and stops on the message
 // 'shutdown' (shutdown_with_message). Under clusterd it serves the
-// inherited fd 3. Its drain is the zero-loss one of DESIGN-NOTES 18 (as in
+// inherited fd 3. Its drain is the zero-loss one of docs/design.md §18 (as in
 // examples/node/server.js): stop accepting, answer later requests with
 // Connection: close, close idle connections only after a grace.
 const http = require('http');

@@ -8,7 +8,7 @@ manager that bends them.
   unless NEVER_READY=1 (a release that serves but never says so).
 - On SIGTERM it stops accepting, answers every further request on open
   keep-alive connections with "Connection: close", waits for its open
-  connections to finish, then exits 0: the zero-loss drain of DESIGN-NOTES 9.
+  connections to finish, then exits 0: the zero-loss drain of docs/design.md §9.
 Standard library only.
 """
 import os

@@ -1,4 +1,4 @@
-package master
+package launch
 
 import (
 	"errors"
@@ -10,23 +10,23 @@ import (
 	"strings"
 )
 
-// command is one resolved release of the worker program: the binary and
+// Command is one resolved release of the worker program: the binary and
 // working directory are pinned when it is resolved (at start and at every
 // reload), so a deploy that swaps a symlink is picked up by the next reload
 // and not, half-way, by a crash re-fork.
-type command struct {
-	path string   // absolute, symlinks resolved
-	argv []string // argv[0] as the user wrote it
-	dir  string   // absolute working directory, symlinks resolved
-	env  []string // the workers' whole environment
-	// generation counts resolutions: 1 at start, +1 per reload.
-	generation int
+type Command struct {
+	Path string   // absolute, symlinks resolved
+	Argv []string // argv[0] as the user wrote it
+	Dir  string   // absolute working directory, symlinks resolved
+	Env  []string // the workers' whole environment
+	// Generation counts resolutions: 1 at start, +1 per reload.
+	Generation int
 }
 
-// resolveCommand finds argv[0] the way a shell would and checks that it can
+// Resolve finds argv[0] the way a shell would and checks that it can
 // be executed, so a bad release fails the reload with a clear reason instead
 // of a worker that exits at once.
-func resolveCommand(argv []string, dir string, generation int) (*command, error) {
+func Resolve(argv []string, dir string, generation int) (*Command, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errors.New("no command given: usage is clusterd [flags] -- COMMAND [ARGS...]")
 	}
@@ -75,5 +75,5 @@ func resolveCommand(argv []string, dir string, generation int) (*command, error)
 	if fi.Mode().Perm()&0o111 == 0 {
 		return nil, fmt.Errorf("command %q is not executable (mode %s)", name, fi.Mode().Perm())
 	}
-	return &command{path: real, argv: append([]string(nil), argv...), dir: realDir, generation: generation}, nil
+	return &Command{Path: real, Argv: append([]string(nil), argv...), Dir: realDir, Generation: generation}, nil
 }

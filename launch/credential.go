@@ -1,4 +1,4 @@
-package master
+package launch
 
 import (
 	"errors"
@@ -9,12 +9,12 @@ import (
 	"syscall"
 )
 
-// workerCredential resolves --user and --group: the master binds its
+// Credential resolves --user and --group: the master binds its
 // sockets (privileged ports too) as root, and every worker runs as that
 // user, with that group and no supplementary groups. Go's fork sets the
 // credentials before the parent-death signal, so the signal survives the
 // change of user (a change of credentials would otherwise clear it).
-func workerCredential(userName, groupName string) (*syscall.Credential, []string, error) {
+func Credential(userName, groupName string) (*syscall.Credential, []string, error) {
 	if userName == "" && groupName == "" {
 		return nil, nil, nil
 	}
@@ -60,15 +60,15 @@ func workerCredential(userName, groupName string) (*syscall.Credential, []string
 	return cred, env, nil
 }
 
-// withUserEnv replaces the master's USER, LOGNAME and HOME with the
+// WithUserEnv replaces the master's USER, LOGNAME and HOME with the
 // worker user's, as systemd's User= does.
-func withUserEnv(env, userEnv []string) []string {
+func WithUserEnv(env, userEnv []string) []string {
 	if len(userEnv) == 0 {
 		return env
 	}
 	out := make([]string, 0, len(env)+len(userEnv))
 	for _, kv := range env {
-		if !hasKey(kv, "USER") && !hasKey(kv, "LOGNAME") && !hasKey(kv, "HOME") {
+		if !HasKey(kv, "USER") && !HasKey(kv, "LOGNAME") && !HasKey(kv, "HOME") {
 			out = append(out, kv)
 		}
 	}

@@ -2,7 +2,7 @@
 // It lets a Node app written for PM2 run unchanged under clusterd:
 //  - server.listen(3000) serves the socket clusterd opened for port 3000
 //    (inherited as fd 3..., LISTEN_FDS), or the only one there is;
-//  - http.Server.close() drains without losing a request (DESIGN-NOTES 18):
+//  - http.Server.close() drains without losing a request (docs/design.md §18):
 //    Node >= 19 destroys every idle keep-alive connection at once, racing
 //    requests already on the wire. Here close stops accepting, answers every
 //    later request with "Connection: close", and closes connections that

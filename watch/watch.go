@@ -1,4 +1,8 @@
-package master
+// Package watch reports changes under a set of paths, for --watch: every
+// directory below them is watched (github.com/fsnotify/fsnotify does the
+// inotify work), directories created later too, ignored names never count,
+// and a burst of changes within the delay is one change.
+package watch
 
 import (
 	"errors"
@@ -13,46 +17,43 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Watch mode: a change under --watch triggers the normal ready-gated
-// rolling reload, so a save that breaks the program aborts the reload and
-// the old workers keep serving (PM2's watch restarts abruptly). A burst of
-// saves within --watch-delay is one reload; directories created later are
-// watched too. github.com/fsnotify/fsnotify does the inotify work.
-
 // defaultWatchIgnore never triggers a reload: version control, dependency
 // trees, logs, and clusterd's own files (matched by name below).
 var defaultWatchIgnore = []string{".git", "node_modules", "*.log", "*.sock", "*.pid", "*.swp", "*~"}
 
-type watcher struct {
-	m       *Master
+// Watcher watches trees of files until Close.
+type Watcher struct {
 	fs      *fsnotify.Watcher
 	ignore  []string
 	delay   time.Duration
+	changed func(first string)
+	failed  func(error)
 	stopped chan struct{}
 }
 
-func (m *Master) startWatch() error {
-	if len(m.cfg.Watch) == 0 {
-		return nil
-	}
+// Start watches every path (made absolute against dir) and the
+// directories below it. changed gets the first changed path of each burst;
+// failed gets what goes wrong later (a new directory that cannot be
+// watched). Both run on the watcher's goroutine. ignore adds globs to the
+// defaults.
+func Start(paths []string, ignore []string, delay time.Duration, changed func(first string), failed func(error)) (*Watcher, error) {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("--watch: %w", inotifyHint(err))
+		return nil, fmt.Errorf("--watch: %w", inotifyHint(err))
 	}
-	w := &watcher{m: m, fs: fw, ignore: append(append([]string{}, defaultWatchIgnore...), m.cfg.WatchIgnore...),
-		delay: m.cfg.WatchDelay, stopped: make(chan struct{})}
-	for _, root := range m.cfg.Watch {
+	w := &Watcher{fs: fw, ignore: append(append([]string{}, defaultWatchIgnore...), ignore...),
+		delay: delay, changed: changed, failed: failed, stopped: make(chan struct{})}
+	for _, root := range paths {
 		if err := w.addTree(root); err != nil {
 			fw.Close()
-			return err
+			return nil, err
 		}
 	}
-	m.watcher = w
 	go w.run()
-	return nil
+	return w, nil
 }
 
-func (w *watcher) ignored(path string) bool {
+func (w *Watcher) ignored(path string) bool {
 	base := filepath.Base(path)
 	for _, pattern := range w.ignore {
 		if ok, _ := filepath.Match(pattern, base); ok {
@@ -66,7 +67,7 @@ func (w *watcher) ignored(path string) bool {
 }
 
 // addTree watches root and every directory below it that is not ignored.
-func (w *watcher) addTree(root string) error {
+func (w *Watcher) addTree(root string) error {
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("--watch %s: %w", root, err)
@@ -92,7 +93,7 @@ func inotifyHint(err error) error {
 	return err
 }
 
-func (w *watcher) run() {
+func (w *Watcher) run() {
 	var debounce <-chan time.Time
 	var first string
 	for {
@@ -107,7 +108,7 @@ func (w *watcher) run() {
 			if ev.Op.Has(fsnotify.Create) {
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
 					if err := w.addTree(ev.Name); err != nil {
-						w.m.post(func() { w.m.log.Error("watch mode: a new directory is not watched", "err", err) })
+						w.failed(fmt.Errorf("a new directory is not watched: %w", err))
 					}
 				}
 			}
@@ -117,34 +118,27 @@ func (w *watcher) run() {
 			debounce = time.After(w.delay)
 		case <-debounce:
 			debounce = nil
-			changed := first
-			w.m.post(func() {
-				w.m.log.Info("watch mode: files changed, rolling reload", "first_change", changed)
-				w.m.requestReload(func(err error) {
-					if err != nil {
-						w.m.log.Error("watch mode: the reload after a change was aborted; the old workers keep serving", "err", err)
-					}
-				})
-			})
+			w.changed(first)
 		case err, ok := <-w.fs.Errors:
 			if !ok {
 				return
 			}
-			w.m.post(func() { w.m.log.Error("watch mode", "err", inotifyHint(err)) })
+			w.failed(inotifyHint(err))
 		case <-w.stopped:
 			return
 		}
 	}
 }
 
-func (w *watcher) close() {
+// Close stops watching.
+func (w *Watcher) Close() {
 	close(w.stopped)
 	w.fs.Close()
 }
 
-// watchPaths makes --watch paths absolute against dir, so a reload that
+// Paths makes --watch paths absolute against dir, so a reload that
 // changes the working directory does not change what is watched.
-func watchPaths(paths []string, dir string) []string {
+func Paths(paths []string, dir string) []string {
 	out := make([]string, len(paths))
 	for i, p := range paths {
 		if !filepath.IsAbs(p) {

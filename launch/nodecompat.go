@@ -1,4 +1,4 @@
-package master
+package launch
 
 import (
 	_ "embed"
@@ -14,10 +14,10 @@ import (
 //go:embed nodejs/preload.js
 var preloadJS []byte
 
-// writeNodePreload puts the preload where every worker may read it (a
+// WriteNodePreload puts the preload where every worker may read it (a
 // worker may run as --user), in a directory of its own that the master
 // removes when it exits.
-func writeNodePreload() (dir, path string, err error) {
+func WriteNodePreload() (dir, path string, err error) {
 	dir, err = os.MkdirTemp("", "clusterd-node-")
 	if err == nil {
 		err = os.Chmod(dir, 0o755)
@@ -33,9 +33,9 @@ func writeNodePreload() (dir, path string, err error) {
 	return dir, path, nil
 }
 
-// nodeCompatEnv adds the preload to NODE_OPTIONS (keeping the user's own
+// NodeCompatEnv adds the preload to NODE_OPTIONS (keeping the user's own
 // options) and tells it the ports of the inherited sockets, in fd order.
-func nodeCompatEnv(env []string, preload string, boundAddrs []string) []string {
+func NodeCompatEnv(env []string, preload string, boundAddrs []string) []string {
 	ports := make([]string, len(boundAddrs))
 	for i, addr := range boundAddrs {
 		if j := strings.LastIndexByte(addr, ':'); j >= 0 && !strings.HasPrefix(addr, "unix:") {

@@ -1,0 +1,113 @@
+package launch
+
+import (
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clusterd/clusterd/internal/execshim"
+)
+
+// Worker is everything one worker process needs.
+type Worker struct {
+	Cmd        *Command
+	Env        []string // the command's environment, without per-worker variables
+	Stdio      [3]uintptr
+	Sockets    []int  // become fds 3, 4, ...
+	FdNames    string // LISTEN_FDNAMES
+	NotifyAddr string // NOTIFY_SOCKET
+	NotifyPipe int    // write end, becomes NOTIFY_FD
+	NodeIPC    int    // the worker's end of the Node IPC channel, -1 for none
+	Slot       int
+	Credential *syscall.Credential // nil: the master's own user
+	Watchdog   time.Duration       // WATCHDOG_USEC, 0 for none
+}
+
+// Fork is how the exec shim is forked to become the worker command.
+func (w Worker) Fork() Fork {
+	files := make([]uintptr, 0, 3+len(w.Sockets)+1)
+	files = append(files, w.Stdio[:]...)
+	for _, fd := range w.Sockets {
+		files = append(files, uintptr(fd))
+	}
+	notifyFD := len(files)
+	files = append(files, uintptr(w.NotifyPipe))
+	nodeFD := -1
+	if w.NodeIPC >= 0 {
+		nodeFD = len(files)
+		files = append(files, uintptr(w.NodeIPC))
+	}
+
+	env := make([]string, 0, len(w.Env)+6)
+	env = append(env, w.Env...)
+	env = append(env,
+		"LISTEN_FDS="+strconv.Itoa(len(w.Sockets)),
+		"LISTEN_FDNAMES="+w.FdNames,
+		"NOTIFY_SOCKET="+w.NotifyAddr,
+		"NOTIFY_FD="+strconv.Itoa(notifyFD),
+		"CLUSTERD_SLOT="+strconv.Itoa(w.Slot),
+		execshim.Var+"="+w.Cmd.Path,
+	)
+	if nodeFD >= 0 {
+		env = append(env, "NODE_CHANNEL_FD="+strconv.Itoa(nodeFD), "NODE_CHANNEL_SERIALIZATION_MODE=json")
+	}
+	if w.Watchdog > 0 {
+		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(w.Watchdog.Microseconds(), 10))
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   w.Cmd.Dir,
+		Env:   env,
+		Files: files,
+		Sys: &syscall.SysProcAttr{
+			// A session of its own (the host sets it): a terminal's Ctrl-C
+			// reaches only the master, which then stops the workers in
+			// order, and what the worker starts can be told apart by its
+			// session when the worker is gone.
+			Setsid:     true,
+			Pdeathsig:  syscall.SIGKILL,
+			Credential: w.Credential,
+		},
+	}
+	// The shim re-executes this binary from /proc/self/exe, so re-forks
+	// keep working after a deploy replaced the binary on disk.
+	return Fork{Path: "/proc/self/exe", Argv: w.Cmd.Argv, Attr: attr}
+}
+
+// MasterOnlyVars are variables that describe the master's own supervisor,
+// sockets or upgrade handshake; a worker must never see them.
+var MasterOnlyVars = []string{
+	"NOTIFY_SOCKET", "NOTIFY_FD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
+	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "CLUSTERD_LISTEN_PORTS", execshim.Var, "CLUSTERD_SLOT",
+}
+
+// MasterEnvForWorkers is the master's environment without what belongs to the master.
+func MasterEnvForWorkers(environ []string) []string {
+	env := make([]string, 0, len(environ))
+next:
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "TABLEFLIP_") {
+			continue
+		}
+		for _, key := range MasterOnlyVars {
+			if HasKey(kv, key) {
+				continue next
+			}
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// HasKey: kv is KEY=... for key.
+func HasKey(kv, key string) bool {
+	return len(kv) > len(key) && kv[len(key)] == '=' && kv[:len(key)] == key
+}
+
+// Fork is one worker process to start: the program (the exec shim), its
+// argv and everything else it inherits.
+type Fork struct {
+	Path string
+	Argv []string
+	Attr *syscall.ProcAttr
+}
