@@ -181,8 +181,8 @@ func (c *Config) validate() error {
 	if len(c.Command) == 0 {
 		errs = append(errs, errors.New("no command given: usage is clusterd [flags] -- COMMAND [ARGS...]"))
 	}
-	if c.Instances < 1 {
-		errs = append(errs, fmt.Errorf("instances must be at least 1, got %d", c.Instances))
+	if c.Instances < 1 || c.Instances > maxInstances {
+		errs = append(errs, fmt.Errorf("instances must be 1 to %d, got %d", maxInstances, c.Instances))
 	}
 	for _, d := range []struct {
 		name  string

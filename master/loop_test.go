@@ -295,6 +295,7 @@ func TestCrashAfterReadyIsReplacedAtOnce(t *testing.T) {
 	l := startLoop(t, func(c *Config) { c.WaitReady = true })
 	first := l.worker(0)
 	l.ready(first)
+	l.clock.advance(Defaults().MinUptime)
 	l.host.exit(first, exitStatus(1), true)
 	l.waitFor("a new worker", func() bool { w := l.m.slots[0].worker; return w != nil && w.pid != first })
 	if s := l.slotState(0); s.restarts != 1 || s.failedStarts != 0 {
@@ -309,6 +310,7 @@ func TestCrashWaitsForTheForkRate(t *testing.T) {
 	l := startLoop(t, func(c *Config) { c.WaitReady = true })
 	first := l.worker(0)
 	l.ready(first)
+	l.clock.advance(Defaults().MinUptime)
 	l.host.mu.Lock()
 	l.host.delay = 50 * time.Millisecond
 	l.host.mu.Unlock()
@@ -388,6 +390,7 @@ func TestWrapperTreeIsStoppedBeforeTheSlotIsRefilled(t *testing.T) {
 	l := startLoop(t, func(c *Config) { c.WaitReady = true })
 	pid := l.worker(0)
 	l.ready(pid)
+	l.clock.advance(Defaults().MinUptime)
 	l.host.exit(pid, exitStatus(0), false)
 	l.waitFor("the stop signal to what is left", func() bool { return l.host.signalled(pid, syscall.SIGTERM) })
 	if w := l.worker(0); w != pid {
@@ -473,22 +476,30 @@ func TestScaleUpAndDown(t *testing.T) {
 	})
 }
 
-// A transient EAGAIN at fork is a failed start like any other: backed off,
-// never a crash loop of its own.
+// A transient EAGAIN at fork says nothing about the release: it is retried
+// with a back-off and never counts toward errored.
 func TestForkFailureBacksOff(t *testing.T) {
 	l := startLoop(t, func(c *Config) { c.WaitReady = true })
 	pid := l.worker(0)
 	l.ready(pid)
+	l.clock.advance(Defaults().MinUptime)
 	l.host.mu.Lock()
 	l.host.startErr = syscall.EAGAIN
 	l.host.mu.Unlock()
 	l.host.exit(pid, exitStatus(1), true)
-	l.waitFor("the failed fork to be counted", func() bool { return l.m.slots[0].failedStarts == 1 })
+	l.waitFor("the failed fork to be retried", func() bool { return l.m.slots[0].forkFailures == 1 })
+	for i := 2; i <= 20; i++ { // far more than --max-restarts
+		l.clock.advance(Defaults().MaxRestartDelay)
+		l.waitFor("another retry", func() bool { return l.m.slots[0].forkFailures == i })
+	}
+	if s := l.slotState(0); s.errored || s.failedStarts != 0 {
+		t.Fatalf("fork failures errored the slot: errored %v, failed starts %d", s.errored, s.failedStarts)
+	}
 	l.host.mu.Lock()
 	l.host.startErr = nil
 	l.host.mu.Unlock()
-	l.clock.advance(Defaults().RestartDelay)
-	l.waitFor("the worker after the back-off", func() bool { return l.m.slots[0].worker != nil })
+	l.clock.advance(Defaults().MaxRestartDelay)
+	l.waitFor("the worker once forks work again", func() bool { return l.m.slots[0].worker != nil })
 }
 
 // Every field of Config has a reload rule: a new field must be sorted into
@@ -561,5 +572,65 @@ func TestDeathBeforeMinUptimeIsAFailedStartEvenIfReportedLate(t *testing.T) {
 	l.waitFor("a failed start", func() bool { return l.m.slots[0].failedStarts == 1 })
 	if got := l.m.restartCounts["crash"]; got != 0 {
 		t.Errorf("counted %d crashes", got)
+	}
+}
+
+// READY=1 and death at once, over and over, is a crash loop: it backs off
+// and errors the slot like failed starts do, instead of a re-fork a tick.
+func TestReadyThenDieAtOnceIsACrashLoop(t *testing.T) {
+	l := startLoop(t, func(c *Config) { c.WaitReady, c.MaxRestarts, c.MinUptime = true, 2, time.Second })
+	for i := range 3 {
+		pid := l.worker(0)
+		l.ready(pid)
+		l.host.exit(pid, exitStatus(1), true)
+		l.waitFor("a failed start", func() bool { return l.m.slots[0].failedStarts == i+1 })
+		l.clock.advance(Defaults().MaxRestartDelay)
+		if i < 2 {
+			l.waitFor("the restart", func() bool { return l.m.slots[0].worker != nil })
+		}
+	}
+	l.waitFor("the slot to be errored", func() bool { return l.m.slots[0].errored })
+	if got := l.m.restartCounts["crash"]; got != 0 {
+		t.Errorf("counted %d crashes; a worker that dies at once after READY did not crash under load", got)
+	}
+}
+
+func TestRestartDelayZeroRestartsAtOnce(t *testing.T) {
+	l := startLoop(t, func(c *Config) { c.WaitReady, c.RestartDelay = true, 0 })
+	pid := l.worker(0)
+	l.host.exit(pid, exitStatus(1), true)
+	l.waitFor("a restart with no delay", func() bool { w := l.m.slots[0].worker; return w != nil && w.pid != pid })
+}
+
+// Removing --watchdog by a reload must not kill every worker whose
+// watchdog timer was armed (it did: a 0 interval read as "missed").
+func TestWatchdogTurnedOffByReloadKillsNothing(t *testing.T) {
+	l := startLoop(t, func(c *Config) { c.WaitReady, c.Watchdog = true, time.Second })
+	pid := l.worker(0)
+	l.ready(pid)
+	l.on(func() {
+		next := l.m.fixed
+		next.Watchdog = 0
+		l.m.reconfigure(next)
+	})
+	l.clock.advance(10 * time.Second)
+	l.on(func() {})
+	if l.host.signalled(pid, syscall.SIGKILL) {
+		t.Fatal("the worker was killed for a watchdog that is off")
+	}
+}
+
+func TestStopExitCodesExitZero(t *testing.T) {
+	l := startLoop(t, func(c *Config) { c.StopExitCodes = []int{0, 64} })
+	l.host.exit(l.worker(0), exitStatus(64), true)
+	select {
+	case err := <-l.ended:
+		l.ended <- err // for the cleanup
+		var exit *WorkerExit
+		if !errors.As(err, &exit) || exit.Code != 0 {
+			t.Fatalf("the master ended with %v, want a worker exit of 0", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the master did not stop when every slot had stopped on purpose")
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/listener"
 	"github.com/clusterd/clusterd/logcapture"
+	"github.com/clusterd/clusterd/notify"
 	"github.com/clusterd/clusterd/reload"
 	"github.com/clusterd/clusterd/watch"
 )
@@ -113,6 +114,9 @@ type slot struct {
 	retrySeq int
 	retryAt  time.Time
 	lastExit string
+	// forkFailures counts forks in a row that failed for want of a
+	// resource (EAGAIN, EMFILE): retried, never counted as failed starts.
+	forkFailures int
 }
 
 // New checks the configuration, resolves the command, opens the sockets and
@@ -414,12 +418,38 @@ func (m *Master) onSignal(sig syscall.Signal) {
 
 func (m *Master) startWorker(s *slot) {
 	p, err := m.spawn(s.index, s.cmd, false)
+	if err != nil && isTransient(err) {
+		// The machine is short of processes, memory or descriptors for a
+		// moment: that says nothing about the release, so it never errors
+		// the slot. Try again, backing off up to the longest delay.
+		s.forkFailures++
+		delay := backoff(max(m.cfg.RestartDelay, 10*time.Millisecond), s.forkFailures, m.cfg.MaxRestartDelay)
+		m.log.Error("worker could not be forked; retrying", "slot", s.index, "err", err, "retry_in", delay)
+		m.scheduleStart(s, delay)
+		return
+	}
 	if err != nil {
 		m.log.Error("worker failed to start", "slot", s.index, "err", err)
 		m.afterFailedStart(s)
 		return
 	}
+	s.forkFailures = 0
 	s.worker = p
+}
+
+// isTransient: a fork failed for want of a resource that may be back in a
+// moment.
+func isTransient(err error) bool {
+	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOMEM)
+}
+
+// backoff is base doubled for each failure after the first, at most limit.
+func backoff(base time.Duration, failures int, limit time.Duration) time.Duration {
+	delay := base
+	for i := 1; i < failures && delay < limit; i++ {
+		delay *= 2
+	}
+	return min(delay, limit)
 }
 
 // spawn starts a worker process for slot running cmd. A successor belongs to
@@ -437,11 +467,11 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 			}
 		}
 	}()
-	endpoint, err := openNotify(m.pid, id)
+	endpoint, err := notify.Open(m.pid, id)
 	if err != nil {
 		return nil, err
 	}
-	undo = append(undo, endpoint.close)
+	undo = append(undo, endpoint.Close)
 	output, err := logcapture.OpenPipes()
 	if err != nil {
 		return nil, err
@@ -457,14 +487,14 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		undo = append(undo, func() { health.Close() })
 		sockets, fdNames = append(sockets, health.Fd()), fdNames+":health"
 	}
-	var ipc *nodeChannel
+	var ipc *notify.NodeChannel
 	nodeIPC := -1
 	if m.cfg.NodeIPC {
-		if ipc, err = openNodeChannel(); err != nil {
+		if ipc, err = notify.OpenNodeChannel(); err != nil {
 			return nil, err
 		}
-		undo = append(undo, ipc.close)
-		nodeIPC = int(ipc.worker.Fd())
+		undo = append(undo, ipc.Close)
+		nodeIPC = int(ipc.WorkerEnd())
 	}
 	var p *proc
 	pid, err := m.host.StartWorker(launch.Worker{
@@ -473,8 +503,8 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		Stdio:      [3]uintptr{m.devNull.Fd(), stdout, stderr},
 		Sockets:    sockets,
 		FdNames:    fdNames,
-		NotifyAddr: endpoint.addr,
-		NotifyPipe: int(endpoint.pipeW.Fd()),
+		NotifyAddr: endpoint.Addr(),
+		NotifyPipe: int(endpoint.PipeFd()),
 		NodeIPC:    nodeIPC,
 		Slot:       slotIndex,
 		Credential: m.credential,
@@ -484,9 +514,9 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		err = fmt.Errorf("start %s: %w", cmd.Argv[0], err)
 	}
 	// The worker has its copies of the pipe's and the channel's ends.
-	endpoint.afterStart()
+	endpoint.AfterStart()
 	if ipc != nil {
-		ipc.worker.Close()
+		ipc.CloseWorkerEnd()
 	}
 	if err != nil {
 		return nil, err
@@ -498,9 +528,9 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		m.scheduleProbe(p)
 	}
 	if p.ipc = ipc; ipc != nil {
-		ipc.serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) })
+		ipc.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) })
 	}
-	endpoint.serve(pid,
+	endpoint.Serve(pid,
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
 		func(sender int32) {
 			m.post(func() {
@@ -533,14 +563,14 @@ func (m *Master) onNotify(p *proc, msg string) {
 	if p.exited || p.state == stopping {
 		return
 	}
-	n := parseNotify(msg)
-	if n.status != "" {
-		p.status = n.status
+	n := notify.Parse(msg)
+	if n.Status != "" {
+		p.status = n.Status
 	}
-	if n.watchdog {
+	if n.Watchdog {
 		p.lastPing = m.clock.Now()
 	}
-	if n.ready && p.state == starting {
+	if n.Ready && p.state == starting {
 		if p.reaped {
 			// It said READY=1 and then died before we read it: it was
 			// ready, so its death is a crash, not a failed start.
@@ -586,7 +616,7 @@ func (m *Master) markReady(p *proc, why string) {
 func (m *Master) watchWorker(p *proc) {
 	due := p.lastPing.Add(m.cfg.Watchdog).Sub(m.clock.Now())
 	m.after(max(due, 0), func() {
-		if p.reaped || p.state != ready {
+		if p.reaped || p.state != ready || m.cfg.Watchdog <= 0 { // a reload may have turned it off
 			return
 		}
 		silent := m.clock.Now().Sub(p.lastPing)
@@ -627,7 +657,7 @@ func (m *Master) stopProc(p *proc, reason string) {
 	p.state = stopping
 	p.stopReason = reason
 	p.stopStartTimer()
-	if m.cfg.ShutdownWithMessage && p.ipc != nil && p.ipc.sendShutdown() == nil {
+	if m.cfg.ShutdownWithMessage && p.ipc != nil && p.ipc.SendShutdown() == nil {
 		// PM2's shutdown_with_message: the kill timeout applies as usual.
 	} else if err := m.host.SignalWorker(p.pid, m.cfg.StopSignal); err != nil && !errors.Is(err, unix.ESRCH) {
 		m.log.Error("stop signal failed", "signal", m.cfg.StopSignal, "slot", p.slot, "pid", p.pid, "err", err)
@@ -686,18 +716,18 @@ func (m *Master) onReaped(p *proc, e Exit) {
 	if p.killTimer != nil {
 		p.killTimer.Stop()
 	}
-	p.endpoint.workerExited()
+	p.endpoint.WorkerExited()
 }
 
 func (m *Master) onExit(p *proc) {
 	p.exited = true
 	delete(m.procs, p.pid)
-	p.endpoint.close()
+	p.endpoint.Close()
 	if p.health != nil {
 		p.health.Close()
 	}
 	if p.ipc != nil {
-		p.ipc.close()
+		p.ipc.Close()
 	}
 	close(p.exitedCh)
 	how, uptime := p.exitStatus, p.uptime
@@ -729,6 +759,13 @@ func (m *Master) onExit(p *proc) {
 // start: back off, and give the slot up after MaxRestarts in a row.
 func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
 	defer m.updateSupervisorStatus()
+	earlyDeath := p.state == ready && m.clock.Now().Sub(p.readyAt) < m.cfg.MinUptime
+	if earlyDeath {
+		// It said it was ready and died at once, as a crash loop does:
+		// READY does not excuse a worker from --min-uptime.
+		p.state = starting
+		s.failedStarts = p.failedStartsBefore
+	}
 	if why := m.noRestartReason(p); why == "" {
 		m.restartCounts[restartReason(p)]++
 	} else {
@@ -736,20 +773,33 @@ func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Dura
 		m.log.Info("worker exited and is not restarted", "slot", s.index, "pid", p.pid, "exit", how,
 			"uptime", uptime, "because", why)
 		if m.allSlotsStopped() {
-			m.lastWorkerExit = &WorkerExit{Code: p.exitCode}
+			// A stop exit code means "done on purpose": the master exits 0,
+			// which systemd's Restart=on-failure reads as a clean stop.
+			// With --no-autorestart it exits as its last worker did.
+			code := p.exitCode
+			if slices.Contains(m.cfg.StopExitCodes, code) {
+				code = 0
+			}
+			m.lastWorkerExit = &WorkerExit{Code: code}
 			m.beginStop("no worker left to run")
 		}
 		return
 	}
 	s.restarts++
-	if p.state == ready {
-		m.log.Warn("worker crashed", "slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime,
-			"reason", p.stopReason)
+	attrs := []any{"slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime}
+	if p.stopReason != "" {
+		attrs = append(attrs, "reason", p.stopReason)
+	}
+	switch {
+	case p.state == ready:
+		m.log.Warn("worker crashed", attrs...)
 		m.scheduleStart(s, 0)
 		return
+	case earlyDeath:
+		m.log.Warn("worker died within min-uptime of saying it was ready: a failed start", attrs...)
+	default:
+		m.log.Warn("worker failed to start", attrs...)
 	}
-	m.log.Warn("worker failed to start", "slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime,
-		"reason", p.stopReason)
 	m.afterFailedStart(s)
 }
 
@@ -804,14 +854,10 @@ func (m *Master) afterFailedStart(s *slot) {
 	if s.failedStarts > m.cfg.MaxRestarts {
 		s.errored = true
 		m.log.Error("slot errored: too many failed starts in a row; it is retried on the next reload",
-			"slot", s.index, "failed_starts", s.failedStarts-1, "max_restarts", m.cfg.MaxRestarts)
+			"slot", s.index, "failed_starts", s.failedStarts, "max_restarts", m.cfg.MaxRestarts)
 		return
 	}
-	delay := m.cfg.RestartDelay << (s.failedStarts - 1)
-	if delay > m.cfg.MaxRestartDelay || delay <= 0 {
-		delay = m.cfg.MaxRestartDelay
-	}
-	m.scheduleStart(s, delay)
+	m.scheduleStart(s, backoff(m.cfg.RestartDelay, s.failedStarts, m.cfg.MaxRestartDelay))
 }
 
 // scheduleStart starts s's next worker after at least delay, and no sooner

@@ -6,6 +6,7 @@ import (
 
 	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/listener"
+	"github.com/clusterd/clusterd/notify"
 )
 
 type procState int
@@ -29,7 +30,7 @@ type proc struct {
 	pid       int
 	cmd       *launch.Command
 	startedAt time.Time
-	endpoint  *notifyEndpoint
+	endpoint  *notify.Endpoint
 	readyCh   chan struct{} // closed when ready
 	exitedCh  chan struct{} // closed when reaped
 
@@ -54,7 +55,7 @@ type proc struct {
 	health         *listener.Socket
 	healthFailures int
 	// ipc is the Node IPC channel (nil without --node-ipc).
-	ipc        *nodeChannel
+	ipc        *notify.NodeChannel
 	uptime     time.Duration
 	exited     bool // onExit has run
 	stopReason string
@@ -62,7 +63,7 @@ type proc struct {
 	killTimer  Timer
 }
 
-func newProc(id uint64, slot, pid int, cmd *launch.Command, successor bool, endpoint *notifyEndpoint, now time.Time) *proc {
+func newProc(id uint64, slot, pid int, cmd *launch.Command, successor bool, endpoint *notify.Endpoint, now time.Time) *proc {
 	return &proc{
 		id: id, slot: slot, pid: pid, cmd: cmd, startedAt: now, endpoint: endpoint,
 		readyCh: make(chan struct{}), exitedCh: make(chan struct{}), successor: successor,

@@ -1,4 +1,4 @@
-package master
+package notify
 
 import (
 	"net"
@@ -12,8 +12,8 @@ import (
 func BenchmarkParseNotify(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		n := parseNotify("READY=1\nSTATUS=serving fd 3")
-		if !n.ready {
+		n := Parse("READY=1\nSTATUS=serving fd 3")
+		if !n.Ready {
 			b.Fatal("not ready")
 		}
 	}
@@ -23,14 +23,14 @@ func BenchmarkParseNotify(b *testing.B) {
 // the sender check passes) to the endpoint's goroutine and out of deliver:
 // the path of every readiness message.
 func BenchmarkNotifyDelivery(b *testing.B) {
-	ep, err := openNotify(os.Getpid(), uint64(time.Now().UnixNano()))
+	ep, err := Open(os.Getpid(), uint64(time.Now().UnixNano()))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ep.close()
+	defer ep.Close()
 	got := make(chan string, 1)
-	ep.serve(os.Getpid(), func(msg string) { got <- msg }, func(int32) { b.Error("rejected") }, func() {})
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: ep.addr, Net: "unixgram"})
+	ep.Serve(os.Getpid(), func(msg string) { got <- msg }, func(int32) { b.Error("rejected") }, func() {})
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: ep.Addr(), Net: "unixgram"})
 	if err != nil {
 		b.Fatal(err)
 	}

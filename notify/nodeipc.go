@@ -1,4 +1,4 @@
-package master
+package notify
 
 import (
 	"bufio"
@@ -15,12 +15,12 @@ import (
 // asked to stop with the message 'shutdown' (--shutdown-with-message).
 // Node opens NODE_CHANNEL_FD as a stream socket and, in its "json"
 // serialization mode, writes one JSON value per line.
-type nodeChannel struct {
+type NodeChannel struct {
 	conn   net.Conn // the master's end
 	worker *os.File // the worker's end, closed here once it has started
 }
 
-func openNodeChannel() (*nodeChannel, error) {
+func OpenNodeChannel() (*NodeChannel, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("node ipc channel: %w", err)
@@ -32,12 +32,12 @@ func openNodeChannel() (*nodeChannel, error) {
 		unix.Close(pair[1])
 		return nil, fmt.Errorf("node ipc channel: %w", err)
 	}
-	return &nodeChannel{conn: conn, worker: os.NewFile(uintptr(pair[1]), "node-ipc-worker")}, nil
+	return &NodeChannel{conn: conn, worker: os.NewFile(uintptr(pair[1]), "node-ipc-worker")}, nil
 }
 
-// serve turns 'ready' into READY=1 for the notify path; other messages
+// Serve turns 'ready' into READY=1 for the notify path; other messages
 // (PM2 apps send their own) are ignored.
-func (c *nodeChannel) serve(deliver func(msg string)) {
+func (c *NodeChannel) Serve(deliver func(msg string)) {
 	go func() {
 		lines := bufio.NewScanner(c.conn)
 		lines.Buffer(make([]byte, 4096), 1<<20)
@@ -50,13 +50,21 @@ func (c *nodeChannel) serve(deliver func(msg string)) {
 	}()
 }
 
-// sendShutdown writes PM2's 'shutdown' message.
-func (c *nodeChannel) sendShutdown() error {
+// SendShutdown writes PM2's 'shutdown' message.
+func (c *NodeChannel) SendShutdown() error {
 	_, err := c.conn.Write([]byte("\"shutdown\"\n"))
 	return err
 }
 
-func (c *nodeChannel) close() {
+// WorkerEnd is the worker's end of the channel, to hand it as
+// NODE_CHANNEL_FD; CloseWorkerEnd drops the master's copy once it has.
+func (c *NodeChannel) WorkerEnd() uintptr { return c.worker.Fd() }
+
+// CloseWorkerEnd drops the master's copy of the worker's end.
+func (c *NodeChannel) CloseWorkerEnd() { c.worker.Close() }
+
+// Close releases the channel.
+func (c *NodeChannel) Close() {
 	c.conn.Close()
 	c.worker.Close()
 }

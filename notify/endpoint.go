@@ -1,4 +1,4 @@
-package master
+package notify
 
 import (
 	"bufio"
@@ -12,12 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// notifyEndpoint is one worker's private readiness channel, in the two
+// Endpoint is one worker's private readiness channel, in the two
 // spellings of sd_notify(3): a unix datagram socket (NOTIFY_SOCKET, in the
 // abstract namespace, so nothing is left on disk) and a pipe (NOTIFY_FD) for
 // runtimes without datagram sockets. One endpoint per worker means a message
 // can only ever speak for the worker it arrived for (docs/design.md §6).
-type notifyEndpoint struct {
+type Endpoint struct {
 	addr  string // "@clusterd/..."; the '@' is sd_notify's abstract spelling
 	conn  *net.UnixConn
 	pipeR *os.File
@@ -26,7 +26,7 @@ type notifyEndpoint struct {
 	exited chan struct{}
 }
 
-func openNotify(masterPID int, id uint64) (*notifyEndpoint, error) {
+func Open(masterPID int, id uint64) (*Endpoint, error) {
 	addr := fmt.Sprintf("@clusterd/%d/%d", masterPID, id)
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
 	if err != nil {
@@ -50,16 +50,16 @@ func openNotify(masterPID int, id uint64) (*notifyEndpoint, error) {
 		conn.Close()
 		return nil, fmt.Errorf("notify pipe: %w", err)
 	}
-	return &notifyEndpoint{addr: addr, conn: conn, pipeR: r, pipeW: w, exited: make(chan struct{})}, nil
+	return &Endpoint{addr: addr, conn: conn, pipeR: r, pipeW: w, exited: make(chan struct{})}, nil
 }
 
-// serve delivers every message the worker sends. deliver runs on the
+// Serve delivers every message the worker sends. deliver runs on the
 // endpoint's goroutines and must only hand the message on to the event
 // loop. rejected reports datagrams from a process outside the worker's
 // process group. After workerExited, the endpoint delivers what the worker
 // sent before it died and then calls drained, so the loop judges a death
 // (failed start or crash) knowing every READY=1 the worker managed to send.
-func (e *notifyEndpoint) serve(workerPID int, deliver func(msg string), rejected func(senderPID int32), drained func()) {
+func (e *Endpoint) Serve(workerPID int, deliver func(msg string), rejected func(senderPID int32), drained func()) {
 	pipeDone := make(chan struct{})
 	go func() {
 		defer close(pipeDone)
@@ -115,19 +115,26 @@ func (e *notifyEndpoint) serve(workerPID int, deliver func(msg string), rejected
 	}()
 }
 
-// workerExited makes serve deliver what is left and then call drained.
-func (e *notifyEndpoint) workerExited() {
+// WorkerExited makes Serve deliver what is left and then call drained.
+func (e *Endpoint) WorkerExited() {
 	close(e.exited)
 	e.conn.SetReadDeadline(time.Now())
 }
 
-// afterStart drops the master's copy of the pipe's write end, so the read
+// AfterStart drops the master's copy of the pipe's write end, so the read
 // end sees EOF when the worker and its children have all gone.
-func (e *notifyEndpoint) afterStart() {
+func (e *Endpoint) AfterStart() {
 	e.pipeW.Close()
 }
 
-func (e *notifyEndpoint) close() {
+// Addr is the NOTIFY_SOCKET value the worker gets.
+func (e *Endpoint) Addr() string { return e.addr }
+
+// PipeFd is the pipe's write end, the worker's NOTIFY_FD.
+func (e *Endpoint) PipeFd() uintptr { return e.pipeW.Fd() }
+
+// Close releases the endpoint.
+func (e *Endpoint) Close() {
 	e.conn.Close()
 	e.pipeR.Close()
 	e.pipeW.Close()
@@ -157,16 +164,16 @@ func fromWorker(sender int32, workerPID int) bool {
 	return err == nil && pgid == workerPID
 }
 
-// notification is what the master reads from one sd_notify message.
-type notification struct {
-	ready, stopping, watchdog bool
-	status                    string // STATUS=, shown by `clusterd status`
+// Message is what the master reads from one sd_notify message.
+type Message struct {
+	Ready, Stopping, Watchdog bool
+	Status                    string // STATUS=, shown by `clusterd status`
 }
 
-// parseNotify reads the assignments clusterd acts on and ignores the rest,
+// Parse reads the assignments clusterd acts on and ignores the rest,
 // as systemd does with fields it does not know.
-func parseNotify(msg string) notification {
-	var n notification
+func Parse(msg string) Message {
+	var n Message
 	for line := range strings.SplitSeq(msg, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
 		if !ok {
@@ -174,13 +181,13 @@ func parseNotify(msg string) notification {
 		}
 		switch k {
 		case "READY":
-			n.ready = v == "1"
+			n.Ready = v == "1"
 		case "STOPPING":
-			n.stopping = v == "1"
+			n.Stopping = v == "1"
 		case "WATCHDOG":
-			n.watchdog = v == "1"
+			n.Watchdog = v == "1"
 		case "STATUS":
-			n.status = v
+			n.Status = v
 		}
 	}
 	return n
