@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -74,8 +76,15 @@ func Listen(path string) (*Server, error) {
 		return nil, err
 	}
 	if _, err := os.Lstat(path); err == nil {
-		if st, err := (&Client{Path: path, Timeout: time.Second}).Status(); err == nil {
-			return nil, fmt.Errorf("control socket %s is in use by another clusterd master (name %q, pid %d): give this one its own --name or --control", path, st.Name, st.PID)
+		// A socket that accepts a connection is live, however long its
+		// master takes to answer (a busy one); only a refused connection
+		// means stale.
+		if Live(path) {
+			who := "another clusterd master"
+			if st, err := (&Client{Path: path, Timeout: time.Second}).Status(); err == nil {
+				who = fmt.Sprintf("another clusterd master (name %q, pid %d)", st.Name, st.PID)
+			}
+			return nil, fmt.Errorf("control socket %s is in use by %s: give this one its own --name or --control", path, who)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("remove stale control socket: %w", err)
@@ -110,11 +119,21 @@ func checkPrivateDir(dir string) error {
 }
 
 func (c *Server) Serve(handle func(*net.UnixConn)) {
+	var pause time.Duration
 	for {
 		conn, err := c.ln.AcceptUnix()
-		if err != nil {
-			return // closed
+		if errors.Is(err, net.ErrClosed) {
+			return
 		}
+		if err != nil {
+			// Out of descriptors (EMFILE) or a connection gone before it
+			// was accepted: the socket is still fine, so wait a little and
+			// go on, as net/http does, instead of going deaf for good.
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			time.Sleep(pause)
+			continue
+		}
+		pause = 0
 		if !peerIsOurUser(conn) {
 			conn.Close()
 			continue
@@ -206,11 +225,17 @@ func (c *Client) timeout() time.Duration {
 }
 
 func (c *Client) dial() (net.Conn, error) {
+	if err := checkOwner(c.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
 	conn, err := net.DialTimeout("unix", c.Path, c.timeout())
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ECONNREFUSED) {
-			return nil, fmt.Errorf("control socket %s: %w (start one, or pass the master's --name or --control)", c.Path, ErrNoMaster)
-		}
+	switch {
+	case errors.Is(err, unix.ECONNREFUSED):
+		// A master killed with SIGKILL leaves its socket behind.
+		return nil, fmt.Errorf("control socket %s is stale: %w (its master is gone; start one, or pass the master's --name or --control)", c.Path, ErrNoMaster)
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("control socket %s: %w (start one, or pass the master's --name or --control)", c.Path, ErrNoMaster)
+	case err != nil:
 		return nil, fmt.Errorf("control socket %s: %w", c.Path, err)
 	}
 	return conn, nil
@@ -332,3 +357,59 @@ func (c *Server) Own() { c.ln.SetUnlinkOnClose(true) }
 
 // Listener is the socket itself, for handing it to a new master.
 func (c *Server) Listener() *net.UnixListener { return c.ln }
+
+// Live: something listens at path (a master, however busy). Only a
+// refused connection or no socket at all means nothing does; a full backlog
+// (EAGAIN) or a slow accept is a busy master, never a stale socket.
+func Live(path string) bool {
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return !errors.Is(err, unix.ECONNREFUSED) && !errors.Is(err, os.ErrNotExist)
+	}
+	conn.Close()
+	return true
+}
+
+// Masters finds the masters whose control sockets are in dir: the paths of
+// those that listen, and of the stale ones a killed master left (which it
+// removes: nothing listens there, and the directory is ours).
+func Masters(dir string) (live, stale []string) {
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+	for _, p := range paths {
+		if strings.Contains(filepath.Base(p), ".health.") {
+			continue // a worker's health socket, not a master's
+		}
+		if Live(p) {
+			live = append(live, p)
+			continue
+		}
+		if checkOwner(p) == nil {
+			os.Remove(p)
+		}
+		stale = append(stale, p)
+	}
+	return live, stale
+}
+
+// checkOwner refuses a socket, or a directory holding it, that belongs to
+// neither us nor root: in a shared temp dir, another user could have made
+// it to answer in a master's place.
+func checkOwner(path string) error {
+	for _, p := range []string{filepath.Dir(path), path} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			continue
+		}
+		if int(st.Uid) != os.Getuid() && st.Uid != 0 {
+			return fmt.Errorf("%s belongs to uid %d, not to you (uid %d): refusing to talk to it", p, st.Uid, os.Getuid())
+		}
+		if p == path && fi.Mode()&fs.ModeSocket == 0 {
+			return fmt.Errorf("%s is not a socket", p)
+		}
+	}
+	return nil
+}

@@ -33,6 +33,26 @@ func WriteNodePreload() (dir, path string, err error) {
 	return dir, path, nil
 }
 
+// EnsureNodePreload writes the preload at path again if it is gone (a
+// temp cleaner removed it): a re-fork long after the start still finds it.
+func EnsureNodePreload(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(path, preloadJS, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("--node-compat: the preload %s is gone and cannot be written again: %w", path, err)
+	}
+	return nil
+}
+
 // NodeCompatEnv adds the preload to NODE_OPTIONS (keeping the user's own
 // options) and tells it the ports of the inherited sockets, in fd order.
 func NodeCompatEnv(env []string, preload string, boundAddrs []string) []string {

@@ -210,6 +210,14 @@ func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master,
 		undo = append(undo, func() { os.RemoveAll(dir) })
 		m.nodePreloadDir, m.nodePreload = dir, preload
 	}
+	if err := m.startWatch(); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() {
+		if m.watcher != nil {
+			m.watcher.Close()
+		}
+	})
 	cmd.Env = m.releaseEnv(cfg.Env)
 	m.current = cmd
 	for i := range cfg.Instances {
@@ -221,6 +229,9 @@ func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master,
 // Close releases what New opened, for a master that will not Run (another
 // app of the same file failed to start); Run does it itself.
 func (m *Master) Close() {
+	if m.watcher != nil {
+		m.watcher.Close()
+	}
 	if m.nodePreloadDir != "" {
 		os.RemoveAll(m.nodePreloadDir)
 	}
@@ -302,9 +313,6 @@ func (m *Master) Config() Config { return m.fixed }
 func (m *Master) Run(ctx context.Context) error {
 	m.startedAt = m.clock.Now()
 	go m.control.Serve(m.handleControl)
-	if err := m.startWatch(); err != nil {
-		m.log.Error("watch mode is off", "err", err)
-	}
 	m.log.Info("master started", "name", m.cfg.Name, "pid", m.pid, "instances", len(m.slots),
 		"listen", m.Addresses(), "command", m.slots[0].cmd.Path, "control", m.cfg.ControlPath)
 	for _, s := range m.slots {
@@ -323,9 +331,6 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 	}
 	close(m.done)
-	if m.watcher != nil {
-		m.watcher.Close()
-	}
 	if m.upgraded {
 		// The new master serves these sockets: close our descriptors only.
 		for _, set := range m.sockets {
@@ -467,6 +472,13 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 			}
 		}
 	}()
+	if m.nodePreload != "" {
+		// A temp cleaner may have removed it since: every Node worker
+		// needs it at start.
+		if err := launch.EnsureNodePreload(m.nodePreload); err != nil {
+			return nil, err
+		}
+	}
 	endpoint, err := notify.Open(m.pid, id)
 	if err != nil {
 		return nil, err

@@ -180,7 +180,7 @@ func (c clusterView) Start(slot int) (reload.Candidate, error) {
 	err := ErrStopped
 	c.m.call(func() {
 		if c.m.stopping {
-			err = errors.New("the master is stopping")
+			err = ErrStopping
 			return
 		}
 		p, err = c.m.spawn(slot, c.cmd, true)
@@ -209,7 +209,7 @@ func (m *Master) promote(p *proc) error {
 	}
 	if m.stopping {
 		m.stopProc(p, "master stopping")
-		return errors.New("the master is stopping")
+		return ErrStopping
 	}
 	s := m.slotOf(p)
 	if s == nil {

@@ -37,7 +37,7 @@ func ParseScale(arg string, current int) (int, error) {
 func (m *Master) scaleTo(target int) error {
 	switch {
 	case m.stopping:
-		return errors.New("the master is stopping")
+		return ErrStopping
 	case m.reload != nil:
 		return errors.New("a reload is in progress: scale again when it has finished")
 	case m.upgrading:

@@ -35,7 +35,7 @@ func (m *Master) PrepareUpgrade(offer func(name string, fd int) error) error {
 func (m *Master) prepareUpgrade(offer func(name string, fd int) error) error {
 	switch {
 	case m.stopping:
-		return errors.New("the master is stopping")
+		return ErrStopping
 	case m.reload != nil:
 		return errors.New("a reload is in progress: upgrade when it has finished")
 	}

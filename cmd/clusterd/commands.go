@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/demo"
+	"github.com/clusterd/clusterd/logcapture"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -53,7 +57,11 @@ kills the workers at once).`,
 			}
 			cfg := flags.config()
 			cfg.Command = args
-			return runApps(func() ([]master.Config, error) { return []master.Config{cfg}, nil })
+			if fi, err := os.Stat(args[0]); err == nil && fi.IsDir() && slices.Contains(cfg.Watch, ".") {
+				// pflag took the path after a bare --watch for the command.
+				return usageError{fmt.Errorf("--watch %s: give a path to --watch with '=' (--watch=%s); --watch alone watches the working directory, so %s was read as the command", args[0], args[0], args[0])}
+			}
+			return runApps(func() ([]master.Config, error) { return []master.Config{cfg}, nil }, cfg.LogJSON)
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -134,14 +142,22 @@ func (flags *masterFlags) config() master.Config {
 	if flags.debug {
 		level = slog.LevelDebug
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = newLogger(level, cfg.LogJSON)
 	return cfg
 }
 
-// processLogger gets the lines of the process owner, which speaks for every
-// app.
-func processLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+// masterStderr is where the master's own lines go: a writer that never
+// makes the loops wait, whatever happens to stderr.
+var masterStderr = sync.OnceValue(func() io.Writer { return logcapture.NewDetached(os.Stderr, 1<<20) })
+
+// newLogger writes the master's own lines as text, or as JSON with
+// --log-json, like the workers' lines.
+func newLogger(level slog.Level, json bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if json {
+		return slog.New(slog.NewJSONHandler(masterStderr(), opts))
+	}
+	return slog.New(slog.NewTextHandler(masterStderr(), opts))
 }
 
 func addControlFlags(f *pflag.FlagSet, name, control *string) {
@@ -258,9 +274,12 @@ add --usage to have them there too.`,
 // allMasters are clients of every control socket in the directory of the
 // default one (path), whatever its name.
 func allMasters(path string) []*control.Client {
-	paths, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.sock"))
-	clients := make([]*control.Client, len(paths))
-	for i, p := range paths {
+	live, stale := control.Masters(filepath.Dir(path))
+	for _, p := range stale {
+		fmt.Fprintf(os.Stderr, "clusterd: %s was stale (its master is gone): removed\n", p)
+	}
+	clients := make([]*control.Client, len(live))
+	for i, p := range live {
 		clients[i] = &control.Client{Path: p}
 	}
 	return clients

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,12 +51,13 @@ every worker keeps running. "clusterd start FILE" is "clusterd -c FILE".`,
 // file again: every app reloads what it says, and its new apps start.
 func runConfigFile(path, profile string, flags *pflag.FlagSet) error {
 	cli := commandLine(flags)
-	return runApps(func() ([]master.Config, error) { return loadConfigs(path, profile, cli) })
+	json, _ := flags.GetBool("log-json")
+	return runApps(func() ([]master.Config, error) { return loadConfigs(path, profile, cli) }, json)
 }
 
 // runApps runs the apps that apps reads under one process owner.
-func runApps(apps func() ([]master.Config, error)) error {
-	p, err := process.New(process.Options{Apps: apps, Logger: processLogger()})
+func runApps(apps func() ([]master.Config, error), logJSON bool) error {
+	p, err := process.New(process.Options{Apps: apps, Logger: newLogger(slog.LevelInfo, logJSON)})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,46 @@
+package logcapture
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A stderr that nobody reads must not block the master's log calls: the
+// writes return at once, and what did not fit is counted once the reader
+// is back.
+func TestDetachedNeverWaits(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	d := NewDetached(w, 64<<10)
+	line := strings.Repeat("x", 1023) + "\n"
+	done := make(chan struct{})
+	go func() {
+		for range 10000 { // 10 MiB: far more than the pipe and the queue hold
+			d.Write([]byte(line))
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Write waited for a reader that does not read")
+	}
+	// The reader comes back: the queued lines, then the count of the rest.
+	buf := make([]byte, 1<<20)
+	var got strings.Builder
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(got.String(), "were dropped") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no line counted the dropped ones; read %d bytes", got.Len())
+		}
+		r.SetReadDeadline(time.Now().Add(time.Second))
+		n, _ := r.Read(buf)
+		got.Write(buf[:n])
+	}
+}
