@@ -64,7 +64,7 @@ func OpenGroupsWith(inherited []*Socket, specs []Spec, n int, opts Options) (Gro
 	groups := make(Groups, n)
 	groups[0] = first
 	for i := 1; i < n; i++ {
-		set := make(Set, len(specs))
+		set := make(Set, len(first)) // not len(specs): without -l, first is every inherited socket
 		for j, s := range first {
 			if !opts.ReusePort || s.Network != "tcp" {
 				set[j] = s
