@@ -3,6 +3,7 @@ package listener
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,5 +99,39 @@ func TestOpenGroupsInheritedAndSpecs(t *testing.T) {
 	child.WaitOutput("done")
 	if code := child.Wait(); code != 0 {
 		t.Fatalf("child exited with %d", code)
+	}
+}
+
+// TestOpenGroupsUnnamedInherited: without LISTEN_FDNAMES (systemd-socket-activate without
+// --fdname) the sockets are "unknown", as sd_listen_fds_with_names names them and as the
+// workers will see them, and the i-th -l without a name adopts the i-th of them.
+func TestOpenGroupsUnnamedInherited(t *testing.T) {
+	addr, sock := proctest.Socket(t)
+	child := proctest.Start(t, "groups", []*os.File{sock}, "CLUSTERD_TEST_SPECS="+addr)
+	for i := range 2 {
+		want := fmt.Sprintf("slot %d: unknown=%s", i, addr)
+		if got := child.WaitOutput(fmt.Sprintf("slot %d:", i)); got != want {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+	}
+	child.WaitOutput("done")
+	if code := child.Wait(); code != 0 {
+		t.Fatalf("child exited with %d", code)
+	}
+}
+
+// TestListenEnv checks the master's reading of the variables against the table the
+// worker package is tested against too, so both name the same sockets the same way.
+func TestListenEnv(t *testing.T) {
+	for _, c := range proctest.ListenEnvCases(t) {
+		n, names, err := listenEnv(c.PID, c.FDs, c.FDNames, proctest.ListenEnvPID)
+		var got []string
+		for i := range n {
+			got = append(got, listenName(names, i))
+		}
+		if !slices.Equal(got, c.Names) || (err == nil) != (c.Err == "") || err != nil && !strings.Contains(err.Error(), c.Err) {
+			t.Errorf("LISTEN_PID=%q LISTEN_FDS=%q LISTEN_FDNAMES=%q: got %q, %v; want %q, error %q",
+				c.PID, c.FDs, c.FDNames, got, err, c.Names, c.Err)
+		}
 	}
 }
