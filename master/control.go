@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -166,12 +167,8 @@ func peerIsOurUser(conn *net.UnixConn) bool {
 // handleControl answers one request. It runs on the connection's goroutine
 // and reaches the master's state only through the event loop.
 func (m *Master) handleControl(conn *net.UnixConn) {
-	var req request
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	line, err := bufio.NewReader(conn).ReadBytes('\n')
-	if err == nil {
-		err = json.Unmarshal(line, &req)
-	}
+	req, err := readRequest(conn)
 	if err != nil {
 		writeResponse(conn, response{Error: "bad request: " + err.Error()})
 		return
@@ -228,6 +225,24 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 	default:
 		writeResponse(conn, response{Error: fmt.Sprintf("unknown command %q", req.Command)})
 	}
+}
+
+// maxRequestBytes bounds a request line (every request is a short JSON
+// object), so a client cannot make the master buffer without end.
+const maxRequestBytes = 64 << 10
+
+// readRequest decodes one request line, the control protocol's only input
+// (a seam of its own so that it can be fuzzed without a socket).
+func readRequest(r io.Reader) (request, error) {
+	var req request
+	line, err := bufio.NewReader(io.LimitReader(r, maxRequestBytes)).ReadBytes('\n')
+	if err == io.EOF && len(line) == maxRequestBytes {
+		err = fmt.Errorf("longer than %d bytes", maxRequestBytes)
+	}
+	if err == nil {
+		err = json.Unmarshal(line, &req)
+	}
+	return req, err
 }
 
 // answerWhenDone starts a long operation on the event loop (a reload, an
