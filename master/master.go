@@ -585,6 +585,7 @@ func (m *Master) spawn(slotIndex int, cmd *command, successor bool) (_ *proc, er
 	if p.ipc = ipc; ipc != nil {
 		ipc.serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) })
 	}
+	endpoint.log = m.log.With("slot", p.slot)
 	endpoint.serve(pid,
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
 		func(sender int32) {
