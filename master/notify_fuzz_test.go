@@ -1,6 +1,8 @@
 package master
 
 import (
+	"bytes"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,6 +36,40 @@ func FuzzParseNotify(f *testing.F) {
 		}
 		if blanks := parseNotify(" \t" + msg + " \n"); blanks != n {
 			t.Fatalf("parseNotify(%q) = %+v, with blanks around it %+v", msg, n, blanks)
+		}
+	})
+}
+
+// FuzzReadNotifyLines feeds bytes to the NOTIFY_FD pipe's reader and checks it against
+// the plain reading: every line up to maxNotifyLine bytes (newline included) is
+// delivered without its line ending, in order; a longer one is dropped and reported once.
+func FuzzReadNotifyLines(f *testing.F) {
+	huge := strings.Repeat("x", maxNotifyLine)
+	for _, seed := range []string{
+		"READY=1\n", "READY=1", "READY=1\r\nSTATUS=x\n\n", "", "\n", "\r\n",
+		"STATUS=" + huge + "\nREADY=1\n", huge[1:] + "\n" + huge + "\n" + huge,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, input []byte) {
+		var want []string
+		wantTooLong := 0
+		segments := strings.Split(string(input), "\n")
+		for i, s := range segments {
+			last := i == len(segments)-1
+			switch {
+			case last && s == "":
+			case last && len(s) >= maxNotifyLine, !last && len(s)+1 > maxNotifyLine:
+				wantTooLong++
+			default:
+				want = append(want, strings.TrimSuffix(s, "\r"))
+			}
+		}
+		var got []string
+		tooLong := 0
+		readNotifyLines(bytes.NewReader(input), func(line string) { got = append(got, line) }, func() { tooLong++ })
+		if !slices.Equal(got, want) || tooLong != wantTooLong {
+			t.Fatalf("delivered %.200q and %d too long, want %.200q and %d", got, tooLong, want, wantTooLong)
 		}
 	})
 }
