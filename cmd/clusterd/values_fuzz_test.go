@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +80,28 @@ func FuzzInstancesValue(f *testing.F) {
 		var again instancesValue
 		if err := again.Set(v.String()); err != nil || again.n != v.n {
 			t.Fatalf("Set(%q) = %d, but Set(%q) = %d, %v", s, v.n, v.String(), again.n, err)
+		}
+	})
+}
+
+// FuzzSignalValue feeds --stop-signal style values to signalValue: a signal it accepts
+// is a real one, and String gives back a name that Set reads as the same signal.
+func FuzzSignalValue(f *testing.F) {
+	for _, seed := range []string{"SIGTERM", "term", " sigint ", "SIGRTMIN", "SIG", "", "9", "SIGKILL", "sigsigterm"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var sig syscall.Signal
+		if err := (signalValue{&sig}).Set(s); err != nil {
+			checkOneLine(t, err)
+			return
+		}
+		if sig < 1 || sig > 64 {
+			t.Fatalf("Set(%q) = signal %d", s, int(sig))
+		}
+		var again syscall.Signal
+		if err := (signalValue{&again}).Set(signalValue{&sig}.String()); err != nil || again != sig {
+			t.Fatalf("Set(%q) = %v, but Set(%q) = %v, %v", s, sig, signalValue{&sig}.String(), again, err)
 		}
 	})
 }
