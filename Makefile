@@ -6,7 +6,7 @@ GO      ?= go
 BIN     := bin/clusterd
 LISTEN  ?= 127.0.0.1:3000
 
-.PHONY: build demo test vet fmt-check clean
+.PHONY: build demo test fuzz vet fmt-check clean
 
 # Static (CGO_ENABLED=0): no libc and no dynamic loader mapped into the master and
 # into every worker start, 2 MiB less master RSS and 0.4 ms less per exec (bench/README.md).
@@ -22,6 +22,20 @@ demo: build
 
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+# Fuzz targets (func FuzzXxx) run their seeds and testdata/fuzz corpus in make test; make fuzz
+# runs each for FUZZTIME, one after another. A failing input lands in testdata/fuzz/FuzzXxx;
+# to keep new coverage, copy it there from $(go env GOCACHE)/fuzz.
+FUZZTIME ?= 30s
+FUZZPKGS ?= ./...
+
+fuzz:
+	@list=$$($(GO) test -run '^$$' -list '^Fuzz' $(FUZZPKGS)) || { echo "$$list"; exit 1; }; \
+	echo "$$list" | awk '/^Fuzz/ { names[++n] = $$1 } /^ok/ { for (i = 1; i <= n; i++) print $$2, names[i]; n = 0 }' | \
+	while read pkg name; do \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 vet:
 	$(GO) vet ./...

@@ -326,22 +326,30 @@ func (c *Client) Stop() error {
 
 // ReadRequest reads one request line, waiting at most timeout for it.
 func ReadRequest(conn net.Conn, timeout time.Duration) (Request, error) {
-	var req Request
 	conn.SetReadDeadline(time.Now().Add(timeout))
 	defer conn.SetReadDeadline(time.Time{})
-	line, err := bufio.NewReader(io.LimitReader(conn, maxRequestBytes)).ReadBytes('\n')
-	if err != nil {
-		return req, fmt.Errorf("bad request: %w", err)
-	}
-	err = json.Unmarshal(line, &req)
+	req, err := DecodeRequest(conn)
 	if err != nil {
 		return req, fmt.Errorf("bad request: %w", err)
 	}
 	return req, nil
 }
 
-// maxRequestBytes bounds a request line: a client that sends an endless one
-// costs the master nothing more than this.
+// DecodeRequest reads one request line from r, at most maxRequestBytes of
+// it: a client that sends an endless line costs the master nothing more.
+func DecodeRequest(r io.Reader) (Request, error) {
+	var req Request
+	line, err := bufio.NewReader(io.LimitReader(r, maxRequestBytes)).ReadBytes('\n')
+	if err == io.EOF && len(line) == maxRequestBytes {
+		err = fmt.Errorf("longer than %d bytes", maxRequestBytes)
+	}
+	if err == nil {
+		err = json.Unmarshal(line, &req)
+	}
+	return req, err
+}
+
+// maxRequestBytes bounds a request line.
 const maxRequestBytes = 64 << 10
 
 // Adopt serves a control socket a previous master handed over (an upgrade).

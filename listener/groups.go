@@ -3,6 +3,7 @@ package listener
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Groups holds the sockets of every worker slot: Groups[i] is what slot i's
@@ -26,8 +27,8 @@ func OpenGroups(specs []Spec, n int, opts Options) (Groups, error) {
 
 // OpenGroupsWith is OpenGroups for a process started by socket activation:
 // a spec whose name matches an inherited socket's uses it instead of
-// binding, and without specs every inherited socket is used. Inherited
-// sockets no spec names are closed: nothing would serve them.
+// binding (see adoptable), and without specs every inherited socket is
+// used. Inherited sockets no spec names are closed: nothing would serve them.
 func OpenGroupsWith(inherited []*Socket, specs []Spec, n int, opts Options) (Groups, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("listener: need at least one slot, got %d", n)
@@ -36,14 +37,11 @@ func OpenGroupsWith(inherited []*Socket, specs []Spec, n int, opts Options) (Gro
 	if len(specs) == 0 {
 		first = inherited
 	} else {
-		byName := make(map[string]*Socket, len(inherited))
-		for _, s := range inherited {
-			byName[s.Name] = s
-		}
+		unused := append([]*Socket(nil), inherited...)
 		for _, spec := range specs {
-			if s, ok := byName[spec.Name]; ok {
-				delete(byName, spec.Name)
-				first = append(first, s)
+			if i := adoptable(unused, spec); i >= 0 {
+				first = append(first, unused[i])
+				unused[i] = nil
 				continue
 			}
 			s, err := Open(spec, opts)
@@ -53,8 +51,10 @@ func OpenGroupsWith(inherited []*Socket, specs []Spec, n int, opts Options) (Gro
 			}
 			first = append(first, s)
 		}
-		for _, unused := range byName {
-			unused.Release()
+		for _, s := range unused {
+			if s != nil {
+				s.Release()
+			}
 		}
 	}
 	if len(first) == 0 {
@@ -64,7 +64,7 @@ func OpenGroupsWith(inherited []*Socket, specs []Spec, n int, opts Options) (Gro
 	groups := make(Groups, n)
 	groups[0] = first
 	for i := 1; i < n; i++ {
-		set := make(Set, len(specs))
+		set := make(Set, len(first)) // not len(specs): without -l, first is every inherited socket
 		for j, s := range first {
 			if !opts.ReusePort || s.Network != "tcp" {
 				set[j] = s
@@ -82,6 +82,20 @@ func OpenGroupsWith(inherited []*Socket, specs []Spec, n int, opts Options) (Gro
 		groups[i] = set
 	}
 	return groups, nil
+}
+
+// adoptable returns the position of the first inherited socket spec names, or
+// -1. An unnamed ("unknown") socket at position i also answers to the name
+// Parse gives the i-th -l without one, "listen<i>": under
+// `systemd-socket-activate -l :80 clusterd -l :80` the master serves the
+// socket it was given instead of failing to bind :80 again.
+func adoptable(inherited []*Socket, spec Spec) int {
+	for i, s := range inherited {
+		if s != nil && (s.Name == spec.Name || s.Name == unnamed && spec.Name == "listen"+strconv.Itoa(i)) {
+			return i
+		}
+	}
+	return -1
 }
 
 // Close closes every socket once.

@@ -24,6 +24,8 @@ func TestParse(t *testing.T) {
 		{in: "api=unix:/tmp/x.sock", name: "api", net: "unix", addr: "/tmp/x.sock"},
 		{in: "3000", wantErrSubstring: "want host:port"},
 		{in: ":99999", wantErrSubstring: "port \"99999\""},
+		{in: ":+80", wantErrSubstring: "port \"+80\""},
+		{in: ":-0", wantErrSubstring: "port \"-0\""},
 		{in: "unix:", wantErrSubstring: "path is empty"},
 		{in: "a:b=:80", wantErrSubstring: "may not contain ':'"},
 		{in: "=:80", wantErrSubstring: "name before '=' is empty"},

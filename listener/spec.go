@@ -50,17 +50,21 @@ func Parse(value string, index int) (Spec, error) {
 	if err != nil {
 		return Spec{}, fmt.Errorf("listen address %q: want host:port, :port, [::1]:port or unix:/path", value)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+	// Digits only: Atoi takes "+80" and "-0", which no listen call does.
+	if n, err := strconv.Atoi(port); err != nil || n > 65535 || strings.Trim(port, "0123456789") != "" {
 		return Spec{}, fmt.Errorf("listen address %q: port %q is not a number from 0 to 65535", value, port)
 	}
 	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
-		if _, err := net.LookupHost(host); err != nil {
+		if _, err := lookupHost(host); err != nil {
 			return Spec{}, fmt.Errorf("listen address %q: unknown host %q", value, host)
 		}
 	}
 	spec.Network, spec.Address = "tcp", addr
 	return spec, nil
 }
+
+// lookupHost is net.LookupHost; the fuzz test answers without the network.
+var lookupHost = net.LookupHost
 
 // checkName enforces sd_listen_fds(3)'s rules for a name: no ':' (the
 // separator), no control characters, at most 255 bytes.

@@ -542,6 +542,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 	if p.ipc = ipc; ipc != nil {
 		ipc.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) })
 	}
+	endpoint.SetLogger(m.log.With("slot", p.slot))
 	endpoint.Serve(pid,
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
 		func(sender int32) {

@@ -2,8 +2,11 @@ package notify
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -24,8 +27,15 @@ type Endpoint struct {
 	pipeW *os.File // handed to the worker, closed here once it has started
 	// exited is closed when the worker has been reaped.
 	exited chan struct{}
+	// log, when set, gets the endpoint's own warnings (slog.Default otherwise).
+	log *slog.Logger
 }
 
+// maxNotifyLine bounds one NOTIFY_FD message, newline included (bufio.Scanner's
+// 64 KiB, which the pipe used to be read with).
+const maxNotifyLine = 64 << 10
+
+// Open makes the endpoints of worker id of the master masterPID.
 func Open(masterPID int, id uint64) (*Endpoint, error) {
 	addr := fmt.Sprintf("@clusterd/%d/%d", masterPID, id)
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
@@ -63,10 +73,16 @@ func (e *Endpoint) Serve(workerPID int, deliver func(msg string), rejected func(
 	pipeDone := make(chan struct{})
 	go func() {
 		defer close(pipeDone)
-		lines := bufio.NewScanner(e.pipeR)
-		for lines.Scan() {
-			deliver(lines.Text())
-		}
+		// Warn of the first over-long line at once, then once a minute at most:
+		// a worker writing them in a loop must not flood the master's log.
+		var warned time.Time
+		discarded := 0
+		readNotifyLines(e.pipeR, deliver, func() {
+			if discarded++; time.Since(warned) >= time.Minute {
+				e.logger().Warn("NOTIFY_FD message over 64 KiB discarded", "worker_pid", workerPID, "discarded", discarded)
+				warned, discarded = time.Now(), 0
+			}
+		})
 	}()
 	go func() {
 		buf := make([]byte, 4096)
@@ -113,6 +129,40 @@ func (e *Endpoint) Serve(workerPID int, deliver func(msg string), rejected func(
 		}
 		drained()
 	}()
+}
+
+// readNotifyLines delivers each line read from r, without its line ending. A
+// line longer than maxNotifyLine is discarded whole (tooLong is called once
+// for it) and reading goes on: a worker that writes one, a runaway STATUS=
+// say, must not lose the READY=1 it writes next.
+func readNotifyLines(r io.Reader, deliver func(line string), tooLong func()) {
+	lines := bufio.NewReaderSize(r, maxNotifyLine)
+	discarding := false
+	for {
+		line, err := lines.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if !discarding {
+				tooLong()
+			}
+			discarding = true
+			continue
+		}
+		if !discarding && len(line) > 0 {
+			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+			deliver(string(line))
+		}
+		discarding = false
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (e *Endpoint) logger() *slog.Logger {
+	if e.log != nil {
+		return e.log
+	}
+	return slog.Default()
 }
 
 // WorkerExited makes Serve deliver what is left and then call drained.
@@ -192,3 +242,6 @@ func Parse(msg string) Message {
 	}
 	return n
 }
+
+// SetLogger gives the endpoint the app's logger for its own warnings.
+func (e *Endpoint) SetLogger(l *slog.Logger) { e.log = l }

@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -15,8 +16,8 @@ const listenFDsStart = 3
 
 // A Listener is one inherited listening socket and its name from LISTEN_FDNAMES.
 type Listener struct {
-	// Name is the socket's entry in LISTEN_FDNAMES, or "LISTEN_FD_<fd>" when it has none
-	// (the same default as go-systemd).
+	// Name is the socket's entry in LISTEN_FDNAMES, or "unknown" when it has none (as
+	// sd_listen_fds_with_names(3) names it; go-systemd says "LISTEN_FD_<fd>").
 	Name string
 	net.Listener
 }
@@ -24,8 +25,8 @@ type Listener struct {
 // Files returns the descriptors the master passed to this process, in order, each named
 // after its entry in LISTEN_FDNAMES (see [os.File.Name]). Like sd_listen_fds(3) it returns
 // nothing, and no error, when LISTEN_PID or LISTEN_FDS is unset or LISTEN_PID is another
-// process's: the program was not started by a master. A malformed variable or a descriptor
-// that is not open is an error.
+// process's: the program was not started by a master. A malformed variable, names that do
+// not count the descriptors, or a descriptor that is not open is an error.
 //
 // Files unsets LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES whatever it finds, so only the
 // first call returns the descriptors, and marks them close-on-exec so programs this worker
@@ -47,26 +48,9 @@ func Files() ([]*os.File, error) {
 // inheritedFiles is Files without the environment: the variables' values, this process's
 // pid and the first descriptor are passed in so tests can use descriptors other than 3.
 func inheritedFiles(pidVar, fdsVar, namesVar string, pid, first int) ([]*os.File, error) {
-	if pidVar == "" || fdsVar == "" {
-		return nil, nil
-	}
-	listenPID, err := strconv.Atoi(pidVar)
-	if err != nil || listenPID <= 0 {
-		return nil, fmt.Errorf("worker: LISTEN_PID=%q is not a process id", pidVar)
-	}
-	if listenPID != pid {
-		return nil, nil // meant for another process, e.g. our parent
-	}
-	n, err := strconv.Atoi(fdsVar)
-	if err != nil || n < 0 {
-		return nil, fmt.Errorf("worker: LISTEN_FDS=%q is not a number of descriptors", fdsVar)
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	var names []string
-	if namesVar != "" {
-		names = strings.Split(namesVar, ":")
+	n, names, err := listenEnv(pidVar, fdsVar, namesVar, pid)
+	if err != nil || n == 0 {
+		return nil, err
 	}
 	// Check every descriptor before wrapping any, so an error leaves none of them wrapped.
 	for fd := first; fd < first+n; fd++ {
@@ -78,14 +62,57 @@ func inheritedFiles(pidVar, fdsVar, namesVar string, pid, first int) ([]*os.File
 	}
 	files := make([]*os.File, n)
 	for i := range files {
-		fd := first + i
-		name := "LISTEN_FD_" + strconv.Itoa(fd)
-		if i < len(names) && names[i] != "" {
-			name = names[i]
-		}
-		files[i] = os.NewFile(uintptr(fd), name)
+		files[i] = os.NewFile(uintptr(first+i), listenName(names, i))
 	}
 	return files, nil
+}
+
+// maxListenFDs is the most descriptors LISTEN_FDS may announce, sd_listen_fds(3)'s limit:
+// the last one, 3+n-1, must be an int.
+const maxListenFDs = math.MaxInt32 - listenFDsStart
+
+// listenEnv reads the variables as sd_listen_fds_with_names(3) does, for the process pid:
+// the number of descriptors passed to it and LISTEN_FDNAMES split at ':' (nil when unset).
+// Without LISTEN_PID or LISTEN_FDS, or for another process, the count is 0 and there is
+// no error; a malformed value, or names that do not count the descriptors, is an error.
+//
+// Two departures, both for launchers other than systemd, which sends neither: LISTEN_FDS=0
+// is no descriptors, not an error (the master sends it to workers that serve no socket),
+// and an empty LISTEN_FDNAMES is taken as unset. The listener package parses the same
+// variables for the master; worker/testdata/listen_env.txt is the table both must agree on.
+func listenEnv(pidVar, fdsVar, namesVar string, pid int) (n int, names []string, err error) {
+	if pidVar == "" {
+		return 0, nil, nil
+	}
+	listenPID, err := strconv.Atoi(pidVar)
+	if err != nil || listenPID <= 0 {
+		return 0, nil, fmt.Errorf("worker: LISTEN_PID=%q is not a process id", pidVar)
+	}
+	if listenPID != pid || fdsVar == "" {
+		return 0, nil, nil // meant for another process, e.g. our parent
+	}
+	n, err = strconv.Atoi(fdsVar)
+	if err != nil || n < 0 || n > maxListenFDs {
+		return 0, nil, fmt.Errorf("worker: LISTEN_FDS=%q is not a number of descriptors", fdsVar)
+	}
+	if n == 0 || namesVar == "" {
+		return n, nil, nil
+	}
+	names = strings.Split(namesVar, ":")
+	if len(names) != n {
+		return 0, nil, fmt.Errorf("worker: LISTEN_FDNAMES=%q has %d names for LISTEN_FDS=%d", namesVar, len(names), n)
+	}
+	return n, names, nil
+}
+
+// listenName is the name of descriptor i: its LISTEN_FDNAMES entry, or "unknown" without
+// one, as sd_listen_fds_with_names(3) names it. An empty entry is "unknown" too (systemd
+// would return it empty, but never sends one).
+func listenName(names []string, i int) string {
+	if i < len(names) && names[i] != "" {
+		return names[i]
+	}
+	return "unknown"
 }
 
 // NamedListeners returns the inherited sockets (see [Files]) as listeners with their names.

@@ -12,6 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// maxInstances is the master's limit for scale; TestMaxInstancesIsScales keeps
+// the two equal.
+const maxInstances = 4096
+
 // instancesValue reads -i the way PM2 does: a count, "max" or 0 for one per
 // CPU, -1 for one fewer than the CPUs (at least 1).
 type instancesValue struct {
@@ -36,6 +40,9 @@ func (v *instancesValue) Set(s string) error {
 	if err != nil || n < 1 {
 		return fmt.Errorf("want a positive number, max or -1, not %q", s)
 	}
+	if n > maxInstances {
+		return fmt.Errorf("want at most %d instances (what scale allows), not %d", maxInstances, n)
+	}
 	v.n, v.spec = n, s
 	return nil
 }
@@ -56,6 +63,9 @@ func (v durationValue) Set(s string) error {
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if ms < 0 {
 			return fmt.Errorf("want a duration like 1600ms or 5s, not a negative number")
+		}
+		if ms > math.MaxInt64/int64(time.Millisecond) { // would wrap around to a negative duration
+			return fmt.Errorf("want a duration like 1600ms or 5s, not %s ms (over 292 years)", s)
 		}
 		*v.d = time.Duration(ms) * time.Millisecond
 		return nil
