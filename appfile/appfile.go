@@ -482,13 +482,33 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// maxMergedFields bounds what the merge keys of one mapping expand to.
+// Merges of merges multiply (a YAML "billion laughs": a few lines that
+// expand to 4^40 fields), and the file is re-read on every reload of a
+// running master; no real app has a thousand fields.
+const maxMergedFields = 10000
+
+var errMergesTooLarge = fmt.Errorf("the merges (<<) here expand to more than %d fields: merges of merges multiply", maxMergedFields)
+
 // mappingPairs are a mapping's key and value nodes, with YAML merge keys
 // (<<: *defaults, or a list of them) expanded: what is merged comes
-// first, and a key of the mapping itself replaces it.
+// first, and a key of the mapping itself replaces it. A merge of a
+// mapping it is in is refused, and so are merges that expand too far.
 func mappingPairs(n *yaml.Node) ([][2]*yaml.Node, error) {
+	budget := maxMergedFields
+	return expandMerges(n, nil, &budget)
+}
+
+// expandMerges is mappingPairs for n, merged into the mappings of within
+// (outermost first), with budget fields left to expand.
+func expandMerges(n *yaml.Node, within []*yaml.Node, budget *int) ([][2]*yaml.Node, error) {
+	within = append(within, n)
 	var merged, own [][2]*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, value := n.Content[i], n.Content[i+1]
+		if *budget--; *budget < 0 {
+			return nil, errMergesTooLarge
+		}
 		if key.Value != "<<" || key.Tag != "!!merge" {
 			own = append(own, [2]*yaml.Node{key, value})
 			continue
@@ -502,7 +522,13 @@ func mappingPairs(n *yaml.Node) ([][2]*yaml.Node, error) {
 			if src.Kind != yaml.MappingNode {
 				return nil, &atLine{src.Line, errors.New("a merge (<<) wants a mapping or a list of them")}
 			}
-			pairs, err := mappingPairs(src)
+			if slices.Contains(within, src) {
+				return nil, &atLine{key.Line, errors.New("this merge (<<) merges the mapping it is in: it would never end")}
+			}
+			pairs, err := expandMerges(src, within, budget)
+			if errors.Is(err, errMergesTooLarge) && len(within) == 1 {
+				err = &atLine{key.Line, err} // the merge the reader wrote here, not one deep in an anchor
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -512,10 +538,13 @@ func mappingPairs(n *yaml.Node) ([][2]*yaml.Node, error) {
 	// A key given twice keeps its last value: the mapping's own over the
 	// merged ones.
 	all := append(merged, own...)
+	last := make(map[string]int, len(all))
+	for i, pair := range all {
+		last[pair[0].Value] = i
+	}
 	out := all[:0:0]
 	for i, pair := range all {
-		overridden := slices.ContainsFunc(all[i+1:], func(later [2]*yaml.Node) bool { return later[0].Value == pair[0].Value })
-		if !overridden {
+		if last[pair[0].Value] == i {
 			out = append(out, pair)
 		}
 	}
