@@ -98,6 +98,16 @@ func Load(path, profile string) ([]App, error) {
 
 // Parse reads a file's contents; path is only for the errors.
 func Parse(data []byte, path, profile string) ([]App, error) {
+	apps, err := parse(data, path, profile)
+	// The YAML library puts what is missing at the end of a file on the
+	// line after it: name the last line, one the reader can find.
+	if e := (*Error)(nil); errors.As(err, &e) {
+		e.Line = min(e.Line, lineCount(data))
+	}
+	return apps, err
+}
+
+func parse(data []byte, path, profile string) ([]App, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
@@ -105,7 +115,7 @@ func Parse(data []byte, path, profile string) ([]App, error) {
 	} else if err != nil {
 		return nil, &Error{Path: path, Line: yamlErrorLine(err), Err: errors.New(yamlErrorText(err))}
 	}
-	if len(doc.Content) == 0 {
+	if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
 		return nil, &Error{Path: path, Err: errors.New("the file is empty: want an apps: list")}
 	}
 	root := doc.Content[0]
@@ -175,7 +185,7 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 		if at := (*atLine)(nil); errors.As(err, &at) {
 			line, err = at.line, at.err
 		}
-		return app, fail(line, "<<", "%v", err)
+		return app, fail(line, "", "%v", err)
 	}
 	// The name first, so every later error can say which app it is in.
 	// Without one, PM2 names an app after its script.
@@ -210,6 +220,8 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 		field := key.Value
 		var err error
 		switch field {
+		case "":
+			return app, fail(key.Line, "", "a field without a name")
 		case "name":
 		case "script":
 			script, err = scalar(value)
@@ -291,6 +303,12 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 		}
 	default:
 		return app, fail(node.Line, "", "no script or cmd: say what to run")
+	}
+	if app.Command[0] == "" {
+		return app, fail(max(cmdLine, scriptLine), "", "the program to run is empty")
+	}
+	if app.Name == "" {
+		return app, fail(node.Line, "name", "no name, and none to take from the script: give the app a name")
 	}
 	app.Env = mergeEnv(env, profileEnv)
 	return app, nil
@@ -509,6 +527,9 @@ func expandMerges(n *yaml.Node, within []*yaml.Node, budget *int) ([][2]*yaml.No
 		if *budget--; *budget < 0 {
 			return nil, errMergesTooLarge
 		}
+		if key.Kind != yaml.ScalarNode {
+			return nil, &atLine{key.Line, errors.New("a key must be a plain word, not a list, a mapping or an alias")}
+		}
 		if key.Value != "<<" || key.Tag != "!!merge" {
 			own = append(own, [2]*yaml.Node{key, value})
 			continue
@@ -549,6 +570,24 @@ func expandMerges(n *yaml.Node, within []*yaml.Node, budget *int) ([][2]*yaml.No
 		}
 	}
 	return out, nil
+}
+
+// lineCount is how many lines YAML sees in data: it breaks lines at \n,
+// \r\n, a lone \r, and Unicode's NEL, LS and PS.
+func lineCount(data []byte) int {
+	lines := 1
+	for i := 0; i < len(data); i++ {
+		switch {
+		case data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n':
+			i++
+			lines++
+		case data[i] == '\r', data[i] == '\n':
+			lines++
+		case bytes.HasPrefix(data[i:], []byte("\u0085")), bytes.HasPrefix(data[i:], []byte("\u2028")), bytes.HasPrefix(data[i:], []byte("\u2029")):
+			lines++
+		}
+	}
+	return lines
 }
 
 // yamlErrorLine digs the line out of the YAML library's message
