@@ -117,7 +117,6 @@ func TestParseErrors(t *testing.T) {
 		{"not YAML", "apps:\n  - name: [x\n", "", "not valid YAML or JSON", 0},
 		{"empty", "", "", "the file is empty", 0},
 		{"no apps", "apps: []\n", "", "want a list of at least one app", 1},
-		{"unknown top level", "apps:\n  - cmd: x\nservers: 1\n", "", `servers: unknown top-level field`, 3},
 		{"no command", "apps:\n  - name: a\n    instances: 2\n", "", `app "a": no script or cmd`, 2},
 		{"both", "apps:\n  - name: a\n    cmd: x\n    script: y\n", "", `app "a": cmd: give either cmd`, 3},
 		{"duplicate", "apps:\n  - name: a\n    cmd: x\n  - name: a\n    cmd: y\n", "", `app "a": name: a second app of that name (the first is on line 2)`, 4},
