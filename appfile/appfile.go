@@ -145,9 +145,14 @@ func Parse(data []byte, path, profile string) ([]App, error) {
 }
 
 func parse(data []byte, path, profile string) ([]App, error) {
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		// Comments and trailing commas, which PM2's JSON allows, and which
+		// YAML would read as text.
+		data = jsonAsPM2Reads(data)
+	}
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+	err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc)
+	if errors.Is(err, io.EOF) {
 		return nil, &Error{Path: path, Err: errors.New("the file is empty: want an apps: list")}
 	} else if err != nil {
 		return nil, &Error{Path: path, Line: yamlErrorLine(err), Err: errors.New(yamlErrorText(err))}
@@ -351,7 +356,10 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 			timeSet, timeLine, timeField = true, key.Line, written
 		case "log_date_format":
 			var format, layout string
-			if format, err = scalar(value); err == nil {
+			if value.Tag == "!!null" || value.Tag == "!!bool" && value.Value == "false" {
+				dateFormatSet = true // PM2 stamps no line then
+				set(written, "no-log-time", key.Line, "true")
+			} else if format, err = scalar(value); err == nil {
 				if layout, err = GoTimeLayout(format); err != nil {
 					warn(key.Line, written, "no effect here: %v: lines keep clusterd's timestamp", err)
 					err = nil

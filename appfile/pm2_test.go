@@ -27,9 +27,10 @@ func checkWarnings(t *testing.T, apps []App) map[string]string {
 			if strings.ContainsAny(line, "\r\n") || w.Field == "" || !strings.Contains(line, w.Field+": ") || w.Line < 1 {
 				t.Errorf("warning %q: want one line naming its field and line", line)
 			}
-			if _, twice := byField[w.Field]; twice && w.App == app.Name {
-				t.Errorf("field %s warned of twice", w.Field)
+			if _, twice := byField[app.Name+"/"+w.Field]; twice {
+				t.Errorf("app %q: field %s warned of twice", app.Name, w.Field)
 			}
+			byField[app.Name+"/"+w.Field] = line
 			byField[w.Field] = line
 		}
 	}
