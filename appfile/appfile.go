@@ -133,7 +133,8 @@ func Load(path, profile string) ([]App, error) {
 	return Parse(data, path, profile)
 }
 
-// Parse reads a file's contents; path is only for the errors.
+// Parse reads a file's contents; path names the file in errors, and a
+// path ending in .json is read as PM2 reads JSON, with comments.
 func Parse(data []byte, path, profile string) ([]App, error) {
 	apps, err := parse(data, path, profile)
 	// The YAML library puts what is missing at the end of a file on the
@@ -145,9 +146,10 @@ func Parse(data []byte, path, profile string) ([]App, error) {
 }
 
 func parse(data []byte, path, profile string) ([]App, error) {
-	if strings.EqualFold(filepath.Ext(path), ".json") {
+	if strings.EqualFold(filepath.Ext(path), ".json") && looksLikeJSON(data) {
 		// Comments and trailing commas, which PM2's JSON allows, and which
-		// YAML would read as text.
+		// YAML would read as text. (YAML given a .json name, as import-pm2
+		// does, is left alone: https://x is no comment there.)
 		data = jsonAsPM2Reads(data)
 	}
 	var doc yaml.Node
@@ -293,7 +295,8 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 		cmdLine, scriptLine      int
 		argsField                string
 		env, profileEnv          []string
-		nodeCompatSet, backoff   bool
+		nodeCompatSet            bool
+		backoffLine              int
 		restartDelaySet, timeSet bool
 		timeLine                 int
 		timeField, timeValue     string
@@ -420,7 +423,7 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 					break
 				}
 				app.ExpBackoffRestartDelay = millis(v)
-				backoff = true
+				backoffLine = key.Line
 				set(written, "restart-delay", key.Line, v)
 			}
 		case "instance_var", "increment_var", "namespace":
@@ -515,9 +518,9 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 			return app, fail(line, written, "%v", err)
 		}
 	}
-	if backoff && restartDelaySet {
+	if backoffLine > 0 && restartDelaySet {
 		// PM2 applies both; clusterd has one back-off, which grows.
-		warn(scriptLine, "exp_backoff_restart_delay", "restart_delay is given too: the back-off starts from the later of the two in the file")
+		warn(backoffLine, "exp_backoff_restart_delay", "restart_delay is given too: the back-off starts from the later of the two in the file")
 	}
 	if timeSet && !dateFormatSet {
 		if timeValue == "true" {

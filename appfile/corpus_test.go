@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -88,6 +89,11 @@ func TestJSONAsPM2Reads(t *testing.T) {
 	}
 	if got := strings.Join(apps[0].Command, " "); got != "node a.js --x=//y" {
 		t.Errorf("command %q: a // inside a string is not a comment", got)
+	}
+	// YAML under a .json name (import-pm2 checks its output so) is YAML.
+	apps, err = Parse([]byte("apps:\n  - name: a\n    script: a.js\n    env: {URL: https://example.com}\n"), "ecosystem.json", "")
+	if err != nil || !slices.Equal(apps[0].Env, []string{"URL=https://example.com"}) {
+		t.Errorf("YAML named .json: %v, env %q", err, apps[0].Env)
 	}
 	_, err = Parse([]byte("{\n  // comment\n  \"apps\": [{\"name\": \"a\" \"script\": \"a.js\"}]\n}\n"), "pm2.json", "")
 	// The error is the JSON's (the YAML library names the line where the

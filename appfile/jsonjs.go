@@ -49,3 +49,18 @@ func jsonAsPM2Reads(data []byte) []byte {
 	}
 	return out
 }
+
+// looksLikeJSON says whether data starts as a JSON file does: with {, [ or
+// a comment.
+func looksLikeJSON(data []byte) bool {
+	for _, c := range data {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{', '[', '/':
+			return true
+		}
+		return false
+	}
+	return false
+}
