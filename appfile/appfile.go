@@ -8,6 +8,11 @@
 // exists. So the file and the command line can never read a value
 // differently, and every clusterd flag has a spelling in the file.
 //
+// Every field of PM2's app schema is known here (pm2.go), in each of PM2's
+// spellings: it takes effect, as a flag or as a value on App that the
+// runner acts on, or comes back as a one-line Warning saying why it has
+// none. A file PM2 starts is not refused for a field PM2 knows.
+//
 // Every error names the file, the line and the field, because the file is
 // re-read on a reload of a running master and the operator must be able to
 // fix it from the one line the reload prints.
