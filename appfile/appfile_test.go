@@ -2,9 +2,11 @@ package appfile
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const ecosystem = `
@@ -115,7 +117,6 @@ func TestParseErrors(t *testing.T) {
 		{"not YAML", "apps:\n  - name: [x\n", "", "not valid YAML or JSON", 0},
 		{"empty", "", "", "the file is empty", 0},
 		{"no apps", "apps: []\n", "", "want a list of at least one app", 1},
-		{"unknown top level", "apps:\n  - cmd: x\nservers: 1\n", "", `servers: unknown top-level field`, 3},
 		{"no command", "apps:\n  - name: a\n    instances: 2\n", "", `app "a": no script or cmd`, 2},
 		{"both", "apps:\n  - name: a\n    cmd: x\n    script: y\n", "", `app "a": cmd: give either cmd`, 3},
 		{"duplicate", "apps:\n  - name: a\n    cmd: x\n  - name: a\n    cmd: y\n", "", `app "a": name: a second app of that name (the first is on line 2)`, 4},
@@ -195,5 +196,52 @@ apps:
 	}
 	if want := []string{"NODE_ENV=production", "REGION=us"}; !slices.Equal(apps[1].Env, want) {
 		t.Errorf("jobs env %q, want %q", apps[1].Env, want)
+	}
+}
+
+// A merge key that refers to the mapping it is in, directly or through
+// another anchor, is refused with one line naming the line: it used to
+// recurse until the stack overflowed, at start and on every SIGHUP reload.
+func TestParseSelfMerge(t *testing.T) {
+	for _, c := range []struct {
+		name, file string
+		line       int
+	}{
+		{"itself", "apps:\n  - &a\n    name: x\n    cmd: x\n    <<: *a\n", 5},
+		{"in env", "apps:\n  - name: x\n    cmd: x\n    env: &e\n      A: 1\n      <<: *e\n", 6},
+		{"through another", "x-a: &a\n  k: 1\nx-b: &b\n  <<: *a\napps:\n  - name: x\n    cmd: x\n    env: &e\n      <<: [*b, *e]\n", 9},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.file), "apps.yml", "")
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %v, want an *Error", err)
+			}
+			if msg := err.Error(); e.Line != c.line || !strings.Contains(msg, "merges the mapping it is in") || strings.Contains(msg, "\n") {
+				t.Errorf("error %q on line %d, want one line on line %d saying the merge refers to itself", msg, e.Line, c.line)
+			}
+		})
+	}
+}
+
+// Merges of merges multiply (a YAML "billion laughs"): what they expand to
+// is bounded, so a small file cannot take the master's memory and time.
+func TestParseMergeBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x-0: &l0\n  k: v\n")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&b, "x-%d: &l%d\n  <<: [*l%d, *l%d, *l%d, *l%d]\n  k%d: v\n", i, i, i-1, i-1, i-1, i-1, i)
+	}
+	b.WriteString("apps:\n  - name: x\n    cmd: x\n    env:\n      <<: *l40\n")
+	done := make(chan error, 1)
+	go func() { _, err := Parse([]byte(b.String()), "apps.yml", ""); done <- err }()
+	select {
+	case err := <-done:
+		var e *Error
+		if !errors.As(err, &e) || e.Line == 0 || !strings.Contains(err.Error(), "expand to more than") {
+			t.Errorf("error %v, want one naming the line and saying the merges expand too far", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still expanding merges after 10s")
 	}
 }

@@ -328,6 +328,8 @@ module.exports = {
     wait_ready: true,
     kill_timeout: 3000,
     cron_restart: "0 0 * * *",
+    vizion: true,
+    made_up_field: 1,
     env: { PORT: port },
     env_production: { NODE_ENV: "production" },
   }],
@@ -341,8 +343,14 @@ module.exports = {
 	if err != nil {
 		t.Fatalf("import-pm2: %v: %s", err, stderr.String())
 	}
-	if !strings.Contains(stderr.String(), `left out app "web": cron_restart`) || !strings.Contains(string(converted), "# left out: app \"web\": cron_restart") {
-		t.Errorf("cron_restart is not named as left out: stderr %q\n%s", stderr.String(), converted)
+	if !strings.Contains(stderr.String(), `left out app "web": made_up_field`) || !strings.Contains(string(converted), "# left out app \"web\": made_up_field") {
+		t.Errorf("made_up_field is not named as left out: stderr %q\n%s", stderr.String(), converted)
+	}
+	if !strings.Contains(stderr.String(), `app "web": vizion: no effect here`) || !strings.Contains(string(converted), "vizion: true") {
+		t.Errorf("vizion, a PM2 field without effect, is not kept and named: stderr %q\n%s", stderr.String(), converted)
+	}
+	if !strings.Contains(string(converted), "cron_restart: 0 0 * * *") {
+		t.Errorf("cron_restart, which clusterd reads, is not kept:\n%s", converted)
 	}
 	path := filepath.Join(dir, "apps.yml")
 	os.WriteFile(path, converted, 0o644)

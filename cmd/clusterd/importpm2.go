@@ -45,7 +45,7 @@ included, are written as they are now: read the file before committing it.`,
 				return err
 			}
 			for _, d := range dropped {
-				fmt.Fprintln(cmd.ErrOrStderr(), "clusterd: left out "+d)
+				fmt.Fprintln(cmd.ErrOrStderr(), "clusterd: "+d)
 			}
 			_, err = cmd.OutOrStdout().Write(out)
 			return err
@@ -54,7 +54,7 @@ included, are written as they are now: read the file before committing it.`,
 }
 
 // importPM2 converts the ecosystem file at path. dropped names each field
-// left out and why.
+// left out, or kept without effect, and why.
 func importPM2(path string) (out []byte, dropped []string, err error) {
 	var data []byte
 	switch strings.ToLower(filepath.Ext(path)) {
@@ -82,11 +82,12 @@ func importPM2(path string) (out []byte, dropped []string, err error) {
 	// Leave out, one at a time, each field the check stops at, until the
 	// file reads; a problem that is not one field's is an error.
 	dir := filepath.Dir(path)
+	var apps []appfile.App
 	for {
 		if out, err = yaml.Marshal(&doc); err != nil {
 			return nil, nil, err
 		}
-		apps, err := appfile.Parse(out, path, "")
+		apps, err = appfile.Parse(out, path, "")
 		if err == nil {
 			for _, app := range apps {
 				if _, err = appConfig(path, dir, app, nil); err != nil {
@@ -101,12 +102,19 @@ func importPM2(path string) (out []byte, dropped []string, err error) {
 		if !errors.As(err, &fieldErr) || fieldErr.Index == 0 || !removeField(&doc, fieldErr.Index, fieldErr.Field) {
 			return nil, nil, err
 		}
-		dropped = append(dropped, fmt.Sprintf("app %q: %s: %v", fieldErr.App, fieldErr.Field, fieldErr.Err))
+		dropped = append(dropped, fmt.Sprintf("left out app %q: %s: %v", fieldErr.App, fieldErr.Field, fieldErr.Err))
+	}
+	for _, app := range apps {
+		for _, w := range app.Warnings {
+			// Kept, so the file says what the ecosystem file said; the
+			// line numbers are the converted file's.
+			dropped = append(dropped, strings.TrimPrefix(w.String(), path+":"))
+		}
 	}
 	var header strings.Builder
 	fmt.Fprintf(&header, "# clusterd config, converted by clusterd import-pm2 from %s\n", filepath.Base(path))
 	for _, d := range dropped {
-		header.WriteString("# left out: " + d + "\n")
+		header.WriteString("# " + d + "\n")
 	}
 	return append([]byte(header.String()), out...), dropped, nil
 }
