@@ -43,7 +43,7 @@ func TestBadInput(t *testing.T) {
 		{"bad listen", []string{"--control", control, "-l", "3000", "--", "true"}, 1, "want host:port, :port, [::1]:port or unix:/path"},
 		{"watch path without =", []string{"--control", control, "--watch", dir, "--", "true"}, 2, "--watch=" + dir},
 		{"watch path that does not exist", []string{"--control", control, "-l", "127.0.0.1:0", "--watch=" + filepath.Join(dir, "nope"), "--", "true"}, 1, "no such file or directory"},
-		{"too many instances", []string{"--control", control, "-i", "5000", "--", "true"}, 1, "instances must be 1 to 4096"},
+		{"too many instances", []string{"--control", control, "-i", "5000", "--", "true"}, 2, "want at most 4096 instances"},
 		{"status without master", []string{"status", "--control", control}, 1, "no clusterd master is running there"},
 		{"reload without master", []string{"reload", "--control", control}, 1, "no clusterd master is running there"},
 		{"status extra arg", []string{"status", "web", "now"}, 1, `unknown command "web"`},

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
+	"github.com/clusterd/clusterd/appconfig"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/demo"
 	"github.com/clusterd/clusterd/logcapture"
@@ -24,7 +24,7 @@ import (
 )
 
 func newRootCommand() *cobra.Command {
-	var flags *masterFlags
+	var flags *appconfig.Flags
 	var configFile, profile string
 	root := &cobra.Command{
 		Use:   "clusterd [flags] [--] COMMAND [ARGS...]",
@@ -45,105 +45,37 @@ kills the workers at once).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configFile != "" {
 				if len(args) > 0 {
-					return usageError{fmt.Errorf("give either a command or --config %s, not both", configFile)}
+					return usageError{Err: fmt.Errorf("give either a command or --config %s, not both", configFile)}
 				}
 				return runConfigFile(configFile, profile, cmd.Flags())
 			}
 			if profile != "" {
-				return usageError{fmt.Errorf("--env %s chooses a profile of a config file: give one with --config FILE", profile)}
+				return usageError{Err: fmt.Errorf("--env %s chooses a profile of a config file: give one with --config FILE", profile)}
 			}
 			if len(args) == 0 {
-				return usageError{fmt.Errorf("no command given: usage is clusterd [flags] -- COMMAND [ARGS...] (see clusterd --help)")}
+				return usageError{Err: fmt.Errorf("no command given: usage is clusterd [flags] -- COMMAND [ARGS...] (see clusterd --help)")}
 			}
-			cfg := flags.config()
+			cfg := flags.Config(newLogger)
 			cfg.Command = args
 			if fi, err := os.Stat(args[0]); err == nil && fi.IsDir() && slices.Contains(cfg.Watch, ".") {
 				// pflag took the path after a bare --watch for the command.
-				return usageError{fmt.Errorf("--watch %s: give a path to --watch with '=' (--watch=%s); --watch alone watches the working directory, so %s was read as the command", args[0], args[0], args[0])}
+				return usageError{Err: fmt.Errorf("--watch %s: give a path to --watch with '=' (--watch=%s); --watch alone watches the working directory, so %s was read as the command", args[0], args[0], args[0])}
 			}
 			return runApps(func() ([]master.Config, error) { return []master.Config{cfg}, nil }, cfg.LogJSON)
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })
 
 	f := root.Flags()
 	// Everything after the command's name belongs to the command.
 	f.SetInterspersed(false)
-	flags = newMasterFlags(f)
+	flags = appconfig.NewFlags(f)
 	f.StringVarP(&configFile, "config", "c", "", "run the apps of this YAML or JSON file (PM2's ecosystem fields); the flags given here override the file's for every app")
 	f.StringVar(&profile, "env", "", "with --config, merge each app's env_PROFILE over its env (PM2's --env)")
 
 	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newUpgradeCommand(), newStopCommand(), newStartupCommand(), newMonitCommand())
 	root.AddCommand(newLogsCommand(), newReopenLogsCommand(), newStartCommand(), newImportPM2Command())
 	return root
-}
-
-// masterFlags are the flags that configure a master. The root command and
-// start have them, and so does each app of a config file: its fields are
-// these flags' names.
-type masterFlags struct {
-	cfg       master.Config
-	instances instancesValue
-	debug     bool
-}
-
-func newMasterFlags(f *pflag.FlagSet) *masterFlags {
-	flags := &masterFlags{cfg: master.Defaults()}
-	flags.instances.Set("max")
-	cfg, instances, debug := &flags.cfg, &flags.instances, &flags.debug
-	f.VarP(instances, "instances", "i", "number of workers: N, max (one per CPU) or -1 (CPUs minus one)")
-	f.StringArrayVarP(&cfg.Listen, "listen", "l", nil,
-		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+master.DefaultListen+", or the sockets of socket activation, matched by NAME)")
-	f.BoolVar(&cfg.NoListen, "no-listen", false, "the workers serve no socket (queue consumers, schedulers): none is opened and they get LISTEN_FDS=0")
-	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
-	f.Var(durationValue{&cfg.Watchdog}, "watchdog", "each worker gets WATCHDOG_USEC and must send WATCHDOG=1 at least this often once ready; one that misses it is killed (SIGABRT, then SIGKILL) and replaced (default 0: off)")
-	f.StringArrayVar(&cfg.Watch, "watch", nil, "reload (rolling, ready-gated) when files under this path change; repeatable; --watch alone watches the working directory")
-	f.Lookup("watch").NoOptDefVal = "."
-	f.StringArrayVar(&cfg.WatchIgnore, "watch-ignore", nil, "glob of paths that never trigger a reload, repeatable (.git, node_modules, *.log, *.sock, *.pid are always ignored)")
-	f.Var(durationValue{&cfg.WatchDelay}, "watch-delay", "debounce: a burst of changes within this delay is one reload")
-	f.BoolVar(&cfg.NodeIPC, "node-ipc", false, "give each worker a Node IPC channel (NODE_CHANNEL_FD) as PM2 does, so process.send('ready') marks it ready")
-	f.BoolVar(&cfg.NodeCompat, "node-compat", false, "run a Node app written for PM2 unchanged: the Node IPC channel (process.send('ready')), server.listen(PORT) served from clusterd's socket, and an http.Server.close that drains without loss (a preload in NODE_OPTIONS)")
-	f.Var(signalValue{&cfg.StopSignal}, "stop-signal", "signal that asks a worker to drain and exit (default SIGTERM; SIGINT with --node-compat, as PM2 sends)")
-	f.BoolVar(&cfg.ShutdownWithMessage, "shutdown-with-message", false, "stop workers with the Node IPC message 'shutdown' instead of SIGTERM (PM2's shutdown_with_message); implies --node-ipc")
-	f.StringVar(&cfg.HealthCheck, "health-check", "", "HTTP path (e.g. /health) probed on a private unix socket each worker gets as one more fd named \"health\"; a worker failing --health-failures probes in a row is replaced, successor first. Opt-in: a worker must serve that fd")
-	f.Var(durationValue{&cfg.HealthInterval}, "health-interval", "time between health probes of a worker")
-	f.Var(durationValue{&cfg.HealthTimeout}, "health-timeout", "how long a health probe may take")
-	f.IntVar(&cfg.HealthFailures, "health-failures", cfg.HealthFailures, "failed health probes in a row that replace a worker")
-	f.BoolVar(&cfg.ReadyOnHealth, "ready-on-health", false, "with --health-check, a worker's first passing probe counts as ready (for programs that cannot send READY=1)")
-	f.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics on this address (/metrics), with /healthz (the master answers) and /readyz (a worker is ready), e.g. 127.0.0.1:9100")
-	f.Var(sizeValue{&cfg.MaxMemoryRestart}, "max-memory-restart", "replace a worker whose RSS stays above this size (e.g. 200M, 1G) in 3 samples a second apart, by a rolling restart: its successor is ready first (default 0: off)")
-	f.BoolVar(&cfg.NoAutorestart, "no-autorestart", false, "do not replace a worker that exits (PM2's autorestart: false); the master exits with the last worker's exit code when none is left")
-	f.IntSliceVar(&cfg.StopExitCodes, "stop-exit-codes", nil, "exit codes that mean a worker stopped on purpose and is not replaced (PM2's stop_exit_codes), e.g. 0 or 0,64")
-	f.StringVar(&cfg.User, "user", "", "run every worker as this user (name or uid), with its primary group and no supplementary groups; the master stays root to bind privileged ports")
-	f.StringVar(&cfg.Group, "group", "", "run every worker with this group (name or gid) instead of the user's primary group")
-	f.Var(durationValue{&cfg.UpgradeTimeout}, "upgrade-timeout", "on SIGUSR2 or clusterd upgrade, how long the new master may take until all its workers are ready; then it is killed and this master keeps serving")
-	f.StringVar(&cfg.Pidfile, "pidfile", "", "write the master's pid here (atomically) once all workers are ready; for systemd PIDFile= and scripts")
-	f.BoolVar(&cfg.ReusePort, "reuseport", false, "one SO_REUSEPORT socket per worker slot (TCP), all held by the master: the kernel spreads connections evenly instead of letting busy workers take most")
-	f.BoolVar(&cfg.WaitReady, "wait-ready", false, "a worker is ready only once it sends READY=1 (sd_notify or NOTIFY_FD)")
-	f.Var(durationValue{&cfg.ListenTimeout}, "listen-timeout", "how long a new worker may take to become ready before it counts as failed and a reload aborts")
-	f.Var(durationValue{&cfg.KillTimeout}, "kill-timeout", "how long a worker may drain after SIGTERM before SIGKILL; keep it above your worker's drain time")
-	f.Var(durationValue{&cfg.MinUptime}, "min-uptime", "without --wait-ready, a worker alive this long counts as ready; dying sooner is a failed start")
-	f.IntVar(&cfg.MaxRestarts, "max-restarts", cfg.MaxRestarts, "consecutive failed starts after which a slot is marked errored until the next reload")
-	f.Var(durationValue{&cfg.RestartDelay}, "restart-delay", "delay before restarting after a failed start; doubles with each consecutive failure (up to 15s)")
-	f.Var(durationValue{&cfg.ReadyGrace}, "ready-grace", "during a reload, how long a new worker must stay up after READY before an old one is retired")
-	f.Float64Var(&cfg.ForkRate, "max-fork-rate", cfg.ForkRate, "machine-wide cap on re-forks of crashed workers, per second")
-	f.BoolVar(debug, "debug", false, "log every worker start")
-	addControlFlags(f, &cfg.Name, &cfg.ControlPath)
-	addLogFlags(f, cfg)
-
-	return flags
-}
-
-// config is the master's configuration as the flags say.
-func (flags *masterFlags) config() master.Config {
-	cfg := flags.cfg
-	cfg.Instances = flags.instances.n
-	level := slog.LevelInfo
-	if flags.debug {
-		level = slog.LevelDebug
-	}
-	cfg.Logger = newLogger(level, cfg.LogJSON)
-	return cfg
 }
 
 // masterStderr is where the master's own lines go: a writer that never
@@ -158,11 +90,6 @@ func newLogger(level slog.Level, json bool) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(masterStderr(), opts))
 	}
 	return slog.New(slog.NewTextHandler(masterStderr(), opts))
-}
-
-func addControlFlags(f *pflag.FlagSet, name, control *string) {
-	f.StringVar(name, "name", "default", "name of the cluster, used for the default control socket path")
-	f.StringVar(control, "control", "", "control socket path (default: $XDG_RUNTIME_DIR/clusterd/NAME.sock, /run/clusterd/NAME.sock as root, else $TMPDIR/clusterd-UID/NAME.sock)")
 }
 
 // controlCommand makes c a subcommand that talks to a running master:
@@ -188,14 +115,14 @@ func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *contr
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if takesApp(cmd, args) {
 			if cmd.Flags().Changed("name") && name != args[0] {
-				return usageError{fmt.Errorf("the app is %s or --name %s: say it once", args[0], name)}
+				return usageError{Err: fmt.Errorf("the app is %s or --name %s: say it once", args[0], name)}
 			}
 			name, args = args[0], args[1:]
 		}
 		if controlPath == "" {
 			path, err := control.DefaultPath(name)
 			if err != nil {
-				return usageError{err}
+				return usageError{Err: err}
 			}
 			controlPath = path
 		}
@@ -214,7 +141,7 @@ func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *contr
 		}
 		return err
 	}
-	addControlFlags(c.Flags(), &name, &controlPath)
+	appconfig.AddControlFlags(c.Flags(), &name, &controlPath)
 	return c
 }
 
@@ -436,7 +363,7 @@ Endpoints: / (names the worker pid), /sleep?ms=N, /crash, /alloc?mb=N, /hang,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.CrashRate < 0 || opts.CrashRate > 1 {
-				return usageError{fmt.Errorf("--crash-rate must be between 0 and 1, got %g", opts.CrashRate)}
+				return usageError{Err: fmt.Errorf("--crash-rate must be between 0 and 1, got %g", opts.CrashRate)}
 			}
 			return demo.Run(opts)
 		},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/clusterd/clusterd/appconfig"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/internal/proctest"
 )
@@ -370,7 +371,7 @@ module.exports = {
 // profiles.
 func TestExampleConfigReads(t *testing.T) {
 	for _, profile := range []string{"", "production"} {
-		configs, err := readConfigs(filepath.Join("..", "..", "examples", "apps.yml"), profile, nil)
+		configs, err := appconfig.Read(filepath.Join("..", "..", "examples", "apps.yml"), profile, nil, newLogger)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -531,11 +532,11 @@ apps:
 // file's field, for every app; the rest comes from the file.
 func TestCommandLineOverridesFile(t *testing.T) {
 	fs := pflag.NewFlagSet("clusterd", pflag.ContinueOnError)
-	newMasterFlags(fs)
+	appconfig.NewFlags(fs)
 	if err := fs.Parse([]string{"-i", "3", "--kill-timeout", "7s", "--watch-ignore", "tmp"}); err != nil {
 		t.Fatal(err)
 	}
-	configs, err := readConfigs(filepath.Join("..", "..", "examples", "apps.yml"), "", commandLine(fs))
+	configs, err := appconfig.Read(filepath.Join("..", "..", "examples", "apps.yml"), "", appconfig.ReadCommandLine(fs), newLogger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,25 +8,10 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/logcapture"
-	"github.com/clusterd/clusterd/master"
 )
-
-// addLogFlags adds the master's flags for its workers' output. The names are
-// PM2's where it has one (--log, --out-file, --error-file).
-func addLogFlags(f *pflag.FlagSet, cfg *master.Config) {
-	f.StringVar(&cfg.LogFile, "log", "", "write the workers' stdout and stderr lines to FILE (SIGUSR1 or clusterd reopen-logs reopens it)")
-	f.StringVar(&cfg.OutFile, "out-file", "", "write the workers' stdout lines to FILE")
-	f.StringVar(&cfg.ErrorFile, "error-file", "", "write the workers' stderr lines to FILE")
-	f.StringVar(&cfg.LogTimeFormat, "log-time-format", cfg.LogTimeFormat, "Go time layout of each line's timestamp")
-	f.BoolVar(&cfg.NoLogTime, "no-log-time", false, "leave the timestamp out of the workers' lines")
-	f.BoolVar(&cfg.LogJSON, "log-json", false, "write each line as a JSON object: time, app, slot, pid, stream, line")
-	f.Var(sizeValue{&cfg.LogMaxSize}, "log-max-size", "rotate each log file when it would grow beyond SIZE (10M, 1G); without it, leave rotation to logrotate")
-	f.IntVar(&cfg.LogMaxFiles, "log-max-files", cfg.LogMaxFiles, "with --log-max-size, how many rotated files to keep (0: all)")
-}
 
 func newLogsCommand() *cobra.Command {
 	var lines int
@@ -42,7 +27,7 @@ called default, it shows every app's lines (the apps of a config file).`,
 		Args: cobra.NoArgs,
 	}, func(cmd *cobra.Command, client *control.Client, _ []string) error {
 		if lines < 0 {
-			return usageError{fmt.Errorf("--lines must not be negative, got %d", lines)}
+			return usageError{Err: fmt.Errorf("--lines must not be negative, got %d", lines)}
 		}
 		out := bufio.NewWriter(cmd.OutOrStdout())
 		defer out.Flush()

@@ -12,6 +12,7 @@ import (
 	// First, for its init: a process started as the master's exec shim
 	// becomes the worker command there, before the rest of this binary
 	// initialises (see the package's doc).
+	"github.com/clusterd/clusterd/appconfig"
 	_ "github.com/clusterd/clusterd/internal/execshim"
 
 	"github.com/clusterd/clusterd/master"
@@ -25,10 +26,7 @@ const (
 )
 
 // usageError marks mistakes on the command line.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+type usageError = appconfig.UsageError
 
 func main() {
 	root := newRootCommand()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/clusterd/clusterd/appconfig"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -93,7 +94,7 @@ then run: systemctl daemon-reload && systemctl enable --now clusterd-NAME.`,
 func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 	root := newRootCommand()
 	if err := root.ParseFlags(masterArgs); err != nil {
-		return "", "", usageError{err}
+		return "", "", usageError{Err: err}
 	}
 	f := root.Flags()
 	command := f.Args()
@@ -117,7 +118,7 @@ func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 			return "", "", err
 		}
 		profile, _ := f.GetString("env")
-		configs, err := readConfigs(configFile, profile, commandLine(f))
+		configs, err := appconfig.Read(configFile, profile, appconfig.ReadCommandLine(f), newLogger)
 		if err != nil {
 			return "", "", err
 		}
@@ -146,7 +147,7 @@ func systemdUnit(masterArgs []string) (unit, unitName string, err error) {
 			name = strings.TrimSuffix(filepath.Base(configFile), filepath.Ext(configFile))
 		}
 	case len(command) == 0:
-		return "", "", usageError{fmt.Errorf("no command given: clusterd startup [systemd] [MASTER FLAGS] -- COMMAND [ARGS...], or -c FILE")}
+		return "", "", usageError{Err: fmt.Errorf("no command given: clusterd startup [systemd] [MASTER FLAGS] -- COMMAND [ARGS...], or -c FILE")}
 	default:
 		if control == "" {
 			control = filepath.Join("/run/clusterd", name+".sock")
