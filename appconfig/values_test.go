@@ -1,6 +1,12 @@
 package appconfig
 
-import "testing"
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 func TestSizeValue(t *testing.T) {
 	for in, want := range map[string]int64{"10M": 10 << 20, "512k": 512 << 10, "1G": 1 << 30, "2MB": 2 << 20, "3MiB": 3 << 20, "100": 100} {
@@ -18,5 +24,23 @@ func TestSizeValue(t *testing.T) {
 	n := int64(10 << 20)
 	if s := (sizeValue{&n}).String(); s != "10M" {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+// A field PM2 does not know either is left out as PM2 leaves it out, but a
+// likely typo is named with the field it resembles, once per read.
+func TestUnknownFieldIsAWarningNamingTheNearest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "apps.yml")
+	os.WriteFile(path, []byte("apps:\n  - name: web\n    script: /bin/true\n    instancs: 2\n"), 0o644)
+	configs, warnings, err := read(path, "", nil, func(slog.Level, bool) *slog.Logger { return slog.Default() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `apps.yml:4: app "web": instancs: unknown field, ignored as PM2 ignores it: did you mean instances?`
+	if len(warnings) != 1 || !strings.HasSuffix(warnings[0], want) {
+		t.Errorf("warnings %q, want one ending %q", warnings, want)
+	}
+	if len(configs) != 1 || configs[0].Instances != 1 {
+		t.Errorf("configs %+v: want web with PM2's one instance", configs)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -130,7 +129,7 @@ func controlCommand(c *cobra.Command, run func(cmd *cobra.Command, client *contr
 		if !errors.Is(err, control.ErrNoMaster) {
 			return err
 		}
-		if others := otherMasters(controlPath); len(others) > 0 {
+		if others := control.OtherMasters(controlPath); len(others) > 0 {
 			// No app named, and no master called default: name the ones
 			// there are (the apps of a config file).
 			names := make([]string, len(others))
@@ -157,7 +156,7 @@ add --usage to have them there too.`,
 		Args: cobra.NoArgs,
 	}, func(cmd *cobra.Command, client *control.Client, _ []string) error {
 		if !asJSON {
-			if others := otherMasters(client.Path); others != nil {
+			if others := control.OtherMasters(client.Path); others != nil {
 				// No app named and no default one: show every running
 				// master, as pm2 ls does (the apps of a config file).
 				var failed error
@@ -196,37 +195,6 @@ add --usage to have them there too.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as one JSON document (at once, without CPU and memory unless --usage)")
 	cmd.Flags().BoolVar(&usage, "usage", false, "with --json, sample each worker's CPU and memory too (takes a quarter of a second)")
 	return cmd
-}
-
-// allMasters are clients of every control socket in the directory of the
-// default one (path), whatever its name.
-func allMasters(path string) []*control.Client {
-	live, stale := control.Masters(filepath.Dir(path))
-	for _, p := range stale {
-		fmt.Fprintf(os.Stderr, "clusterd: %s was stale (its master is gone): removed\n", p)
-	}
-	clients := make([]*control.Client, len(live))
-	for i, p := range live {
-		clients[i] = &control.Client{Path: p}
-	}
-	return clients
-}
-
-// otherMasters are clients of the masters whose control sockets are in
-// the default directory, when path is the default master's and it is not
-// there; nil otherwise.
-func otherMasters(path string) []*control.Client {
-	def, err := control.DefaultPath("default")
-	if err != nil || path != def {
-		return nil
-	}
-	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if clients := allMasters(def); len(clients) > 0 {
-		return clients
-	}
-	return nil
 }
 
 func newReloadCommand() *cobra.Command {
@@ -272,7 +240,7 @@ func reloadAll(cmd *cobra.Command, client *control.Client, pid int, start time.T
 	clients := []*control.Client{client}
 	named := cmd.Flags().Changed("name") || cmd.Flags().Changed("control") || cmd.Flags().NArg() > 0
 	if !named {
-		clients = allMasters(client.Path)
+		clients = control.AllMasters(client.Path)
 	}
 	done := map[int]bool{}
 	var failed []string

@@ -53,7 +53,7 @@ called default, it shows every app's lines (the apps of a config file).`,
 			}
 			return nil
 		}
-		others := otherMasters(client.Path)
+		others := control.OtherMasters(client.Path)
 		if others == nil {
 			return client.Logs(lines, follow, print)
 		}

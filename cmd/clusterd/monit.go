@@ -28,7 +28,7 @@ func newMonitCommand() *cobra.Command {
 		defer signal.Stop(quit)
 		out := cmd.OutOrStdout()
 		clients := []*control.Client{client}
-		if others := otherMasters(client.Path); others != nil {
+		if others := control.OtherMasters(client.Path); others != nil {
 			clients = others // no app named: every app, as pm2 monit shows them
 		}
 		fmt.Fprint(out, "\x1b[2J")
