@@ -12,6 +12,9 @@ import (
 	"github.com/clusterd/clusterd/logcapture"
 )
 
+// logsWriteTimeout is how long a logs client may leave a write waiting.
+const logsWriteTimeout = 30 * time.Second
+
 // followBuffer is how many lines may wait for a `logs --follow` client
 // before it loses some.
 const followBuffer = 1024
@@ -34,12 +37,10 @@ func ServeLogs(conn net.Conn, req Request, ring *logcapture.Ring, done <-chan st
 	w := bufio.NewWriter(conn)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	if !req.Follow {
-		// A client that stops reading must not hold this goroutine for ever.
-		conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	} else {
-		conn.SetWriteDeadline(time.Time{})
-	}
+	// A client that stops reading must not hold this goroutine, nor what
+	// waits for it, for ever: every write must go through within the
+	// deadline (a follower's lines are capped in bytes meanwhile).
+	conn.SetWriteDeadline(time.Now().Add(logsWriteTimeout))
 	for i := range recent {
 		if enc.Encode(logcapture.LogMessage{Line: &recent[i]}) != nil {
 			return
@@ -57,7 +58,10 @@ func ServeLogs(conn net.Conn, req Request, ring *logcapture.Ring, done <-chan st
 	for {
 		select {
 		case msg := <-follower.Messages():
-			if enc.Encode(msg) != nil {
+			conn.SetWriteDeadline(time.Now().Add(logsWriteTimeout))
+			err := enc.Encode(msg)
+			follower.Consumed(msg)
+			if err != nil {
 				return
 			}
 			// Write a burst in one go, but never keep a line waiting.

@@ -338,3 +338,49 @@ func TestRotationBySize(t *testing.T) {
 		t.Errorf("current file: %v, %d bytes; want the 1 MiB written since the last rotation", err, fi.Size())
 	}
 }
+
+// A worker's user who can write the log directory must not be able to make
+// the master append to another file: links, FIFOs and hard-linked files
+// are refused, at the start and at every reopen, and new files are 0640.
+func TestLogFileIsNotFollowed(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "shadow")
+	os.WriteFile(target, []byte("secret\n"), 0o600)
+
+	link := filepath.Join(dir, "link.log")
+	os.Symlink(target, link)
+	if _, err := openLogSink(link, 0, 0); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("a symlinked log file: %v", err)
+	}
+	fifo := filepath.Join(dir, "fifo.log")
+	unix.Mkfifo(fifo, 0o600)
+	if _, err := openLogSink(fifo, 0, 0); err == nil { // ENXIO with no reader, "not a regular file" with one: never a hang
+		t.Error("a FIFO was taken as a log file")
+	}
+	hard := filepath.Join(dir, "hard.log")
+	os.Link(target, hard)
+	if _, err := openLogSink(hard, 0, 0); err == nil || !strings.Contains(err.Error(), "hard links") {
+		t.Errorf("a hard-linked log file: %v", err)
+	}
+
+	path := filepath.Join(dir, "app.log")
+	s, err := openLogSink(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Errorf("a new log file is %o, want 640", fi.Mode().Perm())
+	}
+	// logrotate's move, then a link planted at the name: reopen refuses
+	// it and keeps writing where it did.
+	os.Rename(path, path+".1")
+	os.Symlink(target, path)
+	if err := s.reopen(); err == nil {
+		t.Error("reopen followed a link planted at the log file's name")
+	}
+	s.Write([]byte("line\n"))
+	if got, _ := os.ReadFile(target); string(got) != "secret\n" {
+		t.Errorf("the link's target was written: %q", got)
+	}
+}

@@ -2,6 +2,7 @@ package logcapture
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,7 +42,13 @@ type Ring struct {
 type Follower struct {
 	ch      chan LogMessage
 	dropped int // lines that did not fit in ch since the last delivery; under ring.mu
+	// pending is what the lines waiting in ch cost: a follower that does
+	// not read holds at most followerMaxBytes, however long its lines.
+	pending atomic.Int64
 }
+
+// followerMaxBytes bounds the lines waiting for one follower.
+const followerMaxBytes = 4 << 20
 
 func newRing(maxLines, maxBytes int) *Ring {
 	return &Ring{
@@ -69,9 +76,14 @@ func (r *Ring) add(l LogLine) {
 	r.n++
 	r.bytes += size
 	for f := range r.followers {
+		if f.pending.Load()+int64(size) > followerMaxBytes {
+			f.dropped++
+			continue
+		}
 		select {
 		case f.ch <- LogMessage{Line: &l, Dropped: f.dropped}:
 			f.dropped = 0
+			f.pending.Add(int64(size))
 		default:
 			f.dropped++
 		}
@@ -111,5 +123,13 @@ func (r *Ring) Unfollow(f *Follower) {
 	delete(r.followers, f)
 }
 
-// Messages delivers the lines added after the follower started.
+// Messages delivers the lines added after the follower started; call
+// Consumed with each once it is written out.
 func (f *Follower) Messages() <-chan LogMessage { return f.ch }
+
+// Consumed frees what msg held of the follower's byte budget.
+func (f *Follower) Consumed(msg LogMessage) {
+	if msg.Line != nil {
+		f.pending.Add(-int64(lineBytes(msg.Line)))
+	}
+}

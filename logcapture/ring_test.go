@@ -83,3 +83,33 @@ func TestFollowerLosesLinesWhenSlowAndIsTold(t *testing.T) {
 		t.Errorf("an unfollowed follower still gets lines")
 	}
 }
+
+// A follower that does not read holds a bounded number of bytes, however
+// long the lines: the rest are dropped and counted.
+func TestFollowerBytesAreCapped(t *testing.T) {
+	r := newRing(1000, 64<<20)
+	_, f := r.Follow(0, 1024)
+	defer r.Unfollow(f)
+	long := strings.Repeat("x", 1<<20)
+	for range 100 { // 100 MiB offered
+		r.add(LogLine{App: "a", Line: long})
+	}
+	if held := f.pending.Load(); held > followerMaxBytes {
+		t.Fatalf("the follower holds %d bytes, more than %d", held, followerMaxBytes)
+	}
+	first := <-f.Messages()
+	f.Consumed(first)
+	if n := len(f.Messages()); n > 4 {
+		t.Fatalf("%d megabyte lines wait for a follower that does not read", n+1)
+	}
+	r.add(LogLine{App: "a", Line: "next"})
+	for msg := range f.Messages() {
+		f.Consumed(msg)
+		if msg.Line.Line == "next" {
+			if msg.Dropped == 0 {
+				t.Error("the dropped lines were not counted")
+			}
+			return
+		}
+	}
+}

@@ -1,10 +1,13 @@
 package logcapture
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 
 	"gopkg.in/natefinch/lumberjack.v2"
 )
@@ -30,6 +33,13 @@ func openLogSink(path string, maxSize int64, maxFiles int) (logSink, error) {
 	if maxSize == 0 {
 		return &fileSink{path: path, f: f}, nil
 	}
+	// lumberjack opens and renames files by name, following links: where
+	// another user may write the directory, a root master would let them
+	// point it at any file.
+	if err := checkRotationDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		return nil, err
+	}
 	// lumberjack opens the file on the first write; opening it here once
 	// makes a bad path fail the start instead.
 	f.Close()
@@ -41,12 +51,54 @@ func openLogSink(path string, maxSize int64, maxFiles int) (logSink, error) {
 	}}, nil
 }
 
+// openLogFile opens path for appending, creating it 0640. It never follows
+// a symbolic link, and takes only a regular file with one link: a worker's
+// user who can write the log directory must not make the master (root,
+// often) append to a file of its choosing. O_NONBLOCK keeps a FIFO planted
+// there from hanging the open; it is refused like any non-regular file.
 func openLogFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o640)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("log file %s is a symbolic link: refusing to follow it (give the real path)", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("log file: %w", err)
 	}
+	fi, err := f.Stat()
+	if err == nil {
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case !fi.Mode().IsRegular():
+			err = fmt.Errorf("log file %s is not a regular file", path)
+		case st != nil && st.Nlink > 1:
+			err = fmt.Errorf("log file %s has %d hard links: refusing to write to a file linked from elsewhere", path, st.Nlink)
+		}
+	}
+	if err == nil {
+		err = syscall.SetNonblock(int(f.Fd()), false)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	return f, nil
+}
+
+// checkRotationDir refuses, for a root master, a directory that another
+// user can write: rotation opens and renames files by name.
+func checkRotationDir(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("log directory: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok && (st.Uid != 0 || fi.Mode().Perm()&0o022 != 0) {
+		return fmt.Errorf("--log-max-size: log directory %s can be written by uid %d or others, and a root master rotating there could be led to any file by a link: rotate with logrotate, or use a directory only root writes", dir, st.Uid)
+	}
+	return nil
 }
 
 // fileSink is a log file that logrotate rotates: reopen switches to a new

@@ -9,10 +9,12 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -632,5 +634,23 @@ func TestStopExitCodesExitZero(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the master did not stop when every slot had stopped on purpose")
+	}
+}
+
+// A worker's STATUS= reaches an operator's terminal through status: escape
+// sequences must not.
+func TestStatusTextIsPrintable(t *testing.T) {
+	l := startLoop(t, nil)
+	pid := l.worker(0)
+	l.on(func() {
+		l.m.onNotify(l.m.procs[pid], "STATUS=\x1b]0;owned\x07\x1b[2Jserving "+strings.Repeat("x", 500))
+	})
+	var st string
+	l.on(func() { st = l.m.procs[pid].status })
+	if strings.ContainsAny(st, "\x1b\x07") || utf8.RuneCountInString(st) > maxStatusRunes+1 {
+		t.Errorf("status kept %q", st)
+	}
+	if !strings.Contains(st, "serving") {
+		t.Errorf("status lost its text: %q", st)
 	}
 }

@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -87,6 +90,17 @@ type Master struct {
 	// lastWorkerExit is set when the master stops because no worker is
 	// left to run.
 	lastWorkerExit *WorkerExit
+	// notifyRejected counts notify messages from processes that are not
+	// the worker's (clusterd_notify_rejected_total).
+	notifyRejected int
+}
+
+// workerUID is the user the workers run as.
+func (m *Master) workerUID() uint32 {
+	if m.credential != nil {
+		return m.credential.Uid
+	}
+	return uint32(os.Getuid())
 }
 
 func newSlot(index int, cmd *launch.Command) *slot {
@@ -543,12 +557,13 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		ipc.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) })
 	}
 	endpoint.SetLogger(m.log.With("slot", p.slot))
-	endpoint.Serve(pid,
+	endpoint.Serve(pid, m.workerUID(),
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
-		func(sender int32) {
+		func(sender int32, count int) {
 			m.post(func() {
-				m.log.Warn("notify message ignored: sender is not the worker or its child",
-					"slot", p.slot, "worker_pid", p.pid, "sender_pid", sender)
+				m.notifyRejected += count
+				m.log.Warn("notify messages ignored: the sender is not the worker nor a process it started",
+					"slot", p.slot, "worker_pid", p.pid, "sender_pid", sender, "count", count)
 			})
 		},
 		func() { m.post(func() { m.onExit(p) }) })
@@ -578,7 +593,7 @@ func (m *Master) onNotify(p *proc, msg string) {
 	}
 	n := notify.Parse(msg)
 	if n.Status != "" {
-		p.status = n.Status
+		p.status = printable(n.Status, maxStatusRunes)
 	}
 	if n.Watchdog {
 		p.lastPing = m.clock.Now()
@@ -953,4 +968,27 @@ func (m *Master) clockAfter(d time.Duration) <-chan time.Time {
 	ch := make(chan time.Time, 1)
 	m.clock.AfterFunc(d, func() { ch <- m.clock.Now() })
 	return ch
+}
+
+// maxStatusRunes bounds a worker's STATUS= as status shows it.
+const maxStatusRunes = 200
+
+// printable is s as an operator's terminal may show it: control characters
+// (an escape sequence would drive the terminal) become U+FFFD, and at most
+// max runes are kept.
+func printable(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
 }

@@ -18,6 +18,7 @@ var (
 	descInstances = prometheus.NewDesc("clusterd_instances", "Worker slots.", nil, nil)
 	descRestarts  = prometheus.NewDesc("clusterd_worker_restarts_total", "Workers replaced, by why: crash (after ready), failed_start, watchdog, memory, health.", []string{"reason"}, nil)
 	descReloads   = prometheus.NewDesc("clusterd_reloads_total", "Rolling reloads by outcome.", []string{"outcome"}, nil)
+	descRejected  = prometheus.NewDesc("clusterd_notify_rejected_total", "Notify messages ignored because their sender was not the worker nor a process it started.", nil, nil)
 	descWorkerRSS = prometheus.NewDesc("clusterd_worker_resident_memory_bytes", "Resident memory of each worker process.", []string{"slot", "pid"}, nil)
 	descWorkerCPU = prometheus.NewDesc("clusterd_worker_cpu_seconds_total", "CPU time of each worker process.", []string{"slot", "pid"}, nil)
 )
@@ -54,12 +55,14 @@ type metricsSnapshot struct {
 	restarts  map[string]int
 	reloads   map[string]int
 	workers   []workerRef
+	// notifyRejected counts notify messages from strangers.
+	notifyRejected int
 }
 
 type workerRef struct{ slot, pid int }
 
 func (m *Master) metricsSnapshot() metricsSnapshot {
-	snap := metricsSnapshot{instances: len(m.slots), byState: map[string]int{}, restarts: map[string]int{}, reloads: map[string]int{}}
+	snap := metricsSnapshot{instances: len(m.slots), notifyRejected: m.notifyRejected, byState: map[string]int{}, restarts: map[string]int{}, reloads: map[string]int{}}
 	for _, w := range m.status().Workers {
 		snap.byState[w.State]++
 		if w.PID != 0 {
@@ -93,7 +96,7 @@ func (m *Master) snapshotWithin(timeout time.Duration) (metricsSnapshot, bool) {
 type clusterCollector struct{ m *Master }
 
 func (c clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWorkers, descInstances, descRestarts, descReloads, descWorkerRSS, descWorkerCPU} {
+	for _, d := range []*prometheus.Desc{descWorkers, descInstances, descRestarts, descReloads, descRejected, descWorkerRSS, descWorkerCPU} {
 		ch <- d
 	}
 }
@@ -113,6 +116,7 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, outcome := range []string{"succeeded", "aborted"} {
 		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(snap.reloads[outcome]), outcome)
 	}
+	ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(snap.notifyRejected))
 	for _, w := range snap.workers {
 		cpu, rss, ok := control.ProcessUsage(w.pid)
 		if !ok {

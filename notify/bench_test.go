@@ -29,7 +29,7 @@ func BenchmarkNotifyDelivery(b *testing.B) {
 	}
 	defer ep.Close()
 	got := make(chan string, 1)
-	ep.Serve(os.Getpid(), func(msg string) { got <- msg }, func(int32) { b.Error("rejected") }, func() {})
+	ep.Serve(os.Getpid(), uint32(os.Getuid()), func(msg string) { got <- msg }, func(int32, int) { b.Error("rejected") }, func() {})
 	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: ep.Addr(), Net: "unixgram"})
 	if err != nil {
 		b.Fatal(err)

@@ -66,10 +66,12 @@ func Open(masterPID int, id uint64) (*Endpoint, error) {
 // Serve delivers every message the worker sends. deliver runs on the
 // endpoint's goroutines and must only hand the message on to the event
 // loop. rejected reports datagrams from a process outside the worker's
-// process group. After workerExited, the endpoint delivers what the worker
+// session or of another uid than workerUID: at most once a second, with how
+// many were rejected since the last report, so a flood costs the master
+// neither its log nor its loop. After WorkerExited, the endpoint delivers what the worker
 // sent before it died and then calls drained, so the loop judges a death
 // (failed start or crash) knowing every READY=1 the worker managed to send.
-func (e *Endpoint) Serve(workerPID int, deliver func(msg string), rejected func(senderPID int32), drained func()) {
+func (e *Endpoint) Serve(workerPID int, workerUID uint32, deliver func(msg string), rejected func(senderPID int32, count int), drained func()) {
 	pipeDone := make(chan struct{})
 	go func() {
 		defer close(pipeDone)
@@ -87,10 +89,15 @@ func (e *Endpoint) Serve(workerPID int, deliver func(msg string), rejected func(
 	go func() {
 		buf := make([]byte, 4096)
 		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+		var reported time.Time
+		unreported := 0
 		handle := func(n, oobn int) {
-			sender, ok := senderPID(oob[:oobn])
-			if !ok || !fromWorker(sender, workerPID) {
-				rejected(sender)
+			cred, ok := sender(oob[:oobn])
+			if !ok || !fromWorker(cred, workerPID, workerUID) {
+				if unreported++; time.Since(reported) >= time.Second {
+					rejected(cred.Pid, unreported)
+					reported, unreported = time.Now(), 0
+				}
 				return
 			}
 			deliver(string(buf[:n]))
@@ -190,28 +197,36 @@ func (e *Endpoint) Close() {
 	e.pipeW.Close()
 }
 
-func senderPID(oob []byte) (int32, bool) {
+// sender is a datagram's credentials (SO_PASSCRED), as the kernel vouches
+// for them.
+func sender(oob []byte) (unix.Ucred, bool) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return 0, false
+		return unix.Ucred{}, false
 	}
 	for _, m := range msgs {
 		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
-			return cred.Pid, true
+			return *cred, true
 		}
 	}
-	return 0, false
+	return unix.Ucred{}, false
 }
 
-// fromWorker accepts the worker itself and its children (which stay in its
-// process group unless they leave it), as systemd's NotifyAccess=all does
-// within a unit.
-func fromWorker(sender int32, workerPID int) bool {
-	if int(sender) == workerPID {
+// fromWorker accepts the worker itself and what it started, as systemd's
+// NotifyAccess=all does within a unit: processes of the worker's session
+// (it leads one) running as the worker's user. A process group can be
+// joined by any process of the same session only, so a process of another
+// worker, of another app or of another user cannot pass for this one by
+// setpgid, as it could when the process group alone was checked.
+func fromWorker(cred unix.Ucred, workerPID int, workerUID uint32) bool {
+	if cred.Uid != workerUID && cred.Uid != 0 {
+		return false
+	}
+	if int(cred.Pid) == workerPID {
 		return true
 	}
-	pgid, err := unix.Getpgid(int(sender))
-	return err == nil && pgid == workerPID
+	sid, err := unix.Getsid(int(cred.Pid))
+	return err == nil && sid == workerPID
 }
 
 // Message is what the master reads from one sd_notify message.

@@ -56,7 +56,7 @@ func TestNotifyPipeOverlongLineKeepsReading(t *testing.T) {
 		return len(p), nil
 	}), nil))
 	messages := make(chan string, 16)
-	e.Serve(os.Getpid(), func(msg string) { messages <- msg }, func(int32) {}, func() {})
+	e.Serve(os.Getpid(), uint32(os.Getuid()), func(msg string) { messages <- msg }, func(int32, int) {}, func() {})
 
 	go func() {
 		huge := "STATUS=" + strings.Repeat("x", 2*maxNotifyLine) + "\n"
