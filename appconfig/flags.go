@@ -26,7 +26,7 @@ func NewFlags(f *pflag.FlagSet) *Flags {
 		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+master.DefaultListen+", or the sockets of socket activation, matched by NAME)")
 	f.BoolVar(&cfg.NoListen, "no-listen", false, "the workers serve no socket (queue consumers, schedulers): none is opened and they get LISTEN_FDS=0")
 	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
-	f.Var(durationValue{&cfg.Watchdog}, "watchdog", "each worker gets WATCHDOG_USEC and must send WATCHDOG=1 at least this often once ready; one that misses it is killed (SIGABRT, then SIGKILL) and replaced (default 0: off)")
+	f.Var(durationValue{&cfg.Watchdog}, "watchdog", "each worker gets WATCHDOG_USEC and must send WATCHDOG=1 at least this often once ready; one that misses it is killed (SIGABRT, then SIGKILL) and replaced (0: off)")
 	f.StringArrayVar(&cfg.Watch, "watch", nil, "reload (rolling, ready-gated) when files under this path change; repeatable; --watch alone watches the working directory")
 	f.Lookup("watch").NoOptDefVal = "."
 	f.StringArrayVar(&cfg.WatchIgnore, "watch-ignore", nil, "glob of paths that never trigger a reload, repeatable (.git, node_modules, *.log, *.sock, *.pid are always ignored)")
@@ -41,7 +41,7 @@ func NewFlags(f *pflag.FlagSet) *Flags {
 	f.IntVar(&cfg.HealthFailures, "health-failures", cfg.HealthFailures, "failed health probes in a row that replace a worker")
 	f.BoolVar(&cfg.ReadyOnHealth, "ready-on-health", false, "with --health-check, a worker's first passing probe counts as ready (for programs that cannot send READY=1)")
 	f.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics on this address (/metrics), with /healthz (the master answers) and /readyz (a worker is ready), e.g. 127.0.0.1:9100")
-	f.Var(sizeValue{&cfg.MaxMemoryRestart}, "max-memory-restart", "replace a worker whose RSS stays above this size (e.g. 200M, 1G) in 3 samples a second apart, by a rolling restart: its successor is ready first (default 0: off)")
+	f.Var(sizeValue{&cfg.MaxMemoryRestart}, "max-memory-restart", "replace a worker whose RSS stays above this size (e.g. 200M, 1G) in 3 samples a second apart, by a rolling restart: its successor is ready first (0: off)")
 	f.BoolVar(&cfg.NoAutorestart, "no-autorestart", false, "do not replace a worker that exits (PM2's autorestart: false); the master exits with the last worker's exit code when none is left")
 	f.IntSliceVar(&cfg.StopExitCodes, "stop-exit-codes", nil, "exit codes that mean a worker stopped on purpose and is not replaced (PM2's stop_exit_codes), e.g. 0 or 0,64")
 	f.StringVar(&cfg.User, "user", "", "run every worker as this user (name or uid), with its primary group and no supplementary groups; the master stays root to bind privileged ports")

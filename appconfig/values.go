@@ -38,7 +38,7 @@ func (v *instancesValue) Set(s string) error {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		return fmt.Errorf("want a positive number, max or -1, not %q", s)
+		return fmt.Errorf("want a number of workers (1 or more; 0 means max), max or -1, not %q", s)
 	}
 	if n > maxInstances {
 		return fmt.Errorf("want at most %d instances (what scale allows), not %d", maxInstances, n)
@@ -118,7 +118,7 @@ func (v sizeValue) Set(s string) error {
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n < 0 || n > math.MaxInt64>>shift {
-		return fmt.Errorf("want a size like 10M, 512K or 1G, not %q", s)
+		return fmt.Errorf("want a size like 10M, 200M or 1G, not %q", s)
 	}
 	*v.n = n << shift
 	return nil

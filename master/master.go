@@ -422,7 +422,7 @@ func (m *Master) onSignal(sig syscall.Signal) {
 			target = len(m.slots) - 1
 		}
 		if err := m.scaleTo(target); err != nil {
-			m.log.Warn(sig.String()+" ignored", "err", err)
+			m.log.Warn(unix.SignalName(sig)+" ignored", "err", err)
 		}
 	case syscall.SIGUSR1: // logrotate's postrotate
 		go m.reopenLogs("SIGUSR1")

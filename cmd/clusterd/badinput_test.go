@@ -31,7 +31,7 @@ func TestBadInput(t *testing.T) {
 		want     string
 	}{
 		{"unknown flag", []string{"--bogus", "--", "true"}, 2, "unknown flag: --bogus"},
-		{"bad instances", []string{"-i", "lots", "--", "true"}, 2, `want a positive number, max or -1, not "lots"`},
+		{"bad instances", []string{"-i", "lots", "--", "true"}, 2, `want a number of workers (1 or more; 0 means max), max or -1, not "lots"`},
 		{"zero-ish instances", []string{"-i", "-5", "--", "true"}, 2, `not "-5"`},
 		{"bad duration", []string{"--kill-timeout", "soon", "--", "true"}, 2, "want a duration like 1600ms or 5s"},
 		{"no command", []string{"-i", "2"}, 2, "no command given"},

@@ -33,8 +33,9 @@ hands every worker the same sockets as fds 3, 4, ... (systemd's LISTEN_FDS
 convention), so a worker in any language serves them and the master is never
 in the data path.
 
-Signals: SIGHUP rolling reload, SIGTERM/SIGINT graceful stop (a second one
-kills the workers at once).`,
+Signals: SIGHUP rolling reload (of every app), SIGTERM/SIGINT graceful stop
+(a second one kills the workers at once), SIGUSR2 upgrade of the master's
+binary, SIGUSR1 reopen the log files, SIGTTIN/SIGTTOU one worker more/fewer.`,
 		Example: `  clusterd -i max -l :8080 -- ./server
   clusterd -i 2 --wait-ready -- node server.js
   clusterd -i max -- clusterd demo`,
@@ -278,6 +279,10 @@ SIGTTIN and SIGTTOU to the master add and remove one. A reload keeps the new
 count. Scaling is refused while a reload runs.`,
 		Args: cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, client *control.Client, args []string) error {
+		if _, err := strconv.Atoi(args[0]); err != nil {
+			// "scale web": the app was taken for the count.
+			return usageError{Err: fmt.Errorf("scale %s: the count is missing: clusterd scale [APP] N|+K|-K", args[0])}
+		}
 		st, err := client.Scale(args[0])
 		if err != nil {
 			return err
