@@ -6,6 +6,14 @@ GO      ?= go
 BIN     := bin/clusterd
 LISTEN  ?= 127.0.0.1:3000
 
+# What `clusterd --version` prints (internal/version): stamped here, so a binary says which
+# commit it is. DATE honours SOURCE_DATE_EPOCH for reproducible builds.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(shell date -u $(if $(SOURCE_DATE_EPOCH),-d @$(SOURCE_DATE_EPOCH)) +%Y-%m-%dT%H:%M:%SZ)
+VERSION_PKG := github.com/clusterd/clusterd/internal/version
+STAMP   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) -X $(VERSION_PKG).Date=$(DATE)
+
 .PHONY: build demo test vet fmt-check clean
 
 # Static (CGO_ENABLED=0): no libc and no dynamic loader mapped into the master and
@@ -13,7 +21,7 @@ LISTEN  ?= 127.0.0.1:3000
 # The price: --user and --group resolve names from /etc/passwd and /etc/group only (no
 # NSS/LDAP), as in the static container image of examples/Dockerfile.
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/clusterd
+	CGO_ENABLED=0 $(GO) build -ldflags "$(STAMP)" -o $(BIN) ./cmd/clusterd
 
 # Ctrl-C stops the cluster gracefully. Try, from another terminal:
 #   curl -s $(LISTEN)/   ;  kill -HUP <master pid>   ;  $(BIN) status

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/clusterd/clusterd/demo"
+	"github.com/clusterd/clusterd/internal/version"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -35,6 +36,7 @@ kills the workers at once).`,
 		Example: `  clusterd -i max -l :8080 -- ./server
   clusterd -i 2 --wait-ready -- node server.js
   clusterd -i max -- clusterd demo`,
+		Version:       version.Get().String(),
 		Args:          cobra.ArbitraryArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
