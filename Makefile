@@ -30,16 +30,18 @@ demo: build
 
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 10m ./...
+	cd release && $(GO) test -count=1 -timeout 5m ./...
 
 vet:
 	$(GO) vet ./...
+	cd release && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on: $$out"; exit 1; fi
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
 # Benchmarks (bench/README.md): clusterd side by side with bare processes, PM2 and Node's
 # cluster module. Not part of make test. bench-tools installs what is missing: wrk from the
@@ -67,3 +69,12 @@ bench-tools: $(PM2)
 $(PM2):
 	@command -v npm >/dev/null 2>&1 || { echo "Node.js 20 or newer with npm is needed for the PM2 comparison"; exit 1; }
 	npm install --prefix $(BENCH_TOOLS) --no-audit --no-fund --loglevel=error pm2@$(PM2_VERSION)
+
+# Release artifacts in dist/: static binaries for linux/amd64 and linux/arm64, .deb and .rpm
+# packages (binary, clusterd@.service, man pages, bash/zsh/fish completions) and SHA256SUMS.
+# The tool is the nested module release/ (nfpm as a library), so that clusterd's own go.mod
+# does not carry a packager's dependencies.
+.PHONY: release
+release:
+	cd release && $(GO) run . -version $(VERSION) -commit $(COMMIT) -date $(DATE) -out ../dist
+	cd dist && sha256sum -c --quiet SHA256SUMS

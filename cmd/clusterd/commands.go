@@ -73,6 +73,7 @@ kills the workers at once).`,
 
 	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newUpgradeCommand(), newStopCommand(), newStartupCommand(), newMonitCommand())
 	root.AddCommand(newLogsCommand(), newReopenLogsCommand(), newStartCommand(), newImportPM2Command())
+	root.AddCommand(newGenManCommand())
 	return root
 }
 
