@@ -23,6 +23,9 @@ var completionDest = map[string]string{
 // generateDocs runs clusterd (built for this machine) to write its shell
 // completions and gzipped man pages into dir.
 func generateDocs(clusterd, dir string) ([]docFile, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	var docs []docFile
 	for shell, dest := range completionDest {
 		out, err := exec.Command(clusterd, "completion", shell).Output()

@@ -15,16 +15,22 @@ import (
 // does not look for the man page (the package test installs that). verify
 // exits 0 on a misspelt setting and only warns: any output fails the test.
 func TestUnitVerifies(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not found (Debian package systemd): the unit is not verified")
-	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	verifyUnit(t, strings.ReplaceAll(string(unit), "/usr/bin/clusterd", self))
+}
+
+// verifyUnit writes text as clusterd@.service and verifies its instance
+// clusterd@web.service.
+func verifyUnit(t *testing.T, text string) {
+	t.Helper()
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not found (Debian package systemd): the unit is not verified")
+	}
 	dir := t.TempDir()
-	text := strings.ReplaceAll(string(unit), "/usr/bin/clusterd", self)
 	if err := os.WriteFile(filepath.Join(dir, "clusterd@.service"), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
