@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -22,16 +23,12 @@ func TestDebInstalls(t *testing.T) {
 		t.Skip("dpkg not found: the .deb is not tested here")
 	}
 	work := t.TempDir()
-	const version = "v9.8.7-3-g1a2b3c4"
-	exe := filepath.Join(work, "clusterd")
-	if err := buildBinary("..", runtime.GOARCH, stamps{version, "1a2b3c4d5e6f7a8b9c0d", "2026-12-02T00:00:00Z"}, exe); err != nil {
-		t.Fatal(err)
-	}
+	exe := hostClusterd(t)
 	docs, err := generateDocs(exe, filepath.Join(work, "docs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	deb, err := buildPackage("deb", runtime.GOARCH, version, exe, docs, work)
+	deb, err := buildPackage("deb", runtime.GOARCH, testStamps.version, exe, docs, work)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +77,42 @@ func TestDebInstalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	verifyUnit(t, strings.ReplaceAll(string(unitText), "/usr/bin/clusterd", installed))
+}
+
+// testStamps are the version stamps of the clusterd the tests build.
+var testStamps = stamps{"v9.8.7-3-g1a2b3c4", "1a2b3c4d5e6f7a8b9c0d", "2026-12-02T00:00:00Z"}
+
+var (
+	hostBinaryOnce sync.Once
+	hostBinary     string
+	hostBinaryErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if hostBinary != "" {
+		os.RemoveAll(filepath.Dir(hostBinary))
+	}
+	os.Exit(code)
+}
+
+// hostClusterd builds clusterd for this machine as make release does, once
+// for all the tests of this run.
+func hostClusterd(t *testing.T) string {
+	t.Helper()
+	hostBinaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "clusterd-release-test-")
+		if err != nil {
+			hostBinaryErr = err
+			return
+		}
+		hostBinary = filepath.Join(dir, "clusterd")
+		hostBinaryErr = buildBinary("..", runtime.GOARCH, testStamps, hostBinary)
+	})
+	if hostBinaryErr != nil {
+		t.Fatal(hostBinaryErr)
+	}
+	return hostBinary
 }
 
 func manPage(t *testing.T, path string) string {
