@@ -3,13 +3,14 @@ package appconfig
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clusterd/clusterd/internal/cpulimit"
 )
 
 // maxInstances is the master's limit for scale; TestMaxInstancesIsScales keeps
@@ -17,7 +18,8 @@ import (
 const maxInstances = 4096
 
 // instancesValue reads -i the way PM2 does: a count, "max" or 0 for one per
-// CPU, -1 for one fewer than the CPUs (at least 1).
+// CPU, -1 for one fewer than the CPUs (at least 1). The CPUs are those of
+// the cgroup's CPU quota where it is lower (cpulimit.Get().Source says).
 type instancesValue struct {
 	n    int
 	spec string // as given, so that String gives back what Set took
@@ -27,7 +29,7 @@ func (v *instancesValue) String() string { return v.spec }
 func (v *instancesValue) Type() string   { return "N|max|-1" }
 
 func (v *instancesValue) Set(s string) error {
-	cpus := runtime.NumCPU()
+	cpus := cpulimit.Get().N
 	switch s = strings.TrimSpace(s); s {
 	case "max", "0":
 		v.n, v.spec = cpus, s

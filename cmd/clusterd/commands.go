@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/clusterd/clusterd/appconfig"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/demo"
+	"github.com/clusterd/clusterd/internal/version"
 	"github.com/clusterd/clusterd/logcapture"
 	"github.com/clusterd/clusterd/master"
 )
@@ -39,6 +41,7 @@ binary, SIGUSR1 reopen the log files, SIGTTIN/SIGTTOU one worker more/fewer.`,
 		Example: `  clusterd -i max -l :8080 -- ./server
   clusterd -i 2 --wait-ready -- node server.js
   clusterd -i max -- clusterd demo`,
+		Version:       version.Get().String(),
 		Args:          cobra.ArbitraryArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -75,6 +78,7 @@ binary, SIGUSR1 reopen the log files, SIGTTIN/SIGTTOU one worker more/fewer.`,
 
 	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newUpgradeCommand(), newStopCommand(), newStartupCommand(), newMonitCommand())
 	root.AddCommand(newLogsCommand(), newReopenLogsCommand(), newStartCommand(), newImportPM2Command())
+	root.AddCommand(newGenManCommand())
 	return root
 }
 
