@@ -68,7 +68,7 @@ func NewFlags(f *pflag.FlagSet) *Flags {
 // to a logger that newLogger makes for the level and --log-json.
 func (flags *Flags) Config(newLogger NewLogger) master.Config {
 	cfg := flags.cfg
-	cfg.Instances = flags.instances.n
+	cfg.Instances, cfg.InstancesFrom = flags.instances.n, flags.instances.from
 	level := slog.LevelInfo
 	if flags.debug {
 		level = slog.LevelDebug

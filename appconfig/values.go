@@ -23,19 +23,20 @@ const maxInstances = 4096
 type instancesValue struct {
 	n    int
 	spec string // as given, so that String gives back what Set took
+	from string // where a count from the CPUs came from ("" for a number)
 }
 
 func (v *instancesValue) String() string { return v.spec }
 func (v *instancesValue) Type() string   { return "N|max|-1" }
 
 func (v *instancesValue) Set(s string) error {
-	cpus := cpulimit.Get().N
+	limit := cpulimit.Get()
 	switch s = strings.TrimSpace(s); s {
 	case "max", "0":
-		v.n, v.spec = cpus, s
+		v.n, v.spec, v.from = limit.N, s, s+": "+limit.Source
 		return nil
 	case "-1":
-		v.n, v.spec = max(cpus-1, 1), s
+		v.n, v.spec, v.from = max(limit.N-1, 1), s, s+": "+limit.Source
 		return nil
 	}
 	n, err := strconv.Atoi(s)
@@ -45,7 +46,7 @@ func (v *instancesValue) Set(s string) error {
 	if n > maxInstances {
 		return fmt.Errorf("want at most %d instances (what scale allows), not %d", maxInstances, n)
 	}
-	v.n, v.spec = n, s
+	v.n, v.spec, v.from = n, s, ""
 	return nil
 }
 

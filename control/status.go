@@ -11,17 +11,22 @@ import (
 
 // Status is what `clusterd status` shows; --json prints it as is.
 type Status struct {
-	Name       string         `json:"name"`
-	PID        int            `json:"pid"`
-	Command    []string       `json:"command"`
-	Generation int            `json:"generation"`
-	Instances  int            `json:"instances"`
-	Listeners  []string       `json:"listeners"`
-	Metrics    string         `json:"metrics,omitempty"` // the --metrics address
-	StartedAt  time.Time      `json:"started_at"`
-	Stopping   bool           `json:"stopping"`
-	Workers    []WorkerStatus `json:"workers"`
-	Reload     ReloadStatus   `json:"reload"`
+	Name       string   `json:"name"`
+	PID        int      `json:"pid"`
+	Command    []string `json:"command"`
+	Generation int      `json:"generation"`
+	Instances  int      `json:"instances"`
+	// InstancesFrom says where -i max's count came from (the CPUs, or a
+	// cgroup's CPU quota); empty for a number given.
+	InstancesFrom string `json:"instances_from,omitempty"`
+	// Version is the master's own (clusterd --version).
+	Version   string         `json:"version"`
+	Listeners []string       `json:"listeners"`
+	Metrics   string         `json:"metrics,omitempty"` // the --metrics address
+	StartedAt time.Time      `json:"started_at"`
+	Stopping  bool           `json:"stopping"`
+	Workers   []WorkerStatus `json:"workers"`
+	Reload    ReloadStatus   `json:"reload"`
 }
 
 // WorkerStatus describes one slot's worker, or a worker on its way in or
@@ -38,10 +43,12 @@ type WorkerStatus struct {
 	// --max-memory-restart and failed health checks.
 	MemoryRestarts int `json:"memory_restarts,omitempty"`
 	HealthRestarts int `json:"health_restarts,omitempty"`
-	// RSSBytes and CPUPercent are sampled when the status is asked for:
-	// CPU over a short window, as top shows it (100 = one CPU).
+	// RSSBytes and CPUPercent are sampled when the status is asked for
+	// with --usage (ls and monit always ask): CPU over a short window, as
+	// top shows it (100 = one CPU). Unsampled, they are absent, never a
+	// false zero.
 	RSSBytes   int64    `json:"rss_bytes,omitempty"`
-	CPUPercent float64  `json:"cpu_percent"`
+	CPUPercent *float64 `json:"cpu_percent,omitempty"`
 	LastExit   string   `json:"last_exit,omitempty"`
 	RetryIn    Duration `json:"retry_in,omitzero"`
 	Message    string   `json:"message,omitempty"` // the worker's STATUS=
@@ -98,6 +105,9 @@ func (st *Status) Render(out io.Writer) error {
 	fmt.Fprintf(&b, "%s: master pid %d, up %s, generation %d, %d instances, %s\n",
 		st.Name, st.PID, roundUptime(time.Since(st.StartedAt)), st.Generation, st.Instances, listening)
 	fmt.Fprintf(&b, "command: %s\n", strings.Join(st.Command, " "))
+	if st.InstancesFrom != "" {
+		fmt.Fprintf(&b, "instances: %d from -i %s\n", st.Instances, st.InstancesFrom)
+	}
 	if st.Stopping {
 		b.WriteString("the master is stopping\n")
 	}
@@ -108,8 +118,11 @@ func (st *Status) Render(out io.Writer) error {
 		if w.PID != 0 {
 			pid, uptime = fmt.Sprint(w.PID), roundUptime(time.Duration(w.Uptime))
 		}
+		if w.CPUPercent != nil {
+			cpu = fmt.Sprintf("%.0f%%", *w.CPUPercent)
+		}
 		if w.RSSBytes > 0 {
-			cpu, mem = fmt.Sprintf("%.0f%%", w.CPUPercent), fmt.Sprintf("%.1f MiB", float64(w.RSSBytes)/(1<<20))
+			mem = fmt.Sprintf("%.1f MiB", float64(w.RSSBytes)/(1<<20))
 		}
 		if w.Successor {
 			state += " (new)"

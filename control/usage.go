@@ -29,7 +29,8 @@ func SampleUsage(st *Status, window time.Duration) {
 		}
 		if after, rss, ok := ProcessUsage(w.PID); ok {
 			w.RSSBytes = int64(rss)
-			w.CPUPercent = max(0, (after-before[i])/elapsed*100)
+			cpu := max(0, (after-before[i])/elapsed*100)
+			w.CPUPercent = &cpu
 		}
 	}
 }

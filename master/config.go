@@ -31,8 +31,11 @@ type Config struct {
 	// worker keeps running. What only a new master can change (sockets,
 	// logs, metrics, user, watch) keeps its running value, with a warning.
 	Reconfigure func() (Config, error)
-	// Instances is the number of worker slots.
-	Instances int
+	// Instances is the number of worker slots; InstancesFrom says where a
+	// count of CPUs came from (-i max: the machine's, or a cgroup's quota),
+	// for status.
+	Instances     int
+	InstancesFrom string
 	// Listen are the --listen values, parsed by the listener package.
 	// Empty means the sockets of socket activation, or DefaultListen.
 	Listen []string

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/control"
+	"github.com/clusterd/clusterd/internal/version"
 )
 
 // handleControl answers one request. It runs on the connection's goroutine
@@ -86,7 +87,7 @@ func (m *Master) answerWhenDone(conn net.Conn, what string, start func(reply fun
 func (m *Master) status() control.Status {
 	now := m.clock.Now()
 	st := control.Status{
-		Name: m.cfg.Name, PID: m.pid, Command: m.cfg.Command, Generation: m.generation,
+		Name: m.cfg.Name, PID: m.pid, Version: version.Get().String(), InstancesFrom: m.cfg.InstancesFrom, Command: m.cfg.Command, Generation: m.generation,
 		Instances: len(m.slots), Listeners: m.Addresses(), Metrics: m.metricsAddress, StartedAt: m.startedAt, Stopping: m.stopping,
 		Reload: control.ReloadStatus{InProgress: m.reload != nil, Queued: m.queuedAny, Last: m.lastReload},
 	}

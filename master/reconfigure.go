@@ -51,7 +51,7 @@ var reloadRules = map[string]struct {
 	name string
 }{
 	"Command": {withRelease, "script"}, "Dir": {withRelease, "cwd"}, "Env": {withRelease, "env"},
-	"Instances": {withRelease, "instances"},
+	"Instances": {withRelease, "instances"}, "InstancesFrom": {live, "instances_from"},
 
 	"WaitReady": {live, "wait_ready"}, "ListenTimeout": {live, "listen_timeout"}, "KillTimeout": {live, "kill_timeout"},
 	"MinUptime": {live, "min_uptime"}, "MaxRestarts": {live, "max_restarts"}, "RestartDelay": {live, "restart_delay"},

@@ -156,46 +156,56 @@ func newStatusCommand() *cobra.Command {
 		Short: "Show the workers of a running master, with CPU and memory",
 		Long: `status shows each worker's slot, pid, state, uptime, CPU and memory, restarts
 and the last reload. CPU is sampled over a quarter of a second, as top does.
---json answers at once without CPU and memory, for scripts that poll it;
-add --usage to have them there too.`,
+--json answers at once without CPU and memory (absent, never a false 0), for
+scripts that poll it; add --usage to have them there too. With no app named
+and no app called default, every running app is shown (--json: a list).`,
 		Args: cobra.NoArgs,
 	}, func(cmd *cobra.Command, client *control.Client, _ []string) error {
-		if !asJSON {
-			if others := control.OtherMasters(client.Path); others != nil {
-				// No app named and no default one: show every running
-				// master, as pm2 ls does (the apps of a config file).
-				var failed error
-				for i, c := range others {
-					if i > 0 {
-						fmt.Fprintln(cmd.OutOrStdout())
-					}
-					st, err := c.StatusWithUsage()
-					if err != nil {
-						failed = err
-						fmt.Fprintln(cmd.OutOrStdout(), err)
-						continue
-					}
-					if err := st.Render(cmd.OutOrStdout()); err != nil {
-						return err
-					}
-				}
-				return failed
-			}
-		}
-		get := client.StatusWithUsage
+		get := (*control.Client).StatusWithUsage
 		if asJSON && !usage {
-			get = client.Status
+			get = (*control.Client).Status
 		}
-		st, err := get()
-		if err != nil {
-			return err
+		clients := []*control.Client{client}
+		others := control.OtherMasters(client.Path)
+		if others != nil {
+			// No app named and no default one: every running master, as
+			// pm2 ls does (the apps of a config file); --json gives a list.
+			clients = others
+		}
+		var statuses []*control.Status
+		var failed error
+		for _, c := range clients {
+			st, err := get(c)
+			if err != nil {
+				if others == nil {
+					return err
+				}
+				failed = err
+				fmt.Fprintln(cmd.ErrOrStderr(), "clusterd: "+err.Error())
+				continue
+			}
+			statuses = append(statuses, st)
 		}
 		if asJSON {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
-			return enc.Encode(st)
+			if others == nil {
+				return enc.Encode(statuses[0])
+			}
+			if err := enc.Encode(statuses); err != nil {
+				return err
+			}
+			return failed
 		}
-		return st.Render(cmd.OutOrStdout())
+		for i, st := range statuses {
+			if i > 0 {
+				fmt.Fprintln(cmd.OutOrStdout())
+			}
+			if err := st.Render(cmd.OutOrStdout()); err != nil {
+				return err
+			}
+		}
+		return failed
 	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as one JSON document (at once, without CPU and memory unless --usage)")
 	cmd.Flags().BoolVar(&usage, "usage", false, "with --json, sample each worker's CPU and memory too (takes a quarter of a second)")
