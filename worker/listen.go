@@ -42,7 +42,25 @@ func Files() ([]*os.File, error) {
 	os.Unsetenv("LISTEN_PID")
 	os.Unsetenv("LISTEN_FDS")
 	os.Unsetenv("LISTEN_FDNAMES")
-	return inheritedFiles(pid, fds, names, os.Getpid(), listenFDsStart)
+	return inheritedFiles(pid, fds, names, listenerPID(pid), listenFDsStart)
+}
+
+// listenerPID is the pid LISTEN_PID must name for the descriptors to be
+// this process's: its own, or, under clusterd (CLUSTERD_SLOT is set), the
+// worker whose session it is in. A worker that is a wrapper (npm start,
+// sh -c) leads a session of its own, and the server it starts inherits the
+// sockets with LISTEN_PID naming the wrapper: that server is the one meant
+// to serve them.
+func listenerPID(listenPID string) int {
+	self := os.Getpid()
+	if os.Getenv("CLUSTERD_SLOT") == "" || listenPID == strconv.Itoa(self) {
+		return self
+	}
+	sid, _, errno := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0)
+	if errno == 0 && strconv.Itoa(int(sid)) == listenPID {
+		return int(sid)
+	}
+	return self
 }
 
 // inheritedFiles is Files without the environment: the variables' values, this process's

@@ -11,8 +11,21 @@
 const net = require('net');
 const http = require('http');
 
+// The sockets are ours when LISTEN_PID is our pid, or the pid of the worker
+// whose session we are in: a wrapper (npm start) leads the session, and the
+// server it starts is the one meant to serve them.
+function sessionID() {
+  try {
+    const stat = require('fs').readFileSync('/proc/self/stat', 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3];
+  } catch (e) {
+    return undefined;
+  }
+}
+
 const inheritedPorts = (() => {
-  if (String(process.env.LISTEN_PID) !== String(process.pid)) return [];
+  const listenPID = String(process.env.LISTEN_PID);
+  if (listenPID !== String(process.pid) && listenPID !== sessionID()) return [];
   const ports = (process.env.CLUSTERD_LISTEN_PORTS || '').split(',');
   return ports.map((p, i) => ({ fd: 3 + i, port: Number(p) })).filter((s) => s.port > 0);
 })();

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestWrapperWorkerStopsWithItsServer: a worker that is a wrapper (here
+// `sh -c "clusterd demo; true"`, as npm start and shell scripts are) has
+// the server as its child. A reload under load retires the old server with
+// its wrapper, not one request fails, and a stop leaves nothing serving:
+// the address is free for the next master.
+func TestWrapperWorkerStopsWithItsServer(t *testing.T) {
+	script := fmt.Sprintf("%q demo; true", bin(t))
+	c := startCluster(t, clusterOptions{
+		args:      []string{"-i", "1", "--wait-ready"},
+		command:   []string{"/bin/sh", "-c", script},
+		waitReady: true,
+	})
+	wrapper := c.waitAllReady()[0]
+	server := 0
+	waitFor(t, 10*time.Second, "the wrapper's server", func() error {
+		if kids := childrenOf(wrapper); len(kids) == 1 {
+			server = kids[0]
+			return nil
+		}
+		return errNotYet
+	})
+	addr := c.addr()
+	l := startLoad(t, addr, true)
+	l.waitAnswered(t, 300)
+	if code, out := run(t, 60*time.Second, "reload", "--control", c.control); code != 0 {
+		t.Fatalf("reload: exit %d: %s", code, out)
+	}
+	waitFor(t, 15*time.Second, "the old server to stop with its wrapper", func() error {
+		if alive(server) {
+			return fmt.Errorf("the old wrapper's server %d still runs", server)
+		}
+		return nil
+	})
+	l.waitAnswered(t, 300)
+	l.finish(t) // fails the test on any failed or unanswered request
+	newWrapper := c.waitAllReady()[0]
+	newServer := childrenOf(newWrapper)
+	syscall.Kill(c.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the master did not stop within 20s of SIGTERM")
+	}
+	for _, pid := range append(newServer, newWrapper) {
+		if alive(pid) {
+			t.Errorf("process %d of the worker's tree outlived the master's stop", pid)
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the address is still taken after the stop: %v", err)
+	}
+	ln.Close()
+	if out := c.output.String(); strings.Contains(out, "worker crashed") {
+		t.Errorf("a retired wrapper was counted as a crash:\n%s", out)
+	}
+}
