@@ -22,6 +22,7 @@ type Worker struct {
 	Slot       int
 	Credential *syscall.Credential // nil: the master's own user
 	Watchdog   time.Duration       // WATCHDOG_USEC, 0 for none
+	Control    string              // the app's control socket, which marks its workers' trees
 }
 
 // Fork is how the exec shim is forked to become the worker command.
@@ -47,6 +48,7 @@ func (w Worker) Fork() Fork {
 		"NOTIFY_SOCKET="+w.NotifyAddr,
 		"NOTIFY_FD="+strconv.Itoa(notifyFD),
 		"CLUSTERD_SLOT="+strconv.Itoa(w.Slot),
+		ControlVar+"="+w.Control,
 		execshim.Var+"="+w.Cmd.Path,
 	)
 	if nodeFD >= 0 {
@@ -78,7 +80,7 @@ func (w Worker) Fork() Fork {
 // sockets or upgrade handshake; a worker must never see them.
 var MasterOnlyVars = []string{
 	"NOTIFY_SOCKET", "NOTIFY_FD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "CLUSTERD_LISTEN_PORTS", execshim.Var, "CLUSTERD_SLOT",
+	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "CLUSTERD_LISTEN_PORTS", execshim.Var, "CLUSTERD_SLOT", ControlVar,
 }
 
 // MasterEnvForWorkers is the master's environment without what belongs to the master.

@@ -176,6 +176,11 @@ func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master,
 		if ctl, err = control.Listen(cfg.ControlPath); err != nil {
 			return nil, err
 		}
+		// No master serves this app: what one killed with SIGKILL left of
+		// its workers' trees may still hold the sockets (docs/design.md §19).
+		if left := launch.StopLeftovers(cfg.ControlPath, cfg.KillTimeout); len(left) > 0 {
+			cfg.Logger.Warn("stopped processes left by a master of this app that was killed", "pids", left)
+		}
 		if sockets, err = openSockets(&cfg); err != nil {
 			ctl.Close()
 			return nil, err
@@ -535,6 +540,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		Slot:       slotIndex,
 		Credential: m.credential,
 		Watchdog:   m.cfg.Watchdog,
+		Control:    m.cfg.ControlPath,
 	}.Fork(), func(e Exit) { m.post(func() { m.onReaped(p, e) }) })
 	if err != nil {
 		err = fmt.Errorf("start %s: %w", cmd.Argv[0], err)

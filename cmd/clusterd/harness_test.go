@@ -75,6 +75,8 @@ type clusterOptions struct {
 	// sockets are then in runtimeDir (XDG_RUNTIME_DIR), one per app.
 	config, app string
 	runtimeDir  string
+	// controlPath, if set, is the control socket (default: a new one).
+	controlPath string
 }
 
 // tagEnv is the environment for a process of this test.
@@ -94,6 +96,9 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	controlPath := filepath.Join(dir, "control.sock")
+	if o.controlPath != "" {
+		controlPath = o.controlPath
+	}
 	var args []string
 	if o.config != "" {
 		controlPath = filepath.Join(o.runtimeDir, "clusterd", o.app+".sock")

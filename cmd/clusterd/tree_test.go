@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,5 +65,54 @@ func TestWrapperWorkerStopsWithItsServer(t *testing.T) {
 	ln.Close()
 	if out := c.output.String(); strings.Contains(out, "worker crashed") {
 		t.Errorf("a retired wrapper was counted as a crash:\n%s", out)
+	}
+}
+
+// TestLeftoversOfAKilledMasterAreStopped: SIGKILL of the master kills its
+// workers (parent-death signal) but not what a wrapper worker started; the
+// next master of the same app stops those leftovers before it binds, so it
+// starts on the same address instead of failing with "address in use".
+func TestLeftoversOfAKilledMasterAreStopped(t *testing.T) {
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	probe.Close()
+	control := filepath.Join(t.TempDir(), "app.sock")
+	opts := clusterOptions{
+		args:        []string{"-i", "1", "--wait-ready", "-l", addr},
+		controlPath: control,
+		command:     []string{"/bin/sh", "-c", fmt.Sprintf("%q demo; true", bin(t))},
+		waitReady:   true,
+	}
+	first := startCluster(t, opts)
+	wrapper := first.waitAllReady()[0]
+	var server int
+	waitFor(t, 10*time.Second, "the wrapper's server", func() error {
+		if kids := childrenOf(wrapper); len(kids) == 1 {
+			server = kids[0]
+			return nil
+		}
+		return errNotYet
+	})
+	first.cmd.Process.Kill()
+	<-first.exited
+	waitFor(t, 10*time.Second, "the wrapper to die with its master", func() error {
+		if alive(wrapper) {
+			return errNotYet
+		}
+		return nil
+	})
+	if !alive(server) {
+		t.Skip("the server died with its wrapper here: nothing was left to stop")
+	}
+	second := startCluster(t, opts)
+	second.waitAllReady()
+	if alive(server) {
+		t.Errorf("the killed master's leftover server %d still runs", server)
+	}
+	if !strings.Contains(second.output.String(), "stopped processes left by a master of this app that was killed") {
+		t.Errorf("the new master did not say it stopped leftovers:\n%s", second.output)
 	}
 }
