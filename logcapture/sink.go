@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -52,10 +53,11 @@ func openLogSink(path string, maxSize int64, maxFiles int) (logSink, error) {
 }
 
 // openLogFile opens path for appending, creating it 0640. It never follows
-// a symbolic link, and takes only a regular file with one link: a worker's
+// a symbolic link, and takes a regular file only with one link: a worker's
 // user who can write the log directory must not make the master (root,
-// often) append to a file of its choosing. O_NONBLOCK keeps a FIFO planted
-// there from hanging the open; it is refused like any non-regular file.
+// often) append to a file of its choosing. A FIFO (a log reader) or a
+// character device (/dev/null) is fine; O_NONBLOCK keeps a FIFO without a
+// reader from hanging the open, which then fails instead.
 func openLogFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o640)
 	if errors.Is(err, syscall.ELOOP) {
@@ -68,9 +70,10 @@ func openLogFile(path string) (*os.File, error) {
 	if err == nil {
 		st, _ := fi.Sys().(*syscall.Stat_t)
 		switch {
-		case !fi.Mode().IsRegular():
-			err = fmt.Errorf("log file %s is not a regular file", path)
-		case st != nil && st.Nlink > 1:
+		case !fi.Mode().IsRegular() && fi.Mode()&(fs.ModeNamedPipe|fs.ModeCharDevice) == 0:
+			// A FIFO (a log reader) and /dev/null are fine outputs.
+			err = fmt.Errorf("log file %s is not a file, a FIFO or a character device", path)
+		case fi.Mode().IsRegular() && st != nil && st.Nlink > 1:
 			err = fmt.Errorf("log file %s has %d hard links: refusing to write to a file linked from elsewhere", path, st.Nlink)
 		}
 	}
