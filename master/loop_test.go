@@ -577,23 +577,32 @@ func TestDeathBeforeMinUptimeIsAFailedStartEvenIfReportedLate(t *testing.T) {
 	}
 }
 
-// READY=1 and death at once, over and over, is a crash loop: it backs off
-// and errors the slot like failed starts do, instead of a re-fork a tick.
+// READY=1 and death at once, over and over, is a crash loop: after a few
+// in a row it backs off and errors the slot like failed starts do, instead
+// of a re-fork a tick; a single early death is still a crash.
 func TestReadyThenDieAtOnceIsACrashLoop(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady, c.MaxRestarts, c.MinUptime = true, 2, time.Second })
-	for i := range 3 {
+	l := startLoop(t, func(c *Config) { c.WaitReady, c.MaxRestarts = true, 2 })
+	for deaths := 1; ; deaths++ {
+		if deaths > 10 {
+			t.Fatal("the slot was never errored")
+		}
 		pid := l.worker(0)
 		l.ready(pid)
 		l.host.exit(pid, exitStatus(1), true)
-		l.waitFor("a failed start", func() bool { return l.m.slots[0].failedStarts == i+1 })
-		l.clock.advance(Defaults().MaxRestartDelay)
-		if i < 2 {
-			l.waitFor("the restart", func() bool { return l.m.slots[0].worker != nil })
+		l.waitFor("the death to be judged", func() bool { w := l.m.slots[0].worker; return w == nil || w.pid != pid })
+		var errored bool
+		l.on(func() { errored = l.m.slots[0].errored })
+		if errored {
+			if deaths != crashLoopBurst+2 {
+				t.Errorf("errored after %d deaths, want %d", deaths, crashLoopBurst+2)
+			}
+			break
 		}
+		l.clock.advance(Defaults().MaxRestartDelay)
+		l.waitFor("the next worker", func() bool { return l.m.slots[0].worker != nil })
 	}
-	l.waitFor("the slot to be errored", func() bool { return l.m.slots[0].errored })
-	if got := l.m.restartCounts["crash"]; got != 0 {
-		t.Errorf("counted %d crashes; a worker that dies at once after READY did not crash under load", got)
+	if got := l.m.restartCounts["crash"]; got != crashLoopBurst-1 {
+		t.Errorf("counted %d crashes, want the %d before the loop was recognised", got, crashLoopBurst-1)
 	}
 }
 

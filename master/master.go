@@ -131,6 +131,8 @@ type slot struct {
 	// forkFailures counts forks in a row that failed for want of a
 	// resource (EAGAIN, EMFILE): retried, never counted as failed starts.
 	forkFailures int
+	// earlyCrashes counts deaths in a row within crashLoopWindow of READY.
+	earlyCrashes int
 }
 
 // New checks the configuration, resolves the command, opens the sockets and
@@ -616,6 +618,16 @@ func (m *Master) onNotify(p *proc, msg string) {
 	}
 }
 
+// A worker that dies within crashLoopWindow of its READY, crashLoopBurst
+// times in a row, is in a crash loop. A crash-prone server under load (one
+// request in a thousand kills it) lives tens of milliseconds after READY on
+// average, and three in a row under 20 ms is rare there; a program that
+// says READY and exits dies within a few milliseconds, every time.
+const (
+	crashLoopWindow = 20 * time.Millisecond
+	crashLoopBurst  = 3
+)
+
 // readyByUptime is why a worker is ready without --wait-ready.
 const readyByUptime = "alive for min-uptime"
 
@@ -714,11 +726,11 @@ func (m *Master) onReaped(p *proc, e Exit) {
 		p.leaderGone = true
 		p.exitStatus = describeExit(e.Status, nil)
 		p.exitCode = exitCode(e.Status, nil)
-		diedAt := e.At
-		if diedAt.IsZero() {
-			diedAt = m.clock.Now()
+		p.diedAt = e.At
+		if p.diedAt.IsZero() {
+			p.diedAt = m.clock.Now()
 		}
-		p.uptime = diedAt.Sub(p.startedAt).Round(time.Millisecond)
+		p.uptime = p.diedAt.Sub(p.startedAt).Round(time.Millisecond)
 		if p.state == ready && p.readyBy == readyByUptime && p.uptime < m.cfg.MinUptime {
 			// Its min-uptime timer fired while news of its death was on
 			// the way: it never was alive that long.
@@ -793,10 +805,20 @@ func (m *Master) onExit(p *proc) {
 // start: back off, and give the slot up after MaxRestarts in a row.
 func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
 	defer m.updateSupervisorStatus()
-	earlyDeath := p.state == ready && m.clock.Now().Sub(p.readyAt) < m.cfg.MinUptime
+	// A crash loop: workers that die right after saying READY, one after
+	// another. Each such death alone may be a crash under load (a crash
+	// storm kills workers tens of milliseconds after READY too), so only
+	// crashLoopBurst of them in a row make it a loop, which then backs off
+	// and errors the slot as failed starts do.
+	if p.state == ready {
+		if p.diedAt.Sub(p.readyAt) < crashLoopWindow {
+			s.earlyCrashes++
+		} else {
+			s.earlyCrashes = 0
+		}
+	}
+	earlyDeath := p.state == ready && s.earlyCrashes >= crashLoopBurst
 	if earlyDeath {
-		// It said it was ready and died at once, as a crash loop does:
-		// READY does not excuse a worker from --min-uptime.
 		p.state = starting
 		s.failedStarts = p.failedStartsBefore
 	}
@@ -830,7 +852,7 @@ func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Dura
 		m.scheduleStart(s, 0)
 		return
 	case earlyDeath:
-		m.log.Warn("worker died within min-uptime of saying it was ready: a failed start", attrs...)
+		m.log.Warn("crash loop: worker died right after saying it was ready, again: backing off", append(attrs, "in_a_row", s.earlyCrashes)...)
 	default:
 		m.log.Warn("worker failed to start", attrs...)
 	}

@@ -57,6 +57,7 @@ type proc struct {
 	// ipc is the Node IPC channel (nil without --node-ipc).
 	ipc        *notify.NodeChannel
 	uptime     time.Duration
+	diedAt     time.Time // when its main process was reaped
 	exited     bool // onExit has run
 	stopReason string
 	startTimer Timer // min-uptime or listen timeout

@@ -441,7 +441,7 @@ func TestNotifyFromAnotherProcessIsIgnored(t *testing.T) {
 	addr := procEnv(t, pid)["NOTIFY_SOCKET"]
 	sendNotify(t, addr, "READY=1")
 	waitFor(t, 5*time.Second, "the forged message to be logged", func() error {
-		if !strings.Contains(c.output.String(), "notify message ignored") {
+		if !strings.Contains(c.output.String(), "notify messages ignored") {
 			return fmt.Errorf("not logged yet")
 		}
 		return nil

@@ -294,8 +294,10 @@ count. Scaling is refused while a reload runs.`,
 		Args: cobra.ExactArgs(1),
 	}, func(cmd *cobra.Command, client *control.Client, args []string) error {
 		if _, err := strconv.Atoi(args[0]); err != nil {
-			// "scale web": the app was taken for the count.
-			return usageError{Err: fmt.Errorf("scale %s: the count is missing: clusterd scale [APP] N|+K|-K", args[0])}
+			if path, perr := control.DefaultPath(args[0]); perr == nil && control.Live(path) {
+				// "scale web": the app was taken for the count.
+				return usageError{Err: fmt.Errorf("scale %s: the count is missing: clusterd scale [APP] N|+K|-K", args[0])}
+			}
 		}
 		st, err := client.Scale(args[0])
 		if err != nil {
