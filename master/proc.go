@@ -58,7 +58,7 @@ type proc struct {
 	ipc        *notify.NodeChannel
 	uptime     time.Duration
 	diedAt     time.Time // when its main process was reaped
-	exited     bool // onExit has run
+	exited     bool      // onExit has run
 	stopReason string
 	startTimer Timer // min-uptime or listen timeout
 	killTimer  Timer
