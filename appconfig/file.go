@@ -133,6 +133,11 @@ func appConfig(path, dir string, app appfile.App, cli CommandLine, newLogger New
 		cfg.Name = app.Name
 	}
 	cfg.Command, cfg.Env = app.Command, app.Env
+	flags.ForCommand(&cfg)
+	cfg.WorkerEnv = app.WorkerEnv
+	if app.CronRestart != nil {
+		cfg.CronRestart = app.CronRestart
+	}
 	// PM2 runs an app in the file's directory unless its cwd says otherwise.
 	cfg.Dir = inDir(dir, cfg.Dir)
 	if cfg.Dir == "" {

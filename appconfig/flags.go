@@ -2,6 +2,9 @@ package appconfig
 
 import (
 	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/clusterd/clusterd/master"
 	"github.com/spf13/pflag"
@@ -11,14 +14,16 @@ import (
 // have them, and so does each app of a config file: its fields are these
 // flags' names.
 type Flags struct {
-	cfg       master.Config
-	instances instancesValue
-	debug     bool
+	cfg          master.Config
+	instances    instancesValue
+	debug        bool
+	noNodeCompat bool
+	set          *pflag.FlagSet
 }
 
 // NewFlags defines the master's flags on f.
 func NewFlags(f *pflag.FlagSet) *Flags {
-	flags := &Flags{cfg: master.Defaults()}
+	flags := &Flags{cfg: master.Defaults(), set: f}
 	flags.instances.Set("max")
 	cfg, instances, debug := &flags.cfg, &flags.instances, &flags.debug
 	f.VarP(instances, "instances", "i", "number of workers: N, max (one per CPU) or -1 (CPUs minus one)")
@@ -32,7 +37,8 @@ func NewFlags(f *pflag.FlagSet) *Flags {
 	f.StringArrayVar(&cfg.WatchIgnore, "watch-ignore", nil, "glob of paths that never trigger a reload, repeatable (.git, node_modules, *.log, *.sock, *.pid are always ignored)")
 	f.Var(durationValue{&cfg.WatchDelay}, "watch-delay", "debounce: a burst of changes within this delay is one reload")
 	f.BoolVar(&cfg.NodeIPC, "node-ipc", false, "give each worker a Node IPC channel (NODE_CHANNEL_FD) as PM2 does, so process.send('ready') marks it ready")
-	f.BoolVar(&cfg.NodeCompat, "node-compat", false, "run a Node app written for PM2 unchanged: the Node IPC channel (process.send('ready')), server.listen(PORT) served from clusterd's socket, and an http.Server.close that drains without loss (a preload in NODE_OPTIONS)")
+	f.BoolVar(&cfg.NodeCompat, "node-compat", false, "run a Node app written for PM2 unchanged: the Node IPC channel (process.send('ready')), server.listen(PORT) served from clusterd's socket, and an http.Server.close that drains without loss (a preload in NODE_OPTIONS); on by itself for node, npm, npx, ts-node and .js/.mjs/.cjs/.ts scripts")
+	f.BoolVar(&flags.noNodeCompat, "no-node-compat", false, "run a Node command without --node-compat's preload and IPC channel")
 	f.Var(signalValue{&cfg.StopSignal}, "stop-signal", "signal that asks a worker to drain and exit (default SIGTERM; SIGINT with --node-compat, as PM2 sends)")
 	f.BoolVar(&cfg.ShutdownWithMessage, "shutdown-with-message", false, "stop workers with the Node IPC message 'shutdown' instead of SIGTERM (PM2's shutdown_with_message); implies --node-ipc")
 	f.StringVar(&cfg.HealthCheck, "health-check", "", "HTTP path (e.g. /health) probed on a private unix socket each worker gets as one more fd named \"health\"; a worker failing --health-failures probes in a row is replaced, successor first. Opt-in: a worker must serve that fd")
@@ -97,4 +103,37 @@ func addLogFlags(f *pflag.FlagSet, cfg *master.Config) {
 	f.BoolVar(&cfg.LogJSON, "log-json", false, "write each line as a JSON object: time, app, slot, pid, stream, line")
 	f.Var(sizeValue{&cfg.LogMaxSize}, "log-max-size", "rotate each log file when it would grow beyond SIZE (10M, 1G); without it, leave rotation to logrotate")
 	f.IntVar(&cfg.LogMaxFiles, "log-max-files", cfg.LogMaxFiles, "with --log-max-size, how many rotated files to keep (0: all)")
+}
+
+// ForCommand completes the configuration once its command is known: a Node
+// program gets --node-compat unless the flags (or the file) said otherwise,
+// so a PM2 app runs unchanged without a flag its users have no reason to
+// know.
+func (flags *Flags) ForCommand(cfg *master.Config) {
+	if flags.noNodeCompat {
+		cfg.NodeCompat = false
+		return
+	}
+	if !flags.set.Changed("node-compat") && IsNodeCommand(cfg.Command) {
+		cfg.NodeCompat = true
+	}
+}
+
+// nodePrograms run a Node program (a package manager runs one via a script).
+var nodePrograms = []string{"node", "nodejs", "npm", "npx", "ts-node", "tsx", "yarn", "pnpm"}
+
+// IsNodeCommand: argv runs Node: one of nodePrograms, or a script of
+// Node's extensions (started through its shebang).
+func IsNodeCommand(argv []string) bool {
+	if len(argv) == 0 {
+		return false
+	}
+	if slices.Contains(nodePrograms, filepath.Base(argv[0])) {
+		return true
+	}
+	switch strings.ToLower(filepath.Ext(argv[0])) {
+	case ".js", ".mjs", ".cjs", ".ts":
+		return true
+	}
+	return false
 }

@@ -113,3 +113,25 @@ type Fork struct {
 	Argv []string
 	Attr *syscall.ProcAttr
 }
+
+// WithVars is env with vars set over it: an existing KEY= entry is
+// replaced (getenv reads the first one, so appending would not do).
+func WithVars(env, vars []string) []string {
+	if len(vars) == 0 {
+		return env
+	}
+	out := make([]string, 0, len(env)+len(vars))
+	for _, kv := range env {
+		keep := true
+		for _, v := range vars {
+			if k, _, _ := strings.Cut(v, "="); HasKey(kv, k) {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, kv)
+		}
+	}
+	return append(out, vars...)
+}

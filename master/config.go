@@ -25,6 +25,14 @@ type Config struct {
 	// Env are KEY=VALUE variables the workers get over the master's own
 	// environment (a config file's env, with env_<profile> merged in).
 	Env []string
+	// WorkerEnv, if set, gives the variables that differ from worker to
+	// worker (PM2's NODE_APP_INSTANCE or instance_var, pm_id, name,
+	// increment_var) for slot of instances; without it a worker gets
+	// NODE_APP_INSTANCE=slot, as PM2 gives every app.
+	WorkerEnv func(slot, instances int) []string
+	// CronRestart, if set, says when the next scheduled rolling reload is
+	// due after a time (PM2's cron_restart, ready-gated here).
+	CronRestart interface{ Next(time.Time) time.Time }
 	// Reconfigure, if set, gives the configuration each reload installs
 	// (cmd/clusterd re-reads the config file). It runs off the event loop
 	// at the start of every reload; an error aborts the reload and every

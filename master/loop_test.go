@@ -3,8 +3,10 @@ package master
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -116,6 +118,7 @@ func (c *fakeClock) armed(t *testing.T, d time.Duration) {
 // fakeHost forks nothing: a "worker" is a pid and its exit callback.
 type fakeHost struct {
 	mu       sync.Mutex
+	envs     map[int][]string // each started worker's environment
 	nextPID  int
 	exits    map[int]func(Exit)
 	signals  []sentSignal
@@ -140,6 +143,10 @@ func (h *fakeHost) StartWorker(f Fork, exited func(Exit)) (int, error) {
 	}
 	h.nextPID++
 	h.exits[h.nextPID] = exited
+	if h.envs == nil {
+		h.envs = map[int][]string{}
+	}
+	h.envs[h.nextPID] = f.Attr.Env
 	return h.nextPID, nil
 }
 
@@ -661,5 +668,51 @@ func TestStatusTextIsPrintable(t *testing.T) {
 	}
 	if !strings.Contains(st, "serving") {
 		t.Errorf("status lost its text: %q", st)
+	}
+}
+
+// every is a cron_restart schedule: every d.
+type every time.Duration
+
+func (e every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
+
+// cron_restart is a ready-gated rolling reload at each scheduled time.
+func TestCronRestartIsARollingReload(t *testing.T) {
+	l := startLoop(t, func(c *Config) { c.WaitReady, c.CronRestart = true, every(time.Hour) })
+	old := l.worker(0)
+	l.ready(old)
+	l.clock.advance(time.Hour)
+	l.waitFor("the scheduled reload's successor", func() bool { return l.m.reload != nil && len(l.m.procs) == 2 })
+	if l.host.signalled(old, syscall.SIGTERM) {
+		t.Fatal("the old worker was stopped before its successor was ready")
+	}
+}
+
+// Each worker gets PM2's per-instance variables.
+func TestWorkersGetTheirInstance(t *testing.T) {
+	l := startLoop(t, func(c *Config) {
+		c.Instances = 2
+		c.WorkerEnv = func(slot, n int) []string {
+			return []string{fmt.Sprintf("NODE_APP_INSTANCE=%d", slot), fmt.Sprintf("instances=%d", n)}
+		}
+	})
+	for slot := range 2 {
+		pid := l.worker(slot)
+		l.host.mu.Lock()
+		env := l.host.envs[pid]
+		l.host.mu.Unlock()
+		want := fmt.Sprintf("NODE_APP_INSTANCE=%d", slot)
+		if !slices.Contains(env, want) || !slices.Contains(env, "instances=2") {
+			t.Errorf("slot %d's environment lacks %s or instances=2", slot, want)
+		}
+	}
+}
+
+// Missing log directories are created, as PM2 creates them.
+func TestMissingLogDirectoriesAreCreated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "logs", "web")
+	startLoop(t, func(c *Config) { c.OutFile = filepath.Join(dir, "out.log") })
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("the log directory was not made: %v", err)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -90,9 +92,40 @@ type Master struct {
 	// lastWorkerExit is set when the master stops because no worker is
 	// left to run.
 	lastWorkerExit *WorkerExit
+	cronSeq        int // invalidates an armed cron_restart timer
 	// notifyRejected counts notify messages from processes that are not
 	// the worker's (clusterd_notify_rejected_total).
 	notifyRejected int
+}
+
+// makeFileDirs creates the missing directories of the log and pid files,
+// as PM2 does, owned by the workers' user when they run as another, so the
+// files' readers (that user's tools) can reach them.
+func makeFileDirs(credential *syscall.Credential, files ...string) error {
+	for _, file := range files {
+		if file == "" {
+			continue
+		}
+		dir := filepath.Dir(file)
+		if _, err := os.Stat(dir); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("log directory: %w", err)
+		}
+		if credential != nil {
+			os.Chown(dir, int(credential.Uid), int(credential.Gid))
+		}
+	}
+	return nil
+}
+
+// workerVars are the variables that differ from worker to worker.
+func (m *Master) workerVars(slot int) []string {
+	if m.cfg.WorkerEnv != nil {
+		return m.cfg.WorkerEnv(slot, len(m.slots))
+	}
+	return []string{"NODE_APP_INSTANCE=" + strconv.Itoa(slot)}
 }
 
 // workerUID is the user the workers run as.
@@ -194,6 +227,9 @@ func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master,
 		return nil, err
 	}
 	undo = append(undo, func() { devNull.Close() })
+	if err := makeFileDirs(credential, cfg.LogFile, cfg.OutFile, cfg.ErrorFile, cfg.Pidfile); err != nil {
+		return nil, err
+	}
 	logs, err := logcapture.New(logcapture.Options{Name: cfg.Name, LogFile: cfg.LogFile, OutFile: cfg.OutFile, ErrorFile: cfg.ErrorFile,
 		LogMaxSize: cfg.LogMaxSize, LogMaxFiles: cfg.LogMaxFiles, LogTimeFormat: cfg.LogTimeFormat, NoLogTime: cfg.NoLogTime,
 		LogJSON: cfg.LogJSON, Logger: cfg.Logger})
@@ -340,6 +376,7 @@ func (m *Master) Run(ctx context.Context) error {
 		m.startWorker(s)
 	}
 	m.startMemoryWatch()
+	m.scheduleCron()
 
 	ctxDone := ctx.Done()
 	for !m.stopping || len(m.procs) > 0 {
@@ -532,7 +569,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 	var p *proc
 	pid, err := m.host.StartWorker(launch.Worker{
 		Cmd:        cmd,
-		Env:        cmd.Env,
+		Env:        launch.WithVars(cmd.Env, m.workerVars(slotIndex)),
 		Stdio:      [3]uintptr{m.devNull.Fd(), stdout, stderr},
 		Sockets:    sockets,
 		FdNames:    fdNames,

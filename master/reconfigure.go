@@ -52,6 +52,7 @@ var reloadRules = map[string]struct {
 }{
 	"Command": {withRelease, "script"}, "Dir": {withRelease, "cwd"}, "Env": {withRelease, "env"},
 	"Instances": {withRelease, "instances"}, "InstancesFrom": {live, "instances_from"},
+	"WorkerEnv": {withRelease, "instance_var"}, "CronRestart": {live, "cron_restart"},
 
 	"WaitReady": {live, "wait_ready"}, "ListenTimeout": {live, "listen_timeout"}, "KillTimeout": {live, "kill_timeout"},
 	"MinUptime": {live, "min_uptime"}, "MaxRestarts": {live, "max_restarts"}, "RestartDelay": {live, "restart_delay"},
@@ -101,5 +102,6 @@ func (m *Master) reconfigure(next Config) (run Config, notApplied []string) {
 			"fields", strings.Join(notApplied, ", "))
 	}
 	m.startMemoryWatch() // if it was off and is on now
+	m.scheduleCron()     // a new schedule, or none
 	return run, notApplied
 }

@@ -126,7 +126,7 @@ func (m *Master) finishReload(r *reloadRun, err error) {
 	out := control.ReloadOutcome{Generation: m.generation, StartedAt: r.started, Duration: control.Duration(time.Since(r.started)), NotApplied: r.notApplied}
 	if err == nil {
 		m.current = r.cmd
-		m.cfg.Command, m.cfg.Dir, m.cfg.Env = r.next.Command, r.next.Dir, r.next.Env
+		m.cfg.Command, m.cfg.Dir, m.cfg.Env, m.cfg.WorkerEnv = r.next.Command, r.next.Dir, r.next.Env, r.next.WorkerEnv
 		// A new instance count in the configuration applies; an unchanged
 		// one leaves what clusterd scale set since.
 		if n := r.next.Instances; m.cfg.Reconfigure != nil && n != m.configuredInstances {

@@ -60,6 +60,7 @@ binary, SIGUSR1 reopen the log files, SIGTTIN/SIGTTOU one worker more/fewer.`,
 			}
 			cfg := flags.Config(newLogger)
 			cfg.Command = args
+			flags.ForCommand(&cfg)
 			if fi, err := os.Stat(args[0]); err == nil && fi.IsDir() && slices.Contains(cfg.Watch, ".") {
 				// pflag took the path after a bare --watch for the command.
 				return usageError{Err: fmt.Errorf("--watch %s: give a path to --watch with '=' (--watch=%s); --watch alone watches the working directory, so %s was read as the command", args[0], args[0], args[0])}

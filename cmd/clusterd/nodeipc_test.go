@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -57,8 +58,40 @@ func TestNodeAppUnchanged(t *testing.T) {
 	}
 	app, _ := filepath.Abs("testdata/pm2_unchanged.js")
 	c := startCluster(t, clusterOptions{
-		args:    []string{"-i", "2", "--wait-ready", "--node-compat", "--listen-timeout", "10s"},
+		// No --node-compat: a node command gets it by itself.
+		args:    []string{"-i", "2", "--wait-ready", "--listen-timeout", "10s"},
 		command: []string{node, app}, waitReady: true,
+	})
+	l := startLoad(t, c.addr(), true)
+	l.waitAnswered(t, 300)
+	for i := range 2 {
+		if out := c.reloadBySignal(); out.Outcome != "succeeded" {
+			t.Fatalf("reload %d: %s", i+1, out.Reason)
+		}
+		l.waitAnswered(t, 300)
+	}
+	r := l.finish(t)
+	if len(r.ByWorker) < 4 {
+		t.Errorf("answers came from %d workers, want the old and the new ones", len(r.ByWorker))
+	}
+}
+
+// TestNodeAppUnchangedThroughNpmStart: the same PM2 app started by
+// `npm start`, as many are: npm is the worker and the server its child. It
+// gets the sockets, says ready (on the pipe: npm holds the IPC channel),
+// reloads under load without a failed request and stops with npm.
+func TestNodeAppUnchangedThroughNpmStart(t *testing.T) {
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Skip("npm is not installed")
+	}
+	dir := t.TempDir()
+	app, _ := os.ReadFile("testdata/pm2_unchanged.js")
+	os.WriteFile(filepath.Join(dir, "server.js"), app, 0o644)
+	os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"app","version":"1.0.0","scripts":{"start":"node server.js"}}`), 0o644)
+	c := startCluster(t, clusterOptions{
+		args:    []string{"-i", "2", "--wait-ready", "--listen-timeout", "20s", "--cwd", dir},
+		command: []string{npm, "start", "--silent"}, waitReady: true,
 	})
 	l := startLoad(t, c.addr(), true)
 	l.waitAnswered(t, 300)

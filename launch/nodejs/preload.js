@@ -56,3 +56,54 @@ http.Server.prototype.close = function (callback) {
   setTimeout(() => this.closeIdleConnections(), graceMs).unref();
   return this;
 };
+
+// process.send('ready') from a server that a wrapper started (npm start):
+// Node gives the IPC channel to the wrapper, which is itself Node, and the
+// server has none. The server that serves clusterd's sockets then says it
+// is ready on the worker's NOTIFY_FD pipe instead, which it inherited.
+if (typeof process.send !== 'function' && inheritedPorts.length > 0 && process.env.NOTIFY_FD) {
+  const notifyFD = Number(process.env.NOTIFY_FD);
+  process.send = function (message, ...rest) {
+    if (message === 'ready') {
+      try {
+        require('fs').writeSync(notifyFD, 'READY=1\n');
+      } catch (e) {
+        // The master is gone: nobody waits for it.
+      }
+    }
+    const callback = rest.find((a) => typeof a === 'function');
+    if (callback) process.nextTick(callback, null);
+    return true;
+  };
+}
+
+// A package manager as the worker (npm start, yarn start): Node marks the
+// descriptors it inherited close-on-exec, so the script it runs would get
+// neither clusterd's sockets nor the notify pipe. Here, in the package
+// manager, every child it spawns is given them at the same numbers
+// (child_process's stdio array: entry i is the child's fd i).
+(() => {
+  const main = String(process.argv[1] || '');
+  if (!/[\/\\](npm|npx|yarn|pnpm)([\/\\]|-cli|\.c?js|$)/.test(main)) return;
+  if (String(process.env.LISTEN_PID) !== String(process.pid)) return;
+  const last = Math.max(2 + Number(process.env.LISTEN_FDS || 0), Number(process.env.NOTIFY_FD || 0));
+  if (last < 3) return;
+  const cp = require('child_process');
+  const withInherited = (options) => {
+    const opts = Object.assign({}, options);
+    let stdio = opts.stdio === undefined ? 'pipe' : opts.stdio;
+    if (typeof stdio === 'string') stdio = [stdio, stdio, stdio];
+    stdio = stdio.slice();
+    while (stdio.length < 3) stdio.push('pipe');
+    for (let fd = 3; fd <= last; fd++) {
+      if (stdio[fd] === undefined || stdio[fd] === null || stdio[fd] === 'ignore') stdio[fd] = fd;
+    }
+    opts.stdio = stdio;
+    return opts;
+  };
+  const spawn = cp.spawn;
+  cp.spawn = function (command, args, options) {
+    if (!Array.isArray(args)) return spawn.call(this, command, withInherited(args));
+    return spawn.call(this, command, args, withInherited(options));
+  };
+})();
