@@ -62,18 +62,7 @@ func TestNodeAppUnchanged(t *testing.T) {
 		args:    []string{"-i", "2", "--wait-ready", "--listen-timeout", "10s"},
 		command: []string{node, app}, waitReady: true,
 	})
-	l := startLoad(t, c.addr(), true)
-	l.waitAnswered(t, 300)
-	for i := range 2 {
-		if out := c.reloadBySignal(); out.Outcome != "succeeded" {
-			t.Fatalf("reload %d: %s", i+1, out.Reason)
-		}
-		l.waitAnswered(t, 300)
-	}
-	r := l.finish(t)
-	if len(r.ByWorker) < 4 {
-		t.Errorf("answers came from %d workers, want the old and the new ones", len(r.ByWorker))
-	}
+	reloadTwiceUnderLoad(t, c)
 }
 
 // TestNodeAppUnchangedThroughNpmStart: the same PM2 app started by
@@ -93,6 +82,13 @@ func TestNodeAppUnchangedThroughNpmStart(t *testing.T) {
 		args:    []string{"-i", "2", "--wait-ready", "--listen-timeout", "20s", "--cwd", dir},
 		command: []string{npm, "start", "--silent"}, waitReady: true,
 	})
+	reloadTwiceUnderLoad(t, c)
+}
+
+// reloadTwiceUnderLoad reloads c twice by SIGHUP under keep-alive load:
+// not a request may fail, and answers must come from old and new workers.
+func reloadTwiceUnderLoad(t *testing.T, c *cluster) {
+	t.Helper()
 	l := startLoad(t, c.addr(), true)
 	l.waitAnswered(t, 300)
 	for i := range 2 {

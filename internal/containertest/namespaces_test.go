@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clusterd/clusterd/internal/proctest"
 )
 
 // setup runs in the new namespaces, before the image's entrypoint, what a
@@ -33,7 +35,7 @@ type container struct {
 	cmd    *exec.Cmd
 	pid    int
 	rootfs string
-	out    *lockedBuffer
+	out    *proctest.Buffer
 	exited chan struct{}
 }
 
@@ -41,7 +43,7 @@ func run(t *testing.T, rootfs string, entrypoint []string) *container {
 	t.Helper()
 	args := []string{"--fork", "--pid", "--mount", "--uts", "--net", "--mount-proc=" + filepath.Join(rootfs, "proc"),
 		"--kill-child=SIGKILL", "--", "/bin/sh", "-c", setup, rootfs}
-	c := &container{cmd: exec.Command("unshare", append(args, entrypoint...)...), rootfs: rootfs, out: &lockedBuffer{}, exited: make(chan struct{})}
+	c := &container{cmd: exec.Command("unshare", append(args, entrypoint...)...), rootfs: rootfs, out: &proctest.Buffer{}, exited: make(chan struct{})}
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -146,8 +148,8 @@ func (c *container) waitReady(t *testing.T, clusterd string) status {
 // namespace (nsenter), so 127.0.0.1 is the container's loopback.
 type loadRun struct {
 	cmd    *exec.Cmd
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *proctest.Buffer
+	stderr *proctest.Buffer
 }
 
 type loadResult struct {
@@ -167,7 +169,7 @@ func (r loadResult) failed() int64 {
 func startLoad(t *testing.T, c *container, loadgen string, args ...string) *loadRun {
 	t.Helper()
 	argv := append([]string{fmt.Sprintf("--net=/proc/%d/ns/net", c.pid), "--", loadgen, "-addr", "127.0.0.1:3000", "-fail-on-error=false"}, args...)
-	l := &loadRun{cmd: exec.Command("nsenter", argv...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	l := &loadRun{cmd: exec.Command("nsenter", argv...), stdout: &proctest.Buffer{}, stderr: &proctest.Buffer{}}
 	l.cmd.Stdout, l.cmd.Stderr = l.stdout, l.stderr
 	if err := l.cmd.Start(); err != nil {
 		t.Fatal(err)
