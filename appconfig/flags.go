@@ -62,7 +62,7 @@ func NewFlags(f *pflag.FlagSet) *Flags {
 	f.IntVar(&cfg.MaxRestarts, "max-restarts", cfg.MaxRestarts, "consecutive failed starts after which a slot is marked errored until the next reload")
 	f.Var(durationValue{&cfg.RestartDelay}, "restart-delay", "delay before restarting after a failed start; doubles with each consecutive failure (up to 15s)")
 	f.Var(durationValue{&cfg.ReadyGrace}, "ready-grace", "during a reload, how long a new worker must stay up after READY before an old one is retired")
-	f.Float64Var(&cfg.ForkRate, "max-fork-rate", cfg.ForkRate, "machine-wide cap on re-forks of crashed workers, per second")
+	f.Float64Var(&cfg.ForkRate, "max-fork-rate", cfg.ForkRate, "cap on re-forks of crashed workers, per second, over every app of the master process (burst 20)")
 	f.BoolVar(debug, "debug", false, "log every worker start")
 	AddControlFlags(f, &cfg.Name, &cfg.ControlPath)
 	addLogFlags(f, cfg)

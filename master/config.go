@@ -130,7 +130,7 @@ type Config struct {
 	// ReadyGrace is how long a reload's new worker must survive after
 	// READY before an old worker is retired on its word.
 	ReadyGrace time.Duration
-	// ForkRate caps re-forks of crashed workers, machine-wide, per second;
+	// ForkRate caps re-forks of crashed workers, over every app of the process, per second;
 	// ForkBurst is how many may happen at once.
 	ForkRate  float64
 	ForkBurst int

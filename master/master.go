@@ -838,7 +838,7 @@ func (m *Master) onExit(p *proc) {
 
 // afterWorkerDeath tells the two kinds of death apart (docs/design.md §7). A
 // worker that was ready crashed under load: replace it at once, limited only
-// by the machine-wide fork rate. One that died before it was ready failed to
+// by the process-wide fork rate. One that died before it was ready failed to
 // start: back off, and give the slot up after MaxRestarts in a row.
 func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
 	defer m.updateSupervisorStatus()

@@ -43,6 +43,14 @@ func TestPID1ReapsOrphans(t *testing.T) {
 		}
 		return errNotYet
 	})
+	// PID 1 refuses to upgrade itself: its exit would end the namespace,
+	// the workers and the new master with it.
+	if code, out := run(t, 20*time.Second, "upgrade", "--control", c.control); code != 1 || !strings.Contains(out, "PID 1") {
+		t.Errorf("upgrade as PID 1: exit %d, %q; want a refusal naming PID 1", code, out)
+	}
+	if st := c.status(); st.PID != 1 || st.Stopping {
+		t.Fatalf("after the refused upgrade: pid %d, stopping %v", st.PID, st.Stopping)
+	}
 	syscall.Kill(orphan, syscall.SIGKILL)
 	waitFor(t, 10*time.Second, "the orphan to be reaped", func() error {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", orphan)); err == nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -114,5 +115,27 @@ func TestLeftoversOfAKilledMasterAreStopped(t *testing.T) {
 	}
 	if !strings.Contains(second.output.String(), "stopped processes left by a master of this app that was killed") {
 		t.Errorf("the new master did not say it stopped leftovers:\n%s", second.output)
+	}
+}
+
+// TestStaleControlSocketIsNamed: a master killed with SIGKILL leaves its
+// control socket behind. The commands that look for every master say it
+// was stale and remove it, instead of failing on it as if its app ran.
+func TestStaleControlSocketIsNamed(t *testing.T) {
+	dir, runtimeDir := t.TempDir(), t.TempDir()
+	path := writeConfig(t, dir, "apps:\n  - name: web\n    cmd: [%[1]q, demo]\n    listen: 127.0.0.1:0\n    wait_ready: true\n")
+	c := startCluster(t, clusterOptions{config: path, app: "web", runtimeDir: runtimeDir, waitReady: true})
+	c.cmd.Process.Kill()
+	<-c.exited
+	sock := filepath.Join(runtimeDir, "clusterd", "web.sock")
+	if _, err := os.Stat(sock); err != nil {
+		t.Skip("the killed master left no socket to test with")
+	}
+	code, out := runIn(t, runtimeDir, "status")
+	if code != 1 || !strings.Contains(out, "stale") || strings.Contains(out, "web: master pid") {
+		t.Errorf("status with a stale socket: exit %d, %q; want exit 1 naming it stale", code, out)
+	}
+	if _, err := os.Stat(sock); err == nil {
+		t.Error("the stale socket is still there")
 	}
 }
