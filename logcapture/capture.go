@@ -60,6 +60,9 @@ const (
 	// minLogMaxSize: a rotating file must fit the longest line and its
 	// prefix, since lumberjack refuses a write longer than its MaxSize.
 	minLogMaxSize = 2 << 20
+	// maxJSONRecord bounds one --log-json record, so it fits within
+	// minLogMaxSize with room to spare.
+	maxJSONRecord = maxLogLine + 64<<10
 	// Lines shorter than readBufferSize cost one read; longer ones are
 	// assembled from several.
 	readBufferSize = 16 << 10
@@ -102,18 +105,30 @@ func (f LogFormat) Append(b []byte, l *LogLine) []byte {
 			when = l.Time.Format(f.TimeLayout)
 		}
 		record := struct {
-			Time   string `json:"time,omitempty"`
-			App    string `json:"app"`
-			Slot   int    `json:"slot"`
-			PID    int    `json:"pid"`
-			Stream string `json:"stream"`
-			Line   string `json:"line"`
-		}{when, l.App, l.Slot, l.PID, l.Stream, l.Line}
-		buf := bytes.NewBuffer(b)
-		enc := json.NewEncoder(buf)
-		enc.SetEscapeHTML(false)
-		enc.Encode(record) // cannot fail: strings and ints; invalid UTF-8 becomes U+FFFD
-		return buf.Bytes()
+			Time      string `json:"time,omitempty"`
+			App       string `json:"app"`
+			Slot      int    `json:"slot"`
+			PID       int    `json:"pid"`
+			Stream    string `json:"stream"`
+			Line      string `json:"line"`
+			Truncated bool   `json:"truncated,omitempty"`
+		}{when, l.App, l.Slot, l.PID, l.Stream, l.Line, false}
+		start := len(b)
+		for {
+			buf := bytes.NewBuffer(b[:start])
+			enc := json.NewEncoder(buf)
+			enc.SetEscapeHTML(false)
+			enc.Encode(record) // cannot fail: strings and ints; invalid UTF-8 becomes U+FFFD
+			b = buf.Bytes()
+			// Escaping may make a line up to six times longer (\u0001):
+			// a record must still fit a rotating file, which refuses a
+			// write over its size whole, so the line is cut until it does.
+			if len(b)-start <= maxJSONRecord || record.Line == "" {
+				return b
+			}
+			cut := len(record.Line) * maxJSONRecord / (len(b) - start) * 9 / 10
+			record.Line, record.Truncated = record.Line[:utf8Cut([]byte(record.Line), max(cut, 0))], true
+		}
 	}
 	if f.TimeLayout != "" {
 		b = l.Time.AppendFormat(b, f.TimeLayout)

@@ -384,3 +384,30 @@ func TestLogFileIsNotFollowed(t *testing.T) {
 		t.Errorf("the link's target was written: %q", got)
 	}
 }
+
+// A line that JSON escaping makes longer than a rotating file takes is cut
+// to fit and marked, not lost whole.
+func TestLongEscapedLineFitsARotatingFile(t *testing.T) {
+	f := LogFormat{JSON: true}
+	line := strings.Repeat("\x01", maxLogLine) // six bytes each once escaped
+	rec := f.Append(nil, &LogLine{App: "a", Stream: "out", Line: line})
+	if len(rec) > maxJSONRecord || len(rec) > minLogMaxSize {
+		t.Fatalf("a record of %d bytes, over %d", len(rec), maxJSONRecord)
+	}
+	var got struct {
+		Line      string `json:"line"`
+		Truncated bool   `json:"truncated"`
+	}
+	if err := json.Unmarshal(rec, &got); err != nil || !got.Truncated || len(got.Line) == 0 {
+		t.Fatalf("record %.80q: %v, truncated %v, %d bytes of line", rec, err, got.Truncated, len(got.Line))
+	}
+	path := filepath.Join(t.TempDir(), "app.log")
+	s, err := openLogSink(path, minLogMaxSize, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if _, err := s.Write(rec); err != nil {
+		t.Fatalf("the rotating file refused the record: %v", err)
+	}
+}
