@@ -716,3 +716,20 @@ func TestMissingLogDirectoriesAreCreated(t *testing.T) {
 		t.Fatalf("the log directory was not made: %v", err)
 	}
 }
+
+// A temp cleaner that removes the --node-compat preload must not break
+// later re-forks: it is written again before a worker starts.
+func TestNodePreloadIsRewrittenWhenRemoved(t *testing.T) {
+	l := startLoop(t, func(c *Config) { c.WaitReady, c.NodeCompat = true, true })
+	var preload string
+	l.on(func() { preload = l.m.nodePreload })
+	os.RemoveAll(filepath.Dir(preload))
+	pid := l.worker(0)
+	l.ready(pid)
+	l.clock.advance(Defaults().MinUptime)
+	l.host.exit(pid, exitStatus(1), true)
+	l.waitFor("the re-fork", func() bool { w := l.m.slots[0].worker; return w != nil && w.pid != pid })
+	if _, err := os.Stat(preload); err != nil {
+		t.Fatalf("the preload was not written again: %v", err)
+	}
+}
