@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,4 +148,62 @@ func TestUpgradeFailureKeepsOldMaster(t *testing.T) {
 	if _, err := os.Stat(c.control); err != nil {
 		t.Fatalf("a failed new master removed the control socket: %v", err)
 	}
+}
+
+// TestStopDuringUpgradeWaitsForIt: SIGTERM while the new master is
+// starting waits for the upgrade's end. The upgrade completes, the old
+// master retires, and the new one serves on with its control socket where
+// it was: the stop no longer orphans the new master nor removes the paths
+// it now serves.
+func TestStopDuringUpgradeWaitsForIt(t *testing.T) {
+	dir := t.TempDir()
+	binary, real := filepath.Join(dir, "clusterd"), filepath.Join(dir, "clusterd.real")
+	raw, err := os.ReadFile(bin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{binary, real} {
+		if err := os.WriteFile(p, raw, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := startCluster(t, clusterOptions{
+		binary:  binary,
+		args:    []string{"-i", "1", "--wait-ready"},
+		command: demoCommand(t), waitReady: true,
+	})
+	oldPID := c.cmd.Process.Pid
+	// The new binary takes a second before it starts: time for a SIGTERM.
+	os.WriteFile(binary+".new", []byte("#!/bin/sh\nsleep 1\nexec "+real+" \"$@\"\n"), 0o755)
+	if err := os.Rename(binary+".new", binary); err != nil {
+		t.Fatal(err)
+	}
+	upgraded := make(chan string, 1)
+	go func() {
+		code, out := run(t, 30*time.Second, "upgrade", "--control", c.control)
+		upgraded <- strconv.Itoa(code) + " " + out
+	}()
+	waitFor(t, 10*time.Second, "the upgrade to be in flight", func() error {
+		if !strings.Contains(c.output.String(), "starting the new binary") {
+			return errNotYet
+		}
+		return nil
+	})
+	c.cmd.Process.Signal(os.Interrupt) // SIGINT, as Ctrl-C; SIGTERM takes the same path
+	if out := <-upgraded; !strings.HasPrefix(out, "0 ") {
+		t.Fatalf("the upgrade with a stop during it: %s", out)
+	}
+	select {
+	case <-c.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the old master did not exit after the upgrade")
+	}
+	st := c.status()
+	if st.PID == oldPID {
+		t.Fatalf("the old master %d still answers", oldPID)
+	}
+	if _, err := os.Stat(c.control); err != nil {
+		t.Fatalf("the control socket is gone after the upgrade: %v", err)
+	}
+	getBody(t, "http://"+c.addr()+"/", http.StatusOK)
 }
