@@ -1,10 +1,13 @@
 package logcapture
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clusterd/clusterd/internal/proctest"
 )
 
 // A stderr that nobody reads must not block the master's log calls: the
@@ -42,5 +45,19 @@ func TestDetachedNeverWaits(t *testing.T) {
 		r.SetReadDeadline(time.Now().Add(time.Second))
 		n, _ := r.Read(buf)
 		got.Write(buf[:n])
+	}
+}
+
+// While the destination takes lines, a line is written when Write returns:
+// whoever reads the log right after an event finds its line.
+func TestDetachedWritesBeforeReturning(t *testing.T) {
+	var out proctest.Buffer
+	d := NewDetached(&out, 1<<20)
+	for i := range 100 {
+		line := fmt.Sprintf("line %d\n", i)
+		d.Write([]byte(line))
+		if !strings.HasSuffix(out.String(), line) {
+			t.Fatalf("after Write(%q) the output ends %q", line, out.String()[max(0, len(out.String())-20):])
+		}
 	}
 }

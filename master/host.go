@@ -27,6 +27,9 @@ type Host interface {
 	// SignalWorker sends sig to the worker's process group and whatever is
 	// left of its session; an error for a worker already gone.
 	SignalWorker(pid int, sig syscall.Signal) error
+	// Running: the worker's main process has not exited (an exit not yet
+	// reported counts as exited).
+	Running(pid int) bool
 	// WorkerID is unique in the process: it names a worker's notify socket.
 	WorkerID() uint64
 	// ForkDelay is how long a crash's re-fork waits under the fork-rate

@@ -157,6 +157,8 @@ func (h *fakeHost) SignalWorker(pid int, sig syscall.Signal) error {
 	return nil
 }
 
+func (h *fakeHost) Running(pid int) bool { return true }
+
 func (h *fakeHost) WorkerID() uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -615,7 +615,9 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 	switch {
 	case !m.cfg.WaitReady:
 		p.startTimer = m.after(m.cfg.MinUptime, func() {
-			if p.state == starting && !p.reaped {
+			// Exited already, with the news on its way (a busy machine):
+			// it was not alive for min-uptime.
+			if p.state == starting && !p.reaped && !p.leaderGone && m.host.Running(p.pid) {
 				m.markReady(p, readyByUptime)
 			}
 		})

@@ -208,6 +208,21 @@ func (c *children) reapLeader(pid int, w *child, now time.Time) {
 	}
 }
 
+// running: worker pid's main process has not exited, reported or not. An
+// exit not yet reaped is seen with waitid(WNOWAIT), which leaves it to reap.
+func (c *children) running(pid int) (alive bool) {
+	c.do(func() {
+		w := c.workers[pid]
+		if w == nil || w.leaderGone {
+			return
+		}
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		alive = err == nil && siginfoPID(&info) == 0
+	})
+	return alive
+}
+
 // groupAlive: some process is left in process group pgid.
 func groupAlive(pgid int) bool {
 	return !errors.Is(unix.Kill(-pgid, 0), unix.ESRCH)
@@ -220,10 +235,15 @@ func zombieChild() int {
 	if err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err != nil {
 		return 0
 	}
-	// si_pid is the first field of the union that follows si_signo,
-	// si_errno and si_code, aligned to a pointer (the kernel's ABI).
+	return siginfoPID(&info)
+}
+
+// siginfoPID is si_pid: the first field of the union that follows
+// si_signo, si_errno and si_code, aligned to a pointer (the kernel's ABI).
+// Zero when waitid found nothing.
+func siginfoPID(info *unix.Siginfo) int {
 	offset := (3*unsafe.Sizeof(int32(0)) + unsafe.Sizeof(uintptr(0)) - 1) &^ (unsafe.Sizeof(uintptr(0)) - 1)
-	return int(*(*int32)(unsafe.Add(unsafe.Pointer(&info), offset)))
+	return int(*(*int32)(unsafe.Add(unsafe.Pointer(info), offset)))
 }
 
 // orphan is a child of ours that we did not fork as a worker.

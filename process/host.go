@@ -18,6 +18,8 @@ func (h appHost) SignalWorker(pid int, sig syscall.Signal) error {
 	return h.p.children.signal(pid, sig)
 }
 
+func (h appHost) Running(pid int) bool { return h.p.children.running(pid) }
+
 func (h appHost) WorkerID() uint64 { return h.p.workerIDs.Add(1) }
 
 func (h appHost) ForkDelay() time.Duration { return h.p.forkLimit.Reserve().Delay() }
