@@ -28,7 +28,7 @@ type startTarget struct {
 	// stopped app's record.
 	path     string
 	isFile   bool
-	dir      string // where start was run: a script's workers run there
+	dir      string   // where start was run: a script's workers run there
 	args     []string // a script's own arguments (after --)
 	profile  string
 	only     []string
