@@ -34,7 +34,6 @@ type startTarget struct {
 	only     []string
 	flags    *pflag.FlagSet
 	configs  []master.Config // the apps, as read now (checked before anything starts)
-	fromFile bool
 }
 
 // readStartTarget reads X: a config file (by its name, as PM2 tells them
