@@ -248,7 +248,7 @@ runs "clusterd reload --all --pid $MAINPID".`,
 // one with pid) to reload all the apps of its process.
 func reloadAll(cmd *cobra.Command, client *control.Client, pid int, start time.Time) error {
 	clients := []*control.Client{client}
-	named := cmd.Flags().Changed("name") || cmd.Flags().Changed("control") || cmd.Flags().NArg() > 0
+	named := cmd.Flags().Changed("name") || cmd.Flags().Changed("control") || (cmd.Flags().NArg() > 0 && cmd.Flags().Arg(0) != "all")
 	if !named {
 		clients = control.AllMasters(client.Path)
 	}

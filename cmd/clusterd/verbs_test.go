@@ -86,7 +86,9 @@ func appStatus(t *testing.T, name string) *control.Status {
 func serves(t *testing.T, addr string) {
 	t.Helper()
 	client := http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + addr + "/")
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	req.Close = true // no idle connection for the worker to wait for when it stops
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", addr, err)
 	}
@@ -224,6 +226,28 @@ func TestStartOrReload(t *testing.T) {
 			t.Errorf("worker %d survived the reload", pid)
 		}
 	}
+	if code, out := run(t, 60*time.Second, "reload", "all"); code != 0 {
+		t.Errorf("reload all (pm2 reload all): exit %d: %s", code, out)
+	}
+}
+
+// TestStartEcosystemJS: a PM2 ecosystem file in JavaScript starts as it is,
+// in the background, its app named by the file.
+func TestStartEcosystemJS(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed: an ecosystem.config.js cannot be evaluated")
+	}
+	pm2Home(t)
+	path := filepath.Join(t.TempDir(), "ecosystem.config.js")
+	os.WriteFile(path, []byte(fmt.Sprintf(`module.exports = {
+  apps: [{ name: "shop", script: %q, args: "demo", instances: 2 }],
+};
+`, bin(t))), 0o644)
+	code, out := run(t, 60*time.Second, "start", path, "-l", "127.0.0.1:0")
+	if code != 0 || strings.Count(out, "shop ") != 2 {
+		t.Fatalf("start %s: exit %d:\n%s", path, code, out)
+	}
+	serves(t, appStatus(t, "shop").Listeners[0])
 }
 
 // TestSaveKillResurrect: save, kill, resurrect brings the same apps back,
