@@ -65,8 +65,11 @@ running.`,
 				return err
 			}
 			if t.configs == nil {
-				if noDaemon || len(args) > 1 {
-					return usageError{Err: fmt.Errorf("%s: no such file or program in %s", args[0], dir)}
+				switch {
+				case !hasRecord(args[0]):
+					return fmt.Errorf("%s: no such file or program in %s, and no app of that name was started before (clusterd ls)", args[0], dir)
+				case noDaemon || len(args) > 1:
+					return usageError{Err: fmt.Errorf("%s is an app started before: clusterd start %s runs it again as it was started", args[0], args[0])}
 				}
 				return startRecorded(cmd.OutOrStdout(), args[0])
 			}

@@ -37,8 +37,10 @@ type startTarget struct {
 }
 
 // readStartTarget reads X: a config file (by its name, as PM2 tells them
-// apart), a script or program (a file here or a program in PATH), or else
-// the name of an app with a record (stopped, or to be started again).
+// apart), the name of an app started before (its record), or a script or
+// program (a file here or a program in PATH). A plain name is an app's
+// before a file's, as in PM2: `start server` starts the app named server
+// again with its own settings, not ./server with none.
 // dir is where start runs (a record's directory when it is run again).
 func readStartTarget(cmd *cobra.Command, dir string, args []string, profile, only string) (*startTarget, error) {
 	t := &startTarget{profile: profile, flags: cmd.Flags(), dir: dir}
@@ -61,6 +63,8 @@ func readStartTarget(cmd *cobra.Command, dir string, args []string, profile, onl
 		if t.configs, err = appconfig.Read(t.path, profile, cli, newLogger); err != nil {
 			return nil, err
 		}
+	case !strings.Contains(target, "/") && hasRecord(target):
+		return t, nil // an app started before: pm2 start NAME
 	case isProgram(filepath.Join(dir, target)) || isProgram(target):
 		if profile != "" || only != "" {
 			return nil, usageError{Err: fmt.Errorf("--env and --only choose among a config file's apps: %s is a program", target)}
@@ -82,6 +86,16 @@ func readStartTarget(cmd *cobra.Command, dir string, args []string, profile, onl
 		}
 	}
 	return t, nil
+}
+
+// hasRecord: an app of that name was started in the background before.
+func hasRecord(name string) bool {
+	state, err := stateDir()
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(recordPath(state, name))
+	return err == nil
 }
 
 // isProgram: a file, or a program found in PATH.
