@@ -26,14 +26,14 @@ import (
 type startTarget struct {
 	// path is the config file or script, absolute; empty when X named a
 	// stopped app's record.
-	path     string
-	isFile   bool
-	dir      string   // where start was run: a script's workers run there
-	args     []string // a script's own arguments (after --)
-	profile  string
-	only     []string
-	flags    *pflag.FlagSet
-	configs  []master.Config // the apps, as read now (checked before anything starts)
+	path    string
+	isFile  bool
+	dir     string   // where start was run: a script's workers run there
+	args    []string // a script's own arguments (after --)
+	profile string
+	only    []string
+	flags   *pflag.FlagSet
+	configs []master.Config // the apps, as read now (checked before anything starts)
 }
 
 // readStartTarget reads X: a config file (by its name, as PM2 tells them
