@@ -330,7 +330,8 @@ func waitStarted(configs []master.Config, exited <-chan error) error {
 	}
 }
 
-// allReady: every slot has a ready worker and no reload is under way.
+// allReady: every slot has a ready worker of its own (workers a reload
+// replaced may still be draining beside them).
 func allReady(st *control.Status) bool {
 	ready := 0
 	for _, w := range st.Workers {
@@ -338,7 +339,7 @@ func allReady(st *control.Status) bool {
 			ready++
 		}
 	}
-	return ready == st.Instances && len(st.Workers) == st.Instances
+	return ready == st.Instances
 }
 
 // tailFrom is the last n lines written to path after offset.
