@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/pflag"
 )
 
-func discardLogger(slog.Level, bool) *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger(slog.Level, bool) *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // TestScript: a script on the command line is read as a file's app with
 // that script: PM2's name, one instance, the interpreter by extension,
