@@ -27,6 +27,12 @@ type Status struct {
 	Stopping  bool           `json:"stopping"`
 	Workers   []WorkerStatus `json:"workers"`
 	Reload    ReloadStatus   `json:"reload"`
+
+	// Dir is the workers' working directory (empty: the master's);
+	// LogFiles are the files their lines go to (clusterd flush truncates
+	// them).
+	Dir      string   `json:"dir,omitempty"`
+	LogFiles []string `json:"log_files,omitempty"`
 }
 
 // WorkerStatus describes one slot's worker, or a worker on its way in or

@@ -3,6 +3,7 @@ package master
 import (
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"time"
 
@@ -90,6 +91,12 @@ func (m *Master) status() control.Status {
 		Name: m.cfg.Name, PID: m.pid, Version: version.Get().String(), InstancesFrom: m.cfg.InstancesFrom, Command: m.cfg.Command, Generation: m.generation,
 		Instances: len(m.slots), Listeners: m.Addresses(), Metrics: m.metricsAddress, StartedAt: m.startedAt, Stopping: m.stopping,
 		Reload: control.ReloadStatus{InProgress: m.reload != nil, Queued: m.queuedAny, Last: m.lastReload},
+		Dir:    m.cfg.Dir,
+	}
+	for _, f := range []string{m.cfg.LogFile, m.cfg.OutFile, m.cfg.ErrorFile} {
+		if f != "" && !slices.Contains(st.LogFiles, f) {
+			st.LogFiles = append(st.LogFiles, f)
+		}
 	}
 	listed := make(map[*proc]bool, len(m.procs))
 	for _, s := range m.slots {

@@ -80,6 +80,8 @@ binary, SIGUSR1 reopen the log files, SIGTTIN/SIGTTOU one worker more/fewer.`,
 	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newUpgradeCommand(), newStopCommand(), newStartupCommand(), newMonitCommand())
 	root.AddCommand(newLogsCommand(), newReopenLogsCommand(), newStartCommand(), newImportPM2Command())
 	root.AddCommand(newGenManCommand())
+	root.AddCommand(newListCommand(), newRestartCommand(), newDeleteCommand(), newKillCommand(), newDescribeCommand(),
+		newEnvCommand(), newSignalCommand(), newFlushCommand(), newSaveCommand(), newResurrectCommand(), newUnstartupCommand())
 	return root
 }
 
@@ -245,7 +247,15 @@ runs "clusterd reload --all --pid $MAINPID".`,
 		}
 		return nil
 	})
-	cmd.Flags().BoolVar(&all, "all", false, "reload every app of the master process (and start the apps its config file has gained)")
+	reloadOne := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 && args[0] == "all" { // pm2 reload all
+			all, args = true, nil
+		}
+		return reloadOne(cmd, args)
+	}
+	cmd.Use = "reload [APP|all]"
+	cmd.Flags().BoolVar(&all, "all", false, "reload every app of the master process (and start the apps its config file has gained); \"reload all\" is the same")
 	cmd.Flags().IntVar(&pid, "pid", 0, "with --all: only the master process with this pid (systemd: $MAINPID); implies --all")
 	return cmd
 }
@@ -254,7 +264,7 @@ runs "clusterd reload --all --pid $MAINPID".`,
 // one with pid) to reload all the apps of its process.
 func reloadAll(cmd *cobra.Command, client *control.Client, pid int, start time.Time) error {
 	clients := []*control.Client{client}
-	named := cmd.Flags().Changed("name") || cmd.Flags().Changed("control") || cmd.Flags().NArg() > 0
+	named := cmd.Flags().Changed("name") || cmd.Flags().Changed("control") || (cmd.Flags().NArg() > 0 && cmd.Flags().Arg(0) != "all")
 	if !named {
 		clients = control.AllMasters(client.Path)
 	}
@@ -331,13 +341,30 @@ exits 1 with the reason. A second upgrade while one is in flight is refused.`,
 }
 
 func newStopCommand() *cobra.Command {
-	return controlCommand(&cobra.Command{
+	cmd := controlCommand(&cobra.Command{
 		Use:   "stop",
-		Short: "Stop the master and drain all workers gracefully",
-		Args:  cobra.NoArgs,
-	}, func(_ *cobra.Command, client *control.Client, _ []string) error {
-		return client.Stop()
+		Short: "Stop an app's master, draining its workers gracefully; stop all stops every app",
+		Long: `stop drains the app's workers (the stop signal, then SIGKILL after
+--kill-timeout) and ends its master; the other apps of its process keep
+running. An app started in the background stays listed by ls as stopped,
+and clusterd start APP brings it back. "stop all" stops every app ls lists.`,
+		Args: cobra.NoArgs,
+	}, func(cmd *cobra.Command, client *control.Client, _ []string) error {
+		if err := client.Stop(); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "stopped %s\n", strings.TrimSuffix(filepath.Base(client.Path), ".sock"))
+		return nil
 	})
+	stopOne := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 && args[0] == "all" {
+			names, _ := appOrAll("all")
+			return stopApps(cmd.OutOrStdout(), names)
+		}
+		return stopOne(cmd, args)
+	}
+	return cmd
 }
 
 func newDemoCommand() *cobra.Command {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -13,31 +15,76 @@ import (
 )
 
 func newStartCommand() *cobra.Command {
-	var profile string
+	var profile, only string
+	var noDaemon bool
 	cmd := &cobra.Command{
-		Use:   "start FILE",
-		Short: "Run the apps of a YAML or JSON config file (PM2's ecosystem fields), each with its own sockets and workers",
-		Long: `start runs every app of FILE under this one master process: each app has its
-own sockets, workers and control socket (named after the app), so
-"clusterd status APP", "clusterd reload APP" and "clusterd logs APP" address
-one app. A field of an app is PM2's name for it (script, args, instances,
-env, env_PROFILE, wait_ready, kill_timeout, max_memory_restart, ...) or a
-clusterd flag's name with underscores (health_check, reuseport, ...).
-Flags given here override the file's for every app.
+		Use:   "start APP.js|APP.py|PROGRAM|FILE.yml|FILE.json|ecosystem.config.js|NAME [flags] [-- ARGS...]",
+		Short: "Start apps in the background, as pm2 start does, and return once every worker is ready",
+		Long: `start runs its apps in a master process of their own, in the background (its
+own session: closing the terminal does not stop it; output in daemon.log of
+the state directory), and returns once every slot of every app has a ready
+worker, printing the table of clusterd ls. If a worker exits first, start
+exits 1 with the reason and the worker's last lines; the master keeps
+retrying it in the background (clusterd delete APP ends that).
 
-SIGHUP, or clusterd reload APP, re-reads FILE before the rolling reload: a
-file that no longer reads aborts the reload with the line and the field, and
-every worker keeps running. "clusterd start FILE" is "clusterd -c FILE".`,
-		Example: `  clusterd start apps.yml
-  clusterd start apps.yml --env production`,
-		Args: cobra.ExactArgs(1),
+A script or program (app.js, app.py, ./server) is one app, named by --name
+or after the script as in PM2, with one instance unless -i says more and
+the interpreter its extension calls for; its arguments come after --.
+FILE.yml, FILE.json and ecosystem.config.js (by their names, as PM2 tells
+them apart) are config files: every app of the file, or --only some. NAME
+alone starts again an app that was started before and is stopped.
+
+An app of that name that runs already is reloaded instead (pm2
+startOrReload): the ready-gated rolling reload, which re-reads its config
+file; a script's flags are those it was started with (delete it first to
+change them).
+
+--no-daemon runs the apps here in the foreground, as clusterd -c FILE and
+clusterd [flags] -- COMMAND do (systemd, containers).
+
+Every app of a config file has its own sockets, workers and control socket
+(named after the app). A field is PM2's name (script, args, instances, env,
+env_PROFILE, wait_ready, ...) or a clusterd flag's name with underscores;
+flags given here override the file's for every app. SIGHUP, or clusterd
+reload APP, re-reads FILE before the rolling reload: a file that no longer
+reads aborts the reload with the line and the field, and every worker keeps
+running.`,
+		Example: `  clusterd start app.js -i max --name api
+  clusterd start server.py -- --port 8000
+  clusterd start ecosystem.config.js --env production
+  clusterd start apps.yml --only api
+  clusterd start apps.yml --no-daemon`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runConfigFile(args[0], profile, cmd.Flags())
+			dir, err := os.Getwd()
+			if err != nil {
+				return err
+			}
+			t, err := readStartTarget(cmd, dir, args, profile, only)
+			if err != nil {
+				return err
+			}
+			if t.configs == nil {
+				switch {
+				case !hasRecord(args[0]):
+					return fmt.Errorf("%s: no such file or program in %s, and no app of that name was started before (clusterd ls)", args[0], dir)
+				case noDaemon || len(args) > 1:
+					return usageError{Err: fmt.Errorf("%s is an app started before: clusterd start %s runs it again as it was started", args[0], args[0])}
+				}
+				return startRecorded(cmd.OutOrStdout(), args[0])
+			}
+			if noDaemon {
+				json, _ := cmd.Flags().GetBool("log-json")
+				return runApps(t.load, json)
+			}
+			return startInBackground(cmd.OutOrStdout(), t)
 		},
 	}
 	f := cmd.Flags()
 	appconfig.NewFlags(f) // the values reach each app through the flag set
 	f.StringVar(&profile, "env", "", "merge each app's env_PROFILE over its env (PM2's --env)")
+	f.StringVar(&only, "only", "", "start only these apps of the config file (comma-separated names), as PM2's --only")
+	f.BoolVar(&noDaemon, "no-daemon", false, "run the master here in the foreground (PM2's --no-daemon)")
 	return cmd
 }
 

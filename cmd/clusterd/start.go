@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/clusterd/clusterd/appconfig"
+	"github.com/clusterd/clusterd/control"
+	"github.com/clusterd/clusterd/logcapture"
+	"github.com/clusterd/clusterd/master"
+)
+
+// startTarget is what `clusterd start X` was given, read.
+type startTarget struct {
+	// path is the config file or script, absolute; empty when X named a
+	// stopped app's record.
+	path    string
+	isFile  bool
+	dir     string   // where start was run: a script's workers run there
+	args    []string // a script's own arguments (after --)
+	profile string
+	only    []string
+	flags   *pflag.FlagSet
+	configs []master.Config // the apps, as read now (checked before anything starts)
+}
+
+// readStartTarget reads X: a config file (by its name, as PM2 tells them
+// apart), the name of an app started before (its record), or a script or
+// program (a file here or a program in PATH). A plain name is an app's
+// before a file's, as in PM2: `start server` starts the app named server
+// again with its own settings, not ./server with none.
+// dir is where start runs (a record's directory when it is run again).
+func readStartTarget(cmd *cobra.Command, dir string, args []string, profile, only string) (*startTarget, error) {
+	t := &startTarget{profile: profile, flags: cmd.Flags(), dir: dir}
+	var err error
+	if only != "" {
+		t.only = strings.Split(only, ",")
+	}
+	cli := appconfig.ReadCommandLine(cmd.Flags())
+	target := args[0]
+	t.args = args[1:]
+	switch {
+	case appconfig.IsConfigFile(target):
+		if len(t.args) > 0 {
+			return nil, usageError{Err: fmt.Errorf("arguments after %s: a config file's apps take theirs from the file (args:)", target)}
+		}
+		t.path, t.isFile = filepath.Join(t.dir, target), true
+		if filepath.IsAbs(target) {
+			t.path = target
+		}
+		if t.configs, err = appconfig.Read(t.path, profile, cli, newLogger); err != nil {
+			return nil, err
+		}
+	case !strings.Contains(target, "/") && hasRecord(target):
+		return t, nil // an app started before: pm2 start NAME
+	case isProgram(filepath.Join(dir, target)) || isProgram(target):
+		if profile != "" || only != "" {
+			return nil, usageError{Err: fmt.Errorf("--env and --only choose among a config file's apps: %s is a program", target)}
+		}
+		t.path = target
+		if _, err := os.Stat(filepath.Join(dir, target)); err == nil && !filepath.IsAbs(target) {
+			t.path = filepath.Join(dir, target)
+		}
+		if t.configs, err = appconfig.Script(t.dir, t.path, t.args, cli, newLogger); err != nil {
+			return nil, err
+		}
+	default:
+		return t, nil // a name: the caller looks for its record
+	}
+	if len(t.only) > 0 {
+		t.configs = onlyApps(t.configs, t.only)
+		if len(t.configs) == 0 {
+			return nil, usageError{Err: fmt.Errorf("--only %s: no such app in %s", only, target)}
+		}
+	}
+	return t, nil
+}
+
+// hasRecord: an app of that name was started in the background before.
+func hasRecord(name string) bool {
+	state, err := stateDir()
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(recordPath(state, name))
+	return err == nil
+}
+
+// isProgram: a file, or a program found in PATH.
+func isProgram(target string) bool {
+	if fi, err := os.Stat(target); err == nil {
+		return !fi.IsDir()
+	}
+	_, err := exec.LookPath(target)
+	return !strings.Contains(target, "/") && err == nil
+}
+
+func onlyApps(configs []master.Config, names []string) []master.Config {
+	return slices.DeleteFunc(configs, func(c master.Config) bool { return !slices.Contains(names, c.Name) })
+}
+
+// load reads the apps again, as the master process does at its start and
+// on every SIGHUP.
+func (t *startTarget) load() ([]master.Config, error) {
+	cli := appconfig.ReadCommandLine(t.flags)
+	var configs []master.Config
+	var err error
+	if t.isFile {
+		configs, err = appconfig.Load(t.path, t.profile, cli, newLogger)
+	} else {
+		configs, err = appconfig.Script(t.dir, t.path, t.args, cli, newLogger)
+	}
+	if err != nil || len(t.only) == 0 {
+		return configs, err
+	}
+	return onlyApps(configs, t.only), nil
+}
+
+// commandLine is `clusterd start ...` for the apps named (all of them when
+// none is): absolute paths, the flags as given, --only for one app of a
+// file. noDaemon puts --no-daemon first.
+func (t *startTarget) commandLine(noDaemon bool, names ...string) []string {
+	args := []string{"start"}
+	if noDaemon {
+		args = append(args, "--no-daemon")
+	}
+	args = append(args, t.path)
+	if t.isFile && len(names) > 0 {
+		args = append(args, "--only="+strings.Join(names, ","))
+	}
+	t.flags.Visit(func(f *pflag.Flag) {
+		if f.Name == "no-daemon" || f.Name == "only" {
+			return
+		}
+		if slice, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range slice.GetSlice() {
+				args = append(args, "--"+f.Name+"="+v)
+			}
+			return
+		}
+		args = append(args, "--"+f.Name+"="+f.Value.String())
+	})
+	if len(t.args) > 0 {
+		args = append(append(args, "--"), t.args...)
+	}
+	return args
+}
+
+// startInBackground is `clusterd start` without --no-daemon: the apps that
+// already run are reloaded (PM2's startOrReload), the others start in a
+// new master process of their own session, and it returns once every app
+// has every slot ready, printing the table, or fails with the reason and
+// the failing worker's last lines.
+func startInBackground(out io.Writer, t *startTarget) error {
+	state, err := stateDir()
+	if err != nil {
+		return err
+	}
+	cwd := t.dir
+	var toStart []master.Config
+	var names, reloaded []string
+	for _, cfg := range t.configs {
+		names = append(names, cfg.Name)
+		client := appClient(cfg)
+		if _, err := client.Status(); err != nil {
+			toStart = append(toStart, cfg)
+			continue
+		}
+		// Already running: a ready-gated rolling reload, which re-reads a
+		// config file; a script's new flags need delete + start.
+		if err := client.Reload(); err != nil {
+			return fmt.Errorf("app %s runs already; its reload failed: %w", cfg.Name, err)
+		}
+		reloaded = append(reloaded, cfg.Name)
+	}
+	if len(toStart) > 0 {
+		var starting []string
+		for _, cfg := range toStart {
+			starting = append(starting, cfg.Name)
+			rec := appRecord{Name: cfg.Name, Args: t.commandLine(false, cfg.Name), Dir: cwd, Env: savedEnv()}
+			if !t.isFile {
+				rec.Args = t.commandLine(false)
+			}
+			if err := writeRecord(state, rec); err != nil {
+				return fmt.Errorf("state directory: %w", err)
+			}
+		}
+		if err := spawnAndWait(state, t.commandLine(true, starting...), cwd, os.Environ(), toStart); err != nil {
+			return err
+		}
+	}
+	if len(reloaded) > 0 {
+		fmt.Fprintf(out, "running already, reloaded: %s\n", strings.Join(reloaded, ", "))
+	}
+	return renderList(out, listApps(names))
+}
+
+// appClient is the control client of an app.
+func appClient(cfg master.Config) *control.Client {
+	path := cfg.ControlPath
+	if path == "" {
+		path, _ = control.DefaultPath(cfg.Name)
+	}
+	return &control.Client{Path: path, Timeout: 5 * time.Second}
+}
+
+// spawnAndWait runs `clusterd args...` as a background master: a new
+// session (a terminal's hangup never reaches it), stdin from /dev/null,
+// stdout and stderr appended to daemon.log in the state directory. It
+// returns once every app of configs has every slot ready.
+func spawnAndWait(state string, args []string, dir string, env []string, configs []master.Config) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(state, "daemon.log")
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("daemon log: %w", err)
+	}
+	defer logFile.Close()
+	logStart, _ := logFile.Seek(0, io.SeekEnd)
+	daemon := exec.Command(self, args...)
+	daemon.Dir, daemon.Env = dir, env
+	daemon.Stdout, daemon.Stderr = logFile, logFile // Stdin nil: /dev/null
+	daemon.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := daemon.Start(); err != nil {
+		return fmt.Errorf("starting the background master: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- daemon.Wait() }()
+	err = waitStarted(configs, exited)
+	var failed *startFailure
+	switch {
+	case errors.As(err, &failed):
+		return fmt.Errorf("%w%s", err, failed.lastLines())
+	case err != nil:
+		return fmt.Errorf("%w%s", err, indent(tailFrom(logPath, logStart, 10)))
+	}
+	return nil
+}
+
+// startFailure: a worker of the app exited before every slot was ready.
+type startFailure struct {
+	client *control.Client
+	app    string
+	slot   int
+	why    string
+}
+
+func (f *startFailure) Error() string {
+	return fmt.Sprintf("app %s failed to start: slot %d: %s (its master retries in the background: clusterd ls, clusterd delete %s)", f.app, f.slot, f.why, f.app)
+}
+
+// lastLines are the failing slot's last lines of output.
+func (f *startFailure) lastLines() string {
+	var lines []string
+	f.client.Logs(200, false, func(msg logcapture.LogMessage) error {
+		if msg.Line != nil && msg.Line.Slot == f.slot {
+			lines = append(lines, msg.Line.Line)
+		}
+		return nil
+	})
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return indent(lines)
+}
+
+func indent(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return "\n  " + strings.Join(lines, "\n  ")
+}
+
+// waitStarted polls the apps' control sockets until every slot of each has
+// a ready worker. A worker that exits first is a failed start; a master
+// that exits, or a deadline past the longest listen timeout, fails too.
+func waitStarted(configs []master.Config, exited <-chan error) error {
+	longest := time.Duration(0)
+	pending := map[string]*control.Client{}
+	for _, cfg := range configs {
+		longest = max(longest, cfg.ListenTimeout+cfg.MinUptime)
+		pending[cfg.Name] = appClient(cfg)
+	}
+	deadline := time.Now().Add(longest + 10*time.Second)
+	for {
+		for name, client := range pending {
+			st, err := client.Status()
+			if err != nil {
+				continue // not listening yet
+			}
+			for _, w := range st.Workers {
+				if w.State == "errored" || w.LastExit != "" {
+					return &startFailure{client: client, app: name, slot: w.Slot, why: "its worker exited before it was ready: " + orDash(w.LastExit)}
+				}
+			}
+			if allReady(st) {
+				delete(pending, name)
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the background master exited before its apps were ready (%v); its last lines (daemon.log):", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			var late []string
+			for name := range pending {
+				late = append(late, name)
+			}
+			return fmt.Errorf("not ready within %s: %s (clusterd ls; clusterd logs APP)", longest+10*time.Second, strings.Join(late, ", "))
+		}
+	}
+}
+
+// allReady: every slot has a ready worker of its own (workers a reload
+// replaced may still be draining beside them).
+func allReady(st *control.Status) bool {
+	ready := 0
+	for _, w := range st.Workers {
+		if w.State == "ready" && !w.Successor {
+			ready++
+		}
+	}
+	return ready == st.Instances
+}
+
+// tailFrom is the last n lines written to path after offset.
+func tailFrom(path string, offset int64, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	f.Seek(offset, io.SeekStart)
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
