@@ -50,7 +50,7 @@ func NewFlags(f *pflag.FlagSet) *Flags {
 	f.Var(sizeValue{&cfg.MaxMemoryRestart}, "max-memory-restart", "replace a worker whose RSS stays above this size (e.g. 200M, 1G) in 3 samples a second apart, by a rolling restart: its successor is ready first (0: off)")
 	f.BoolVar(&cfg.NoAutorestart, "no-autorestart", false, "do not replace a worker that exits (PM2's autorestart: false); the master exits with the last worker's exit code when none is left")
 	f.IntSliceVar(&cfg.StopExitCodes, "stop-exit-codes", nil, "exit codes that mean a worker stopped on purpose and is not replaced (PM2's stop_exit_codes), e.g. 0 or 0,64")
-	f.StringVar(&cfg.User, "user", "", "run every worker as this user (name or uid), with its primary group and no supplementary groups; the master stays root to bind privileged ports")
+	f.StringVar(&cfg.User, "user", "", "run every worker as this user (name or uid), with its primary group and no supplementary groups; a uid that no passwd entry names runs with the gid of the same number unless --group says otherwise; the master stays root to bind privileged ports")
 	f.StringVar(&cfg.Group, "group", "", "run every worker with this group (name or gid) instead of the user's primary group")
 	f.Var(durationValue{&cfg.UpgradeTimeout}, "upgrade-timeout", "on SIGUSR2 or clusterd upgrade, how long the new master may take until all its workers are ready; then it is killed and this master keeps serving")
 	f.StringVar(&cfg.Pidfile, "pidfile", "", "write the master's pid here (atomically) once all workers are ready; for systemd PIDFile= and scripts")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -54,7 +55,12 @@ running.`,
   clusterd start ecosystem.config.js --env production
   clusterd start apps.yml --only api
   clusterd start apps.yml --no-daemon`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{Err: errors.New("start what? give a script, a program or a config file: clusterd start app.js | clusterd start apps.yml")}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := os.Getwd()
 			if err != nil {
@@ -82,6 +88,9 @@ running.`,
 	}
 	f := cmd.Flags()
 	appconfig.NewFlags(f) // the values reach each app through the flag set
+	// As in PM2, an app runs one worker unless -i (or its file) says more.
+	f.Lookup("instances").Value.Set("1") // not f.Set: a file's instances must still count
+	f.Lookup("instances").DefValue = "1"
 	f.StringVar(&profile, "env", "", "merge each app's env_PROFILE over its env (PM2's --env)")
 	f.StringVar(&only, "only", "", "start only these apps of the config file (comma-separated names), as PM2's --only")
 	f.BoolVar(&noDaemon, "no-daemon", false, "run the master here in the foreground (PM2's --no-daemon)")
