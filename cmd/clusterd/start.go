@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,15 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/clusterd/clusterd/appconfig"
-	"github.com/clusterd/clusterd/control"
-	"github.com/clusterd/clusterd/logcapture"
+	"github.com/clusterd/clusterd/daemon"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -90,11 +85,11 @@ func readStartTarget(cmd *cobra.Command, dir string, args []string, profile, onl
 
 // hasRecord: an app of that name was started in the background before.
 func hasRecord(name string) bool {
-	state, err := stateDir()
+	state, err := daemon.StateDir()
 	if err != nil {
 		return false
 	}
-	_, err = os.Stat(recordPath(state, name))
+	_, err = os.Stat(daemon.RecordPath(state, name))
 	return err == nil
 }
 
@@ -164,7 +159,7 @@ func (t *startTarget) commandLine(noDaemon bool, names ...string) []string {
 // has every slot ready, printing the table, or fails with the reason and
 // the failing worker's last lines.
 func startInBackground(out io.Writer, t *startTarget) error {
-	state, err := stateDir()
+	state, err := daemon.StateDir()
 	if err != nil {
 		return err
 	}
@@ -173,7 +168,7 @@ func startInBackground(out io.Writer, t *startTarget) error {
 	var names, reloaded []string
 	for _, cfg := range t.configs {
 		names = append(names, cfg.Name)
-		client := appClient(cfg)
+		client := daemon.Client(cfg)
 		if _, err := client.Status(); err != nil {
 			toStart = append(toStart, cfg)
 			continue
@@ -189,15 +184,15 @@ func startInBackground(out io.Writer, t *startTarget) error {
 		var starting []string
 		for _, cfg := range toStart {
 			starting = append(starting, cfg.Name)
-			rec := appRecord{Name: cfg.Name, Args: t.commandLine(false, cfg.Name), Dir: cwd, Env: savedEnv()}
+			rec := daemon.Record{Name: cfg.Name, Args: t.commandLine(false, cfg.Name), Dir: cwd, Env: daemon.SavedEnv()}
 			if !t.isFile {
 				rec.Args = t.commandLine(false)
 			}
-			if err := writeRecord(state, rec); err != nil {
+			if err := daemon.WriteRecord(state, rec); err != nil {
 				return fmt.Errorf("state directory: %w", err)
 			}
 		}
-		if err := spawnAndWait(state, t.commandLine(true, starting...), cwd, os.Environ(), toStart); err != nil {
+		if err := daemon.SpawnAndWait(state, t.commandLine(true, starting...), cwd, os.Environ(), toStart); err != nil {
 			return err
 		}
 	}
@@ -205,160 +200,6 @@ func startInBackground(out io.Writer, t *startTarget) error {
 		fmt.Fprintf(out, "running already, reloaded: %s\n", strings.Join(reloaded, ", "))
 	}
 	return renderList(out, listApps(names))
-}
-
-// appClient is the control client of an app.
-func appClient(cfg master.Config) *control.Client {
-	path := cfg.ControlPath
-	if path == "" {
-		path, _ = control.DefaultPath(cfg.Name)
-	}
-	return &control.Client{Path: path, Timeout: 5 * time.Second}
-}
-
-// spawnAndWait runs `clusterd args...` as a background master: a new
-// session (a terminal's hangup never reaches it), stdin from /dev/null,
-// stdout and stderr appended to daemon.log in the state directory. It
-// returns once every app of configs has every slot ready.
-func spawnAndWait(state string, args []string, dir string, env []string, configs []master.Config) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	logPath := filepath.Join(state, "daemon.log")
-	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("daemon log: %w", err)
-	}
-	defer logFile.Close()
-	logStart, _ := logFile.Seek(0, io.SeekEnd)
-	daemon := exec.Command(self, args...)
-	daemon.Dir, daemon.Env = dir, env
-	daemon.Stdout, daemon.Stderr = logFile, logFile // Stdin nil: /dev/null
-	daemon.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := daemon.Start(); err != nil {
-		return fmt.Errorf("starting the background master: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- daemon.Wait() }()
-	err = waitStarted(configs, exited)
-	var failed *startFailure
-	switch {
-	case errors.As(err, &failed):
-		return fmt.Errorf("%w%s", err, failed.lastLines())
-	case err != nil:
-		return fmt.Errorf("%w%s", err, indent(tailFrom(logPath, logStart, 10)))
-	}
-	return nil
-}
-
-// startFailure: a worker of the app exited before every slot was ready.
-type startFailure struct {
-	client *control.Client
-	app    string
-	slot   int
-	why    string
-}
-
-func (f *startFailure) Error() string {
-	return fmt.Sprintf("app %s failed to start: slot %d: %s (its master retries in the background: clusterd ls, clusterd delete %s)", f.app, f.slot, f.why, f.app)
-}
-
-// lastLines are the failing slot's last lines of output.
-func (f *startFailure) lastLines() string {
-	var lines []string
-	f.client.Logs(200, false, func(msg logcapture.LogMessage) error {
-		if msg.Line != nil && msg.Line.Slot == f.slot {
-			lines = append(lines, msg.Line.Line)
-		}
-		return nil
-	})
-	if len(lines) > 10 {
-		lines = lines[len(lines)-10:]
-	}
-	return indent(lines)
-}
-
-func indent(lines []string) string {
-	if len(lines) == 0 {
-		return ""
-	}
-	return "\n  " + strings.Join(lines, "\n  ")
-}
-
-// waitStarted polls the apps' control sockets until every slot of each has
-// a ready worker. A worker that exits first is a failed start; a master
-// that exits, or a deadline past the longest listen timeout, fails too.
-func waitStarted(configs []master.Config, exited <-chan error) error {
-	longest := time.Duration(0)
-	pending := map[string]*control.Client{}
-	for _, cfg := range configs {
-		longest = max(longest, cfg.ListenTimeout+cfg.MinUptime)
-		pending[cfg.Name] = appClient(cfg)
-	}
-	deadline := time.Now().Add(longest + 10*time.Second)
-	for {
-		for name, client := range pending {
-			st, err := client.Status()
-			if err != nil {
-				continue // not listening yet
-			}
-			for _, w := range st.Workers {
-				if w.State == "errored" || w.LastExit != "" {
-					return &startFailure{client: client, app: name, slot: w.Slot, why: "its worker exited before it was ready: " + orDash(w.LastExit)}
-				}
-			}
-			if allReady(st) {
-				delete(pending, name)
-			}
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("the background master exited before its apps were ready (%v); its last lines (daemon.log):", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			var late []string
-			for name := range pending {
-				late = append(late, name)
-			}
-			return fmt.Errorf("not ready within %s: %s (clusterd ls; clusterd logs APP)", longest+10*time.Second, strings.Join(late, ", "))
-		}
-	}
-}
-
-// allReady: every slot has a ready worker of its own (workers a reload
-// replaced may still be draining beside them).
-func allReady(st *control.Status) bool {
-	ready := 0
-	for _, w := range st.Workers {
-		if w.State == "ready" && !w.Successor {
-			ready++
-		}
-	}
-	return ready == st.Instances
-}
-
-// tailFrom is the last n lines written to path after offset.
-func tailFrom(path string, offset int64, n int) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	f.Seek(offset, io.SeekStart)
-	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
 }
 
 func orDash(s string) string {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/clusterd/clusterd/appconfig"
 	"github.com/clusterd/clusterd/bootunit"
+	"github.com/clusterd/clusterd/daemon"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -99,7 +100,7 @@ func writeUnit(cmd *cobra.Command, unit, name string, install bool, unitDir stri
 // The saved apps are read now, so a dump that would not start fails here,
 // and the stop timeout covers the longest kill timeout among them.
 func resurrectUnit() (unit, name string, err error) {
-	state, err := stateDir()
+	state, err := daemon.StateDir()
 	if err != nil {
 		return "", "", err
 	}
@@ -109,7 +110,7 @@ func resurrectUnit() (unit, name string, err error) {
 	}
 	killTimeout := master.Defaults().KillTimeout
 	for _, r := range recs {
-		t, err := r.target()
+		t, err := recordTarget(r)
 		if err != nil {
 			return "", "", fmt.Errorf("saved app %s: %w", r.Name, err)
 		}

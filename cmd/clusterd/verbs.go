@@ -22,12 +22,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clusterd/clusterd/control"
+	"github.com/clusterd/clusterd/daemon"
 	"github.com/clusterd/clusterd/master"
 )
 
 // PM2's verbs. They find the apps of this user through the control sockets
 // in the per-user control directory (control.DefaultPath) and the app
-// records of the state directory (see stateDir); each exits 0, or 1 with
+// records of the state directory (see daemon.StateDir); each exits 0, or 1 with
 // one line.
 
 // listEntry is one app for ls: running (st set) or stopped (a record and
@@ -58,8 +59,8 @@ func listApps(names []string) []listEntry {
 		}()
 	}
 	wg.Wait()
-	if state, err := stateDir(); err == nil {
-		for _, r := range readRecords(state) {
+	if state, err := daemon.StateDir(); err == nil {
+		for _, r := range daemon.ReadRecords(state) {
 			if !slices.ContainsFunc(entries, func(e listEntry) bool { return e.name == r.Name }) {
 				entries = append(entries, listEntry{name: r.Name})
 			}
@@ -197,21 +198,21 @@ started from its record, as clusterd start NAME does.`,
 // startRecorded starts the stopped app called name again from its record,
 // in the background; if it runs, it is reloaded (startOrReload).
 func startRecorded(out io.Writer, name string) error {
-	state, err := stateDir()
+	state, err := daemon.StateDir()
 	if err != nil {
 		return err
 	}
-	rec, err := readRecord(state, name)
+	rec, err := daemon.ReadRecord(state, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: no such file or program, and no app of that name was started before (clusterd ls)", name)
 	} else if err != nil {
 		return fmt.Errorf("the record of app %s: %w", name, err)
 	}
-	t, err := rec.target()
+	t, err := recordTarget(rec)
 	if err != nil {
 		return fmt.Errorf("app %s cannot start again as it was started (clusterd %s): %w", name, strings.Join(rec.Args, " "), err)
 	}
-	client := appClient(t.configs[0])
+	client := daemon.Client(t.configs[0])
 	if _, err := client.Status(); err == nil {
 		if err := client.Reload(); err != nil {
 			return fmt.Errorf("app %s runs already; its reload failed: %w", name, err)
@@ -219,7 +220,7 @@ func startRecorded(out io.Writer, name string) error {
 		fmt.Fprintf(out, "running already, reloaded: %s\n", name)
 		return renderList(out, listApps([]string{name}))
 	}
-	if err := spawnAndWait(state, noDaemon(rec.withListen()), rec.Dir, rec.Env, t.configs); err != nil {
+	if err := daemon.SpawnAndWait(state, noDaemon(rec.WithListen()), rec.Dir, rec.Env, t.configs); err != nil {
 		return err
 	}
 	return renderList(out, listApps([]string{name}))
@@ -231,11 +232,11 @@ func noDaemon(args []string) []string {
 	return append([]string{args[0], "--no-daemon"}, args[1:]...)
 }
 
-// target reads the record's command line as start would have, in its
+// recordTarget reads the record's command line as start would have, in its
 // directory: the app's configuration (with the saved addresses).
-func (r appRecord) target() (*startTarget, error) {
+func recordTarget(r daemon.Record) (*startTarget, error) {
 	cmd := newStartCommand()
-	args := r.withListen()
+	args := r.WithListen()
 	if len(args) < 2 || args[0] != "start" {
 		return nil, fmt.Errorf("not a start command line: %q", args)
 	}
@@ -258,7 +259,7 @@ func newDeleteCommand() *cobra.Command {
 		Short:   "Stop an app and forget it: ls no longer lists it, start NAME no longer knows it",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			state, err := stateDir()
+			state, err := daemon.StateDir()
 			if err != nil {
 				return err
 			}
@@ -270,7 +271,7 @@ func newDeleteCommand() *cobra.Command {
 				if err := client.Stop(); err != nil && !errors.Is(err, control.ErrNoMaster) {
 					return fmt.Errorf("app %s: %w", name, err)
 				}
-				if err := removeRecord(state, name); err != nil {
+				if err := daemon.RemoveRecord(state, name); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", name)
@@ -343,8 +344,8 @@ func newDescribeCommand() *cobra.Command {
 				return err
 			}
 			st, err := client.StatusWithUsage()
-			state, _ := stateDir()
-			rec, recErr := readRecord(state, name)
+			state, _ := daemon.StateDir()
+			rec, recErr := daemon.ReadRecord(state, name)
 			switch {
 			case errors.Is(err, control.ErrNoMaster) && recErr != nil:
 				return fmt.Errorf("no app %s runs or was started before (clusterd ls)", name)
@@ -512,7 +513,7 @@ background masters' daemon.log. The in-memory lines of clusterd logs stay.`,
 			var names []string
 			if len(args) == 1 {
 				names = args
-			} else if state, err := stateDir(); err == nil {
+			} else if state, err := daemon.StateDir(); err == nil {
 				files = append(files, filepath.Join(state, "daemon.log"))
 			}
 			for _, e := range listApps(names) {
@@ -559,17 +560,17 @@ COMMAND, clusterd -c FILE, start --no-daemon) has no record: it is named and
 left out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			state, err := stateDir()
+			state, err := daemon.StateDir()
 			if err != nil {
 				return err
 			}
-			var saved []appRecord
+			var saved []daemon.Record
 			var names, foreground []string
 			for _, e := range listApps(nil) {
 				if e.st == nil {
 					continue
 				}
-				rec, err := readRecord(state, e.name)
+				rec, err := daemon.ReadRecord(state, e.name)
 				if err != nil {
 					foreground = append(foreground, e.name)
 					continue
@@ -578,7 +579,7 @@ left out.`,
 				saved = append(saved, rec)
 				names = append(names, e.name)
 			}
-			if err := writeJSON(dumpPath(state), saved); err != nil {
+			if err := daemon.WriteJSON(dumpPath(state), saved); err != nil {
 				return fmt.Errorf("save: %w", err)
 			}
 			if len(foreground) > 0 {
@@ -591,8 +592,8 @@ left out.`,
 }
 
 // readDump is what save wrote.
-func readDump(state string) ([]appRecord, error) {
-	var recs []appRecord
+func readDump(state string) ([]daemon.Record, error) {
+	var recs []daemon.Record
 	b, err := os.ReadFile(dumpPath(state))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("nothing saved: %s does not exist (clusterd save)", dumpPath(state))
@@ -616,7 +617,7 @@ run, all in one master process in the background, and returns once they are
 ready, as start does. --no-daemon runs them here in the foreground: what the
 unit of clusterd startup runs at boot.`,
 		RunE: func(cmd *cobra.Command, names []string) error {
-			state, err := stateDir()
+			state, err := daemon.StateDir()
 			if err != nil {
 				return err
 			}
@@ -625,7 +626,7 @@ unit of clusterd startup runs at boot.`,
 				return err
 			}
 			if len(names) > 0 {
-				recs = slices.DeleteFunc(recs, func(r appRecord) bool { return !slices.Contains(names, r.Name) })
+				recs = slices.DeleteFunc(recs, func(r daemon.Record) bool { return !slices.Contains(names, r.Name) })
 			}
 			if foreground {
 				return runApps(func() ([]master.Config, error) { return resurrectConfigs(recs) }, false)
@@ -633,15 +634,15 @@ unit of clusterd startup runs at boot.`,
 			var toStart []string
 			var configs []master.Config
 			for _, r := range recs {
-				t, err := r.target()
+				t, err := recordTarget(r)
 				if err != nil {
 					return fmt.Errorf("app %s: %w", r.Name, err)
 				}
-				if _, err := appClient(t.configs[0]).Status(); err == nil {
+				if _, err := daemon.Client(t.configs[0]).Status(); err == nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "running already: %s\n", r.Name)
 					continue
 				}
-				if err := writeRecord(state, r); err != nil {
+				if err := daemon.WriteRecord(state, r); err != nil {
 					return err
 				}
 				toStart = append(toStart, r.Name)
@@ -649,7 +650,7 @@ unit of clusterd startup runs at boot.`,
 			}
 			if len(toStart) > 0 {
 				cwd, _ := os.Getwd()
-				if err := spawnAndWait(state, append([]string{"resurrect", "--no-daemon"}, toStart...), cwd, os.Environ(), configs); err != nil {
+				if err := daemon.SpawnAndWait(state, append([]string{"resurrect", "--no-daemon"}, toStart...), cwd, os.Environ(), configs); err != nil {
 					return err
 				}
 			}
@@ -667,10 +668,10 @@ unit of clusterd startup runs at boot.`,
 // resurrectConfigs are the saved apps' configurations, each read as its
 // start read it, in its directory, with its environment and addresses.
 // A config file's app reads its file again on each reload.
-func resurrectConfigs(recs []appRecord) ([]master.Config, error) {
+func resurrectConfigs(recs []daemon.Record) ([]master.Config, error) {
 	var configs []master.Config
 	for _, r := range recs {
-		t, err := r.target()
+		t, err := recordTarget(r)
 		if err != nil {
 			return nil, fmt.Errorf("app %s: %w", r.Name, err)
 		}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clusterd/clusterd/control"
+	"github.com/clusterd/clusterd/daemon"
 )
 
 // pm2Home gives the test a user of its own: a control directory
@@ -76,7 +77,7 @@ func appStatus(t *testing.T, name string) *control.Status {
 	if err != nil {
 		t.Fatalf("status of %s: %v", name, err)
 	}
-	if !allReady(st) {
+	if !daemon.AllReady(st) {
 		t.Fatalf("app %s is not ready: %+v", name, st.Workers)
 	}
 	return st
@@ -99,10 +100,14 @@ func serves(t *testing.T, addr string) {
 	}
 }
 
+// workerPIDs are the pids of the workers that serve: not those a reload
+// replaced, which may still be draining when it returns.
 func workerPIDs(st *control.Status) []int {
 	var pids []int
 	for _, w := range st.Workers {
-		pids = append(pids, w.PID)
+		if w.State != "stopping" {
+			pids = append(pids, w.PID)
+		}
 	}
 	return pids
 }
@@ -331,7 +336,7 @@ func TestDescribeEnvSignalFlushRestart(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if p, _ := workerOf(now, 0); p == pid0 || !allReady(now) {
+		if p, _ := workerOf(now, 0); p == pid0 || !daemon.AllReady(now) {
 			return fmt.Errorf("slot 0 still %d", p)
 		}
 		if p, _ := workerOf(now, 1); p != pid1 {
