@@ -3,6 +3,7 @@ package logcapture
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/clusterd/clusterd/internal/proctest"
 	"golang.org/x/sys/unix"
 )
 
@@ -409,5 +411,31 @@ func TestLongEscapedLineFitsARotatingFile(t *testing.T) {
 	defer s.close()
 	if _, err := s.Write(rec); err != nil {
 		t.Fatalf("the rotating file refused the record: %v", err)
+	}
+}
+
+// A full disk (ENOSPC, here /dev/full) loses the lines written meanwhile,
+// says so once, and stops nothing: the reader goes on and the ring keeps
+// every line for `clusterd logs`.
+func TestFullDiskLosesLinesNotTheWorker(t *testing.T) {
+	var logged proctest.Buffer
+	c, err := New(Options{Name: "app", LogFile: "/dev/full", Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.closeFiles()
+	var input strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&input, "line %d\n", i)
+	}
+	c.read(strings.NewReader(input.String()), logSource{slot: 0, pid: 1})
+	if got := c.ring.Last(1); len(got) != 1 || got[0].Line != "line 999" {
+		t.Fatalf("the ring's last line is %v, want line 999", got)
+	}
+	if n := strings.Count(logged.String(), "writing worker output failed"); n != 1 {
+		t.Errorf("the failure was logged %d times, want once:\n%s", n, logged.String())
+	}
+	if !strings.Contains(logged.String(), "no space left on device") {
+		t.Errorf("the log does not say why: %s", logged.String())
 	}
 }
