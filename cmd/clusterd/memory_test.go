@@ -13,7 +13,8 @@ import (
 // the replacement is logged and counted in status.
 func TestMemoryLimitRollingRestart(t *testing.T) {
 	c := startCluster(t, clusterOptions{
-		args:    []string{"-i", "1", "--wait-ready", "--max-memory-restart", "400M"},
+		// A long kill timeout: the fat worker drains its 600 MB request, however slow a loaded machine makes it.
+		args:    []string{"-i", "1", "--wait-ready", "--max-memory-restart", "400M", "--kill-timeout", "60s"},
 		command: demoCommand(t), waitReady: true,
 	})
 	fat := c.waitAllReady()[0]
