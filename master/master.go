@@ -263,7 +263,7 @@ func openSockets(cfg *Config) (listener.Groups, error) {
 			return nil, err
 		}
 	}
-	return listener.OpenGroupsWith(inherited, specs, cfg.Instances, listener.Options{ReusePort: cfg.ReusePort})
+	return listener.OpenGroupsWith(inherited, specs, cfg.Instances, listener.Options{ReusePort: cfg.ReusePort, Unsteered: true})
 }
 
 // Addresses are the sockets' bound addresses, in fd order.

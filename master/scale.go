@@ -47,7 +47,7 @@ func (m *Master) scaleTo(target int) error {
 	}
 	from := len(m.slots)
 	for len(m.slots) < target {
-		sockets, err := m.sockets.Grow(listener.Options{ReusePort: m.cfg.ReusePort})
+		sockets, err := m.sockets.Grow()
 		if err != nil {
 			return fmt.Errorf("scale up to %d: %w (now %d instances)", target, err, len(m.slots))
 		}
@@ -69,7 +69,9 @@ func (m *Master) scaleTo(target int) error {
 					"slot", s.index)
 			}
 		}
-		m.sockets = m.sockets.Shrink()
+		var own listener.Set
+		m.sockets, own = m.sockets.Shrink()
+		own.Close()
 	}
 	if from != target {
 		m.log.Info("scaled", "from", from, "to", target)
