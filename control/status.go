@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,17 +12,21 @@ import (
 
 // Status is what `clusterd status` shows; --json prints it as is.
 type Status struct {
-	Name       string         `json:"name"`
-	PID        int            `json:"pid"`
-	Command    []string       `json:"command"`
-	Generation int            `json:"generation"`
-	Instances  int            `json:"instances"`
-	Listeners  []string       `json:"listeners"`
-	Metrics    string         `json:"metrics,omitempty"` // the --metrics address
-	StartedAt  time.Time      `json:"started_at"`
-	Stopping   bool           `json:"stopping"`
-	Workers    []WorkerStatus `json:"workers"`
-	Reload     ReloadStatus   `json:"reload"`
+	Name       string   `json:"name"`
+	PID        int      `json:"pid"`
+	Command    []string `json:"command"`
+	Generation int      `json:"generation"`
+	Instances  int      `json:"instances"`
+	Listeners  []string `json:"listeners"`
+	// SocketModes[i] is how Listeners[i] is served: "reuseport+steering",
+	// "reuseport" or "shared", with the reason after a colon where
+	// steering was wanted and is not done.
+	SocketModes []string       `json:"socket_modes,omitempty"`
+	Metrics     string         `json:"metrics,omitempty"` // the --metrics address
+	StartedAt   time.Time      `json:"started_at"`
+	Stopping    bool           `json:"stopping"`
+	Workers     []WorkerStatus `json:"workers"`
+	Reload      ReloadStatus   `json:"reload"`
 }
 
 // WorkerStatus describes one slot's worker, or a worker on its way in or
@@ -91,7 +96,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Render writes the status as a table for people.
 func (st *Status) Render(out io.Writer) error {
 	var b strings.Builder
-	listening := "listening on " + strings.Join(st.Listeners, ", ")
+	listeners := slices.Clone(st.Listeners)
+	for i, mode := range st.SocketModes {
+		if i < len(listeners) {
+			listeners[i] += " (" + mode + ")"
+		}
+	}
+	listening := "listening on " + strings.Join(listeners, ", ")
 	if len(st.Listeners) == 0 {
 		listening = "no sockets"
 	}

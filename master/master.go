@@ -87,6 +87,7 @@ type Master struct {
 	// lastWorkerExit is set when the master stops because no worker is
 	// left to run.
 	lastWorkerExit *WorkerExit
+	steerFailed    bool // logged once
 }
 
 func newSlot(index int, cmd *launch.Command) *slot {
@@ -201,6 +202,11 @@ func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master,
 		restartCounts:       map[string]int{},
 		reloadCounts:        map[string]int{},
 	}
+	for _, s := range slices.Concat(sockets[:min(len(sockets), 1)]...) {
+		if why := s.ModeReason(); why != "" {
+			m.log.Warn("listen: "+string(s.Mode())+" socket instead of one steered socket per worker", "socket", s.Spec.String(), "why", why)
+		}
+	}
 	m.cfg.Watch = watch.Paths(cfg.Watch, cmd.Dir)
 	if cfg.NodeCompat {
 		dir, preload, err := launch.WriteNodePreload()
@@ -263,7 +269,10 @@ func openSockets(cfg *Config) (listener.Groups, error) {
 			return nil, err
 		}
 	}
-	return listener.OpenGroupsWith(inherited, specs, cfg.Instances, listener.Options{ReusePort: cfg.ReusePort, Unsteered: true})
+	// One steered socket per slot unless asked to share (docs/design.md
+	// §10); --reuseport keeps per-slot sockets where steering is refused.
+	return listener.OpenGroupsWith(inherited, specs, cfg.Instances,
+		listener.Options{ReusePort: !cfg.SharedSocket, Unsteered: cfg.ReusePort})
 }
 
 // Addresses are the sockets' bound addresses, in fd order.
@@ -569,6 +578,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		})
 	}
 	m.log.Debug("worker started", "slot", slotIndex, "pid", pid, "generation", cmd.Generation)
+	m.steer() // a successor's slot is off until it takes over
 	return p, nil
 }
 
@@ -612,6 +622,7 @@ func (m *Master) markReady(p *proc, why string) {
 		p.failedStartsBefore, s.failedStarts = s.failedStarts, 0
 	}
 	m.log.Info("worker ready", "slot", p.slot, "pid", p.pid, "after", p.readyAt.Sub(p.startedAt).Round(time.Millisecond), "by", why)
+	m.steer()
 	if !m.allReadyOnce && m.allReady() {
 		m.allReadyOnce = true
 		m.onAllReady()
@@ -691,6 +702,7 @@ func (m *Master) stopProc(p *proc, reason string) {
 func (m *Master) onReaped(p *proc, e Exit) {
 	if !p.leaderGone {
 		p.leaderGone = true
+		defer m.steer() // its slot is off from the first news of its death
 		p.exitStatus = describeExit(e.Status, nil)
 		p.exitCode = exitCode(e.Status, nil)
 		diedAt := e.At
@@ -744,6 +756,10 @@ func (m *Master) onExit(p *proc) {
 	}
 	close(p.exitedCh)
 	how, uptime := p.exitStatus, p.uptime
+	if p.closeOnExit != nil {
+		p.closeOnExit.Close()
+	}
+	defer m.steer()
 
 	s := m.slotOf(p)
 	if s != nil && s.worker == p {

@@ -58,6 +58,9 @@ type proc struct {
 	ipc        *notify.NodeChannel
 	uptime     time.Duration
 	exited     bool // onExit has run
+	// closeOnExit are the sockets of its removed slot (scale down), closed
+	// when it has exited (see retire).
+	closeOnExit listener.Set
 	stopReason string
 	startTimer Timer // min-uptime or listen timeout
 	killTimer  Timer
