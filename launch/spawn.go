@@ -20,6 +20,9 @@ type Worker struct {
 	NotifyPipe int    // write end, becomes NOTIFY_FD
 	NodeIPC    int    // the worker's end of the Node IPC channel, -1 for none
 	Slot       int
+	// Instances is how many workers the master runs (CLUSTERD_INSTANCES):
+	// a Go worker using package worker takes its share of the CPUs by it.
+	Instances  int
 	Credential *syscall.Credential // nil: the master's own user
 	Watchdog   time.Duration       // WATCHDOG_USEC, 0 for none
 }
@@ -47,6 +50,7 @@ func (w Worker) Fork() Fork {
 		"NOTIFY_SOCKET="+w.NotifyAddr,
 		"NOTIFY_FD="+strconv.Itoa(notifyFD),
 		"CLUSTERD_SLOT="+strconv.Itoa(w.Slot),
+		"CLUSTERD_INSTANCES="+strconv.Itoa(max(w.Instances, 1)),
 		execshim.Var+"="+w.Cmd.Path,
 	)
 	if nodeFD >= 0 {
@@ -78,7 +82,7 @@ func (w Worker) Fork() Fork {
 // sockets or upgrade handshake; a worker must never see them.
 var MasterOnlyVars = []string{
 	"NOTIFY_SOCKET", "NOTIFY_FD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "CLUSTERD_LISTEN_PORTS", execshim.Var, "CLUSTERD_SLOT",
+	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "CLUSTERD_LISTEN_PORTS", execshim.Var, "CLUSTERD_SLOT", "CLUSTERD_INSTANCES",
 }
 
 // MasterEnvForWorkers is the master's environment without what belongs to the master.

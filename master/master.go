@@ -528,6 +528,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		NotifyPipe: int(endpoint.PipeFd()),
 		NodeIPC:    nodeIPC,
 		Slot:       slotIndex,
+		Instances:  len(m.slots),
 		Credential: m.credential,
 		Watchdog:   m.cfg.Watchdog,
 	}.Fork(), func(e Exit) { m.post(func() { m.onReaped(p, e) }) })

@@ -58,12 +58,12 @@ type proc struct {
 	ipc        *notify.NodeChannel
 	uptime     time.Duration
 	exited     bool // onExit has run
-	// closeOnExit are the sockets of its removed slot (scale down), closed
-	// when it has exited (see retire).
-	closeOnExit listener.Set
 	stopReason string
 	startTimer Timer // min-uptime or listen timeout
 	killTimer  Timer
+	// closeOnExit are the sockets of its removed slot (scale down), closed
+	// when it has exited (see retire).
+	closeOnExit listener.Set
 }
 
 func newProc(id uint64, slot, pid int, cmd *launch.Command, successor bool, endpoint *notify.Endpoint, now time.Time) *proc {
