@@ -27,7 +27,8 @@ type Worker struct {
 	Watchdog   time.Duration       // WATCHDOG_USEC, 0 for none
 }
 
-// Fork is how the exec shim is forked to become the worker command.
+// Fork is how the trampoline (or the exec shim) is forked to become the
+// worker command.
 func (w Worker) Fork() Fork {
 	files := make([]uintptr, 0, 3+len(w.Sockets)+1)
 	files = append(files, w.Stdio[:]...)
@@ -42,8 +43,17 @@ func (w Worker) Fork() Fork {
 		files = append(files, uintptr(w.NodeIPC))
 	}
 
-	env := make([]string, 0, len(w.Env)+6)
-	env = append(env, w.Env...)
+	// The trampoline writes the worker's pid into the placeholders of
+	// env[0] and, when it is one, env[1] (see Trampoline); env[1] is
+	// otherwise LISTEN_FDS, whose value is never a placeholder.
+	trampoline, _ := Trampoline()
+	env := make([]string, 0, len(w.Env)+10)
+	if trampoline != "" {
+		env = append(env, "LISTEN_PID="+pidPlaceholder)
+		if w.Watchdog > 0 {
+			env = append(env, "WATCHDOG_PID="+pidPlaceholder)
+		}
+	}
 	env = append(env,
 		"LISTEN_FDS="+strconv.Itoa(len(w.Sockets)),
 		"LISTEN_FDNAMES="+w.FdNames,
@@ -51,14 +61,17 @@ func (w Worker) Fork() Fork {
 		"NOTIFY_FD="+strconv.Itoa(notifyFD),
 		"CLUSTERD_SLOT="+strconv.Itoa(w.Slot),
 		"CLUSTERD_INSTANCES="+strconv.Itoa(max(w.Instances, 1)),
-		execshim.Var+"="+w.Cmd.Path,
 	)
+	if trampoline == "" {
+		env = append(env, execshim.Var+"="+w.Cmd.Path)
+	}
 	if nodeFD >= 0 {
 		env = append(env, "NODE_CHANNEL_FD="+strconv.Itoa(nodeFD), "NODE_CHANNEL_SERIALIZATION_MODE=json")
 	}
 	if w.Watchdog > 0 {
 		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(w.Watchdog.Microseconds(), 10))
 	}
+	env = append(env, w.Env...)
 	attr := &syscall.ProcAttr{
 		Dir:   w.Cmd.Dir,
 		Env:   env,
@@ -72,6 +85,9 @@ func (w Worker) Fork() Fork {
 			Pdeathsig:  syscall.SIGKILL,
 			Credential: w.Credential,
 		},
+	}
+	if trampoline != "" {
+		return Fork{Path: trampoline, Argv: append([]string{w.Cmd.Path}, w.Cmd.Argv...), Attr: attr}
 	}
 	// The shim re-executes this binary from /proc/self/exe, so re-forks
 	// keep working after a deploy replaced the binary on disk.
