@@ -156,8 +156,13 @@ func Receive(carrier int) (Groups, error) {
 	for _, fd := range fds[next:] {
 		unix.Close(fd) // more than the manifest names: not ours to keep
 	}
-	for j, mode := range m.Modes {
-		if mode == Shared || j >= len(g[0]) {
+	for j := range g[0] {
+		mode := ReusePort // an older master sends no modes: own sockets were hashed
+		if j < len(m.Modes) {
+			mode = m.Modes[j]
+		}
+		hashed := mode == ReusePort && len(g) > 1 && g[1][j] != g[0][j]
+		if mode != Steered && !hashed {
 			continue
 		}
 		// The kernel's order is the slots' (they joined in slot order and
