@@ -12,21 +12,22 @@ import (
 
 // Status is what `clusterd status` shows; --json prints it as is.
 type Status struct {
-	Name       string   `json:"name"`
-	PID        int      `json:"pid"`
-	Command    []string `json:"command"`
-	Generation int      `json:"generation"`
-	Instances  int      `json:"instances"`
-	Listeners  []string `json:"listeners"`
+	Name       string         `json:"name"`
+	PID        int            `json:"pid"`
+	Command    []string       `json:"command"`
+	Generation int            `json:"generation"`
+	Instances  int            `json:"instances"`
+	Listeners  []string       `json:"listeners"`
+	Metrics    string         `json:"metrics,omitempty"` // the --metrics address
+	StartedAt  time.Time      `json:"started_at"`
+	Stopping   bool           `json:"stopping"`
+	Workers    []WorkerStatus `json:"workers"`
+	Reload     ReloadStatus   `json:"reload"`
+
 	// SocketModes[i] is how Listeners[i] is served: "reuseport+steering",
 	// "reuseport" or "shared", with the reason after a colon where
 	// steering was wanted and is not done.
-	SocketModes []string       `json:"socket_modes,omitempty"`
-	Metrics     string         `json:"metrics,omitempty"` // the --metrics address
-	StartedAt   time.Time      `json:"started_at"`
-	Stopping    bool           `json:"stopping"`
-	Workers     []WorkerStatus `json:"workers"`
-	Reload      ReloadStatus   `json:"reload"`
+	SocketModes []string `json:"socket_modes,omitempty"`
 }
 
 // WorkerStatus describes one slot's worker, or a worker on its way in or

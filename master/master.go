@@ -202,7 +202,7 @@ func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master,
 		restartCounts:       map[string]int{},
 		reloadCounts:        map[string]int{},
 	}
-	for _, s := range slices.Concat(sockets[:min(len(sockets), 1)]...) {
+	for _, s := range sockets[0] { // every slot's sockets share their first's mode
 		if why := s.ModeReason(); why != "" {
 			m.log.Warn("listen: "+string(s.Mode())+" socket instead of one steered socket per worker", "socket", s.Spec.String(), "why", why)
 		}
