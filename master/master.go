@@ -202,11 +202,6 @@ func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master,
 		restartCounts:       map[string]int{},
 		reloadCounts:        map[string]int{},
 	}
-	for _, s := range sockets[0] { // every slot's sockets share their first's mode
-		if why := s.ModeReason(); why != "" {
-			m.log.Warn("listen: "+string(s.Mode())+" socket instead of one steered socket per worker", "socket", s.Spec.String(), "why", why)
-		}
-	}
 	m.cfg.Watch = watch.Paths(cfg.Watch, cmd.Dir)
 	if cfg.NodeCompat {
 		dir, preload, err := launch.WriteNodePreload()
@@ -324,6 +319,11 @@ func (m *Master) Run(ctx context.Context) error {
 	go m.control.Serve(m.handleControl)
 	m.log.Info("master started", "name", m.cfg.Name, "pid", m.pid, "instances", len(m.slots),
 		"listen", m.Addresses(), "command", m.slots[0].cmd.Path, "control", m.cfg.ControlPath)
+	for _, s := range m.sockets[0] { // every slot's sockets share their first's mode
+		if why := s.ModeReason(); why != "" {
+			m.log.Warn("listen: "+string(s.Mode())+" socket instead of one steered socket per worker", "socket", s.Spec.String(), "why", why)
+		}
+	}
 	for _, s := range m.slots {
 		m.startWorker(s)
 	}
