@@ -69,6 +69,18 @@ PM2         := $(BENCH_TOOLS)/node_modules/.bin/pm2
 PM2_VERSION ?= 7.0.4
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# The worker trampoline (launch/trampoline.go): rebuild the embedded bytes after editing the
+# assembly; TestTrampolineIsItsSource checks that they match.
+.PHONY: trampoline
+trampoline:
+	as --64 -o /tmp/clusterd-trampoline.o launch/trampoline/trampoline_amd64.S
+	ld -static -n -s --build-id=none -o /tmp/clusterd-trampoline /tmp/clusterd-trampoline.o
+	{ printf '//go:build linux && amd64\n\npackage launch\n\n'; \
+	  printf '// trampolineELF is launch/trampoline/trampoline_amd64.S assembled and linked\n'; \
+	  printf '// (make trampoline); a test checks that it still is.\nvar trampolineELF = []byte{\n'; \
+	  od -An -v -tx1 /tmp/clusterd-trampoline | sed 's/ \([0-9a-f][0-9a-f]\)/ 0x\1,/g; s/^ /\t/'; printf '}\n'; } > launch/trampoline_amd64.go
+	gofmt -w launch/trampoline_amd64.go
+
 .PHONY: bench bench-quick bench-tools
 
 # The full run (about half an hour on 2 cores): writes bench/results/YYYY-MM-DD.md, .json, *.svg.

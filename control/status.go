@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,6 +34,11 @@ type Status struct {
 	// them).
 	Dir      string   `json:"dir,omitempty"`
 	LogFiles []string `json:"log_files,omitempty"`
+
+	// SocketModes[i] is how Listeners[i] is served: "reuseport+steering",
+	// "reuseport" or "shared", with the reason after a colon where
+	// steering was wanted and is not done.
+	SocketModes []string `json:"socket_modes,omitempty"`
 }
 
 // WorkerStatus describes one slot's worker, or a worker on its way in or
@@ -104,7 +110,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Render writes the status as a table for people.
 func (st *Status) Render(out io.Writer) error {
 	var b strings.Builder
-	listening := "listening on " + strings.Join(st.Listeners, ", ")
+	listeners := slices.Clone(st.Listeners)
+	for i, mode := range st.SocketModes {
+		if i < len(listeners) {
+			listeners[i] += " (" + mode + ")"
+		}
+	}
+	listening := "listening on " + strings.Join(listeners, ", ")
 	if len(st.Listeners) == 0 {
 		listening = "no sockets"
 	}

@@ -20,12 +20,16 @@ type Worker struct {
 	NotifyPipe int    // write end, becomes NOTIFY_FD
 	NodeIPC    int    // the worker's end of the Node IPC channel, -1 for none
 	Slot       int
+	// Instances is how many workers the master runs (CLUSTERD_INSTANCES):
+	// a Go worker using package worker takes its share of the CPUs by it.
+	Instances  int
 	Credential *syscall.Credential // nil: the master's own user
 	Watchdog   time.Duration       // WATCHDOG_USEC, 0 for none
 	Control    string              // the app's control socket, which marks its workers' trees
 }
 
-// Fork is how the exec shim is forked to become the worker command.
+// Fork is how the trampoline (or the exec shim) is forked to become the
+// worker command.
 func (w Worker) Fork() Fork {
 	files := make([]uintptr, 0, 3+len(w.Sockets)+1)
 	files = append(files, w.Stdio[:]...)
@@ -40,8 +44,17 @@ func (w Worker) Fork() Fork {
 		files = append(files, uintptr(w.NodeIPC))
 	}
 
-	env := make([]string, 0, len(w.Env)+6)
-	env = append(env, w.Env...)
+	// The trampoline writes the worker's pid into the placeholders of
+	// env[0] and, when it is one, env[1] (see Trampoline); env[1] is
+	// otherwise LISTEN_FDS, whose value is never a placeholder.
+	trampoline, _ := Trampoline()
+	env := make([]string, 0, len(w.Env)+10)
+	if trampoline != "" {
+		env = append(env, "LISTEN_PID="+pidPlaceholder)
+		if w.Watchdog > 0 {
+			env = append(env, "WATCHDOG_PID="+pidPlaceholder)
+		}
+	}
 	env = append(env,
 		"LISTEN_FDS="+strconv.Itoa(len(w.Sockets)),
 		"LISTEN_FDNAMES="+w.FdNames,
@@ -49,14 +62,18 @@ func (w Worker) Fork() Fork {
 		"NOTIFY_FD="+strconv.Itoa(notifyFD),
 		"CLUSTERD_SLOT="+strconv.Itoa(w.Slot),
 		ControlVar+"="+w.Control,
-		execshim.Var+"="+w.Cmd.Path,
+		"CLUSTERD_INSTANCES="+strconv.Itoa(max(w.Instances, 1)),
 	)
+	if trampoline == "" {
+		env = append(env, execshim.Var+"="+w.Cmd.Path)
+	}
 	if nodeFD >= 0 {
 		env = append(env, "NODE_CHANNEL_FD="+strconv.Itoa(nodeFD), "NODE_CHANNEL_SERIALIZATION_MODE=json")
 	}
 	if w.Watchdog > 0 {
 		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(w.Watchdog.Microseconds(), 10))
 	}
+	env = append(env, w.Env...)
 	attr := &syscall.ProcAttr{
 		Dir:   w.Cmd.Dir,
 		Env:   env,
@@ -71,6 +88,9 @@ func (w Worker) Fork() Fork {
 			Credential: w.Credential,
 		},
 	}
+	if trampoline != "" {
+		return Fork{Path: trampoline, Argv: append([]string{w.Cmd.Path}, w.Cmd.Argv...), Attr: attr}
+	}
 	// The shim re-executes this binary from /proc/self/exe, so re-forks
 	// keep working after a deploy replaced the binary on disk.
 	return Fork{Path: "/proc/self/exe", Argv: w.Cmd.Argv, Attr: attr}
@@ -80,7 +100,7 @@ func (w Worker) Fork() Fork {
 // sockets or upgrade handshake; a worker must never see them.
 var MasterOnlyVars = []string{
 	"NOTIFY_SOCKET", "NOTIFY_FD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "CLUSTERD_LISTEN_PORTS", execshim.Var, "CLUSTERD_SLOT", ControlVar,
+	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "CLUSTERD_LISTEN_PORTS", execshim.Var, "CLUSTERD_SLOT", ControlVar, "CLUSTERD_INSTANCES",
 }
 
 // MasterEnvForWorkers is the master's environment without what belongs to the master.

@@ -4,20 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // Groups holds the sockets of every worker slot: Groups[i] is what slot i's
 // workers receive.
 //
-// Shared (the default), every slot gets the same Set: one socket per
-// address, one accept queue that outlives every worker.
+// Shared, every slot gets the same Set: one socket per address, one accept
+// queue that outlives every worker (docs/design.md §1).
 //
 // With ReusePort, every TCP address gets one socket per slot, bound to the
-// same address: a SO_REUSEPORT group that the kernel balances by hashing
-// each new connection to one socket (docs/design.md §10). The master holds
-// every socket open, so a slot's queue survives its worker's death and is
-// served by the replacement, which inherits the same socket: no connection
-// is reset. Unix sockets, which Linux does not balance, stay shared.
+// same address: a SO_REUSEPORT group whose connections are spread over the
+// slots by the kernel, steered away from the slots that are off
+// (docs/design.md §10, Steer). The master holds every socket open, so a
+// slot's queue survives its worker's death and is served by the
+// replacement, which inherits the same socket: no connection is reset.
+// Unix sockets, which Linux does not balance, stay shared, and so does an
+// address where the kernel refuses SO_REUSEPORT or steering.
 type Groups []Set
 
 // OpenGroups opens the sockets of n slots.
@@ -33,6 +37,10 @@ func OpenGroupsWith(inherited []*Socket, specs []Spec, n int, opts Options) (Gro
 	if n < 1 {
 		return nil, fmt.Errorf("listener: need at least one slot, got %d", n)
 	}
+	open := opts
+	if opts.ReusePort && !opts.Unsteered && SteeringError() != nil {
+		open.ReusePort = false // shared: no other process may join the address
+	}
 	var first Set
 	if len(specs) == 0 {
 		first = inherited
@@ -44,7 +52,7 @@ func OpenGroupsWith(inherited []*Socket, specs []Spec, n int, opts Options) (Gro
 				unused[i] = nil
 				continue
 			}
-			s, err := Open(spec, opts)
+			s, err := Open(spec, open)
 			if err != nil {
 				first.Close()
 				return nil, err
@@ -60,28 +68,104 @@ func OpenGroupsWith(inherited []*Socket, specs []Spec, n int, opts Options) (Gro
 	if len(first) == 0 {
 		return nil, fmt.Errorf("listener: no socket to serve")
 	}
-	var err error
 	groups := make(Groups, n)
-	groups[0] = first
-	for i := 1; i < n; i++ {
-		set := make(Set, len(first)) // not len(specs): without -l, first is every inherited socket
-		for j, s := range first {
-			if !opts.ReusePort || s.Network != "tcp" {
-				set[j] = s
+	for i := range groups {
+		groups[i] = make(Set, len(first)) // not len(specs): without -l, first is every inherited socket
+	}
+	for j, s := range first {
+		for i := range groups {
+			groups[i][j] = s
+		}
+		if opts.ReusePort && s.Network == "tcp" {
+			groups.spread(j, opts.Unsteered)
+		}
+	}
+	every := make([]bool, n)
+	for i := range every {
+		every[i] = true
+	}
+	if err := groups.Steer(every); err != nil {
+		for j, s := range groups[0] {
+			if s.group == nil || !s.group.steered || s.group.attached != nil || len(s.group.members) < 2 {
 				continue
 			}
-			// The first socket's real address, so ":0" resolves once.
-			spec := s.Spec
-			spec.Address = s.BoundAddress()
-			if set[j], err = Open(spec, opts); err != nil {
-				groups.Close()
-				set[:j].Close()
-				return nil, err
+			if opts.Unsteered {
+				s.group.steered, s.group.why = false, err.Error()
+			} else {
+				groups.share(j, err.Error())
 			}
 		}
-		groups[i] = set
 	}
 	return groups, nil
+}
+
+// spread gives every slot its own SO_REUSEPORT socket for address j,
+// steered where the kernel allows it. Otherwise the address stays shared,
+// and says why, unless unsteered groups are allowed.
+func (g Groups) spread(j int, unsteered bool) {
+	first := g[0][j]
+	steerErr := SteeringError()
+	switch {
+	case !first.owned:
+		first.sharedWhy = "an inherited socket is served as it was given"
+		return
+	case !reusePortSet(first.fd):
+		first.sharedWhy = "the kernel refuses SO_REUSEPORT"
+		if steerErr != nil {
+			first.sharedWhy = "the kernel refuses steering: " + steerErr.Error()
+		}
+		return
+	case steerErr != nil && !unsteered:
+		first.sharedWhy = "the kernel refuses steering: " + steerErr.Error()
+		return
+	case len(g) > maxSteered && !unsteered:
+		first.sharedWhy = fmt.Sprintf("more than %d slots cannot be steered", maxSteered)
+		return
+	}
+	group := &reuseGroup{steered: steerErr == nil}
+	if steerErr != nil {
+		group.why = "the kernel refuses steering: " + steerErr.Error()
+	}
+	group.join(first)
+	for i := 1; i < len(g); i++ {
+		s, err := openMember(first)
+		if err != nil {
+			g.share(j, err.Error())
+			return
+		}
+		group.join(s)
+		g[i][j] = s
+	}
+}
+
+// openMember opens one more socket of first's SO_REUSEPORT group, bound to
+// first's real address, so ":0" resolves once.
+func openMember(first *Socket) (*Socket, error) {
+	spec := first.Spec
+	spec.Address = first.BoundAddress()
+	return Open(spec, Options{ReusePort: true})
+}
+
+// share falls back to slot 0's socket for address j in every slot, closing
+// the others, and records why.
+func (g Groups) share(j int, why string) {
+	first := g[0][j]
+	for _, set := range g[1:] {
+		if set[j] != nil && set[j] != first {
+			set[j].Close()
+		}
+		set[j] = first
+	}
+	if first.group != nil {
+		first.group.leave(first)
+		first.group = nil
+	}
+	first.sharedWhy = why
+}
+
+func reusePortSet(fd int) bool {
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT)
+	return err == nil && v == 1
 }
 
 // adoptable returns the position of the first inherited socket spec names, or
@@ -107,43 +191,47 @@ func (g Groups) Close() error {
 	return err
 }
 
-// Grow adds the sockets of one more slot: slot 0's shared sockets, and
-// with ReusePort new members of each TCP group.
-func (g Groups) Grow(opts Options) (Groups, error) {
+// Grow adds the sockets of one more slot: slot 0's shared sockets, and a
+// new member of each steered group. The new slot is off until the next
+// Steer.
+func (g Groups) Grow() (Groups, error) {
 	set := make(Set, len(g[0]))
 	for j, s := range g[0] {
-		if !opts.ReusePort || s.Network != "tcp" {
+		if s.group == nil {
 			set[j] = s
 			continue
 		}
-		spec := s.Spec
-		spec.Address = s.BoundAddress()
-		var err error
-		if set[j], err = Open(spec, opts); err != nil {
-			for _, own := range set[:j] {
-				if own.Network == "tcp" {
-					own.Close()
+		own, err := openMember(s)
+		if err != nil {
+			for _, opened := range set[:j] {
+				if opened.group != nil {
+					opened.Close()
 				}
 			}
 			return g, err
 		}
+		s.group.join(own)
+		set[j] = own
 	}
 	return append(g, set), nil
 }
 
-// Shrink drops the last slot and closes the sockets only it held. Closing
-// a member of a SO_REUSEPORT group resets the connections waiting in its
-// queue unless net.ipv4.tcp_migrate_req is 1 (then the kernel moves them
-// to the other members); the caller warns.
-func (g Groups) Shrink() Groups {
+// Shrink drops the last slot and returns the sockets only it held, still
+// open. Closing a member of a SO_REUSEPORT group resets the connections
+// waiting in its queue unless net.ipv4.tcp_migrate_req is 1 (then the
+// kernel moves them to the other members): steer the slot off, let its
+// worker empty the queue (Set.Queued), and close them once the worker has
+// exited, so that this process's close is the kernel's too.
+func (g Groups) Shrink() (Groups, Set) {
 	if len(g) < 2 {
-		return g
+		return g, nil
 	}
+	var own Set
 	last := g[len(g)-1]
 	for j, s := range last {
 		if s != g[0][j] {
-			s.Close()
+			own = append(own, s)
 		}
 	}
-	return g[:len(g)-1]
+	return g[:len(g)-1], own
 }

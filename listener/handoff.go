@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -33,6 +34,9 @@ type manifest struct {
 	// Own[slot][i]: slot has its own socket i (ReusePort); otherwise it
 	// shares slot 0's. Owned sockets are sent in slot, then spec order.
 	Own [][]bool `json:"own"`
+	// Modes[i] is how spec i is served (absent from an older master:
+	// each slot's own socket hashed, Mode ReusePort).
+	Modes []Mode `json:"modes,omitempty"`
 }
 
 // Send queues every socket of g on a new socketpair and returns the end to
@@ -45,6 +49,7 @@ func (g Groups) Send() (carrier int, err error) {
 	m := manifest{Instances: len(g)}
 	for _, s := range g[0] {
 		m.Specs = append(m.Specs, s.Spec)
+		m.Modes = append(m.Modes, s.Mode())
 	}
 	var fds []int
 	for slot, set := range g {
@@ -150,6 +155,24 @@ func Receive(carrier int) (Groups, error) {
 	}
 	for _, fd := range fds[next:] {
 		unix.Close(fd) // more than the manifest names: not ours to keep
+	}
+	for j := range g[0] {
+		mode := ReusePort // an older master sends no modes: own sockets were hashed
+		if j < len(m.Modes) {
+			mode = m.Modes[j]
+		}
+		hashed := mode == ReusePort && len(g) > 1 && g[1][j] != g[0][j]
+		if mode != Steered && !hashed {
+			continue
+		}
+		// The kernel's order is the slots' (they joined in slot order and
+		// only the last slot ever leaves), so the mirror is rebuilt from it.
+		group := &reuseGroup{steered: mode == Steered}
+		for _, set := range g {
+			if !slices.Contains(group.members, set[j]) {
+				group.join(set[j])
+			}
+		}
 	}
 	return g, nil
 }

@@ -14,11 +14,15 @@ import (
 
 // Options tune how sockets are opened.
 type Options struct {
-	// ReusePort sets SO_REUSEPORT, so several sockets can bind the same
-	// address and the kernel hashes connections across them. Off by
-	// default: per-worker reuseport sockets lose the connections queued in
-	// a worker's backlog when it exits (docs/design.md §1).
+	// ReusePort sets SO_REUSEPORT on TCP sockets, so several can bind the
+	// same address. OpenGroups then gives every slot its own socket,
+	// steered (see Groups.Steer), and falls back to one shared socket per
+	// address where the kernel refuses either (Socket.Mode says why).
 	ReusePort bool
+	// Unsteered keeps, with ReusePort, one socket per slot where the
+	// kernel refuses steering, hashed over every slot (Mode ReusePort),
+	// instead of falling back to a shared socket.
+	Unsteered bool
 }
 
 // Socket is a listening socket held as a bare, close-on-exec descriptor.
@@ -31,6 +35,31 @@ type Socket struct {
 	// owned: we created it, so a unix socket's path is ours to remove.
 	// An adopted socket's path belongs to whoever created it (systemd).
 	owned bool
+	// group is the SO_REUSEPORT group this socket is steered in, nil for a
+	// shared socket.
+	group *reuseGroup
+	// sharedWhy says why an address that was to be steered is shared.
+	sharedWhy string
+}
+
+// Mode says how the socket's address is served.
+func (s *Socket) Mode() Mode {
+	switch {
+	case s.group == nil:
+		return Shared
+	case s.group.steered:
+		return Steered
+	}
+	return ReusePort
+}
+
+// ModeReason says why an address that was to be steered is not: "" when it
+// is steered or sharing was asked for.
+func (s *Socket) ModeReason() string {
+	if s.group != nil {
+		return s.group.why
+	}
+	return s.sharedWhy
 }
 
 // Fd is the descriptor; it stays valid until Close.
@@ -111,6 +140,9 @@ func (s *Socket) Close() error {
 	}
 	err := unix.Close(s.fd)
 	s.fd = -1
+	if s.group != nil {
+		s.group.leave(s)
+	}
 	if s.Network == "unix" && s.owned {
 		if rerr := os.Remove(s.Address); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = errors.Join(err, rerr)

@@ -105,10 +105,14 @@ type Config struct {
 	// Pidfile, if set, is written atomically with the master's pid once
 	// every worker is ready, and removed when the master exits.
 	Pidfile string
-	// ReusePort gives each slot its own SO_REUSEPORT socket per TCP
-	// address, all held by the master, so the kernel spreads connections
-	// evenly over the slots (see listener.Groups).
+	// ReusePort keeps one SO_REUSEPORT socket per slot even where the
+	// kernel refuses steering (the kernel's hash alone spreads
+	// connections). By default each slot gets a steered socket, or all
+	// share one where steering is refused (see listener.Groups).
 	ReusePort bool
+	// SharedSocket serves each address with one socket that every slot
+	// shares (docs/design.md §1), instead of a steered socket per slot.
+	SharedSocket bool
 
 	// WaitReady requires READY=1; otherwise a worker that stays up for
 	// MinUptime counts as ready.
@@ -234,6 +238,9 @@ func (c *Config) validate() error {
 	}
 	if c.NoListen && (len(c.Listen) > 0 || c.ReusePort) {
 		errs = append(errs, errors.New("--no-listen: the workers serve no socket, so --listen and --reuseport make no sense with it"))
+	}
+	if c.ReusePort && c.SharedSocket {
+		errs = append(errs, errors.New("--reuseport and --shared-socket: choose one"))
 	}
 	if c.ReadyOnHealth && c.HealthCheck == "" {
 		errs = append(errs, errors.New("--ready-on-health needs --health-check"))

@@ -98,6 +98,13 @@ func (m *Master) status() control.Status {
 			st.LogFiles = append(st.LogFiles, f)
 		}
 	}
+	for _, s := range m.sockets[0] {
+		mode := string(s.Mode())
+		if why := s.ModeReason(); why != "" {
+			mode += ": " + why
+		}
+		st.SocketModes = append(st.SocketModes, mode)
+	}
 	listed := make(map[*proc]bool, len(m.procs))
 	for _, s := range m.slots {
 		w := control.WorkerStatus{Slot: s.index, Generation: s.cmd.Generation, Restarts: s.restarts, LastExit: s.lastExit,

@@ -96,6 +96,7 @@ type Master struct {
 	// notifyRejected counts notify messages from processes that are not
 	// the worker's (clusterd_notify_rejected_total).
 	notifyRejected int
+	steerFailed    bool // logged once
 }
 
 // makeFileDirs creates the missing directories of the log and pid files,
@@ -320,7 +321,10 @@ func openSockets(cfg *Config) (listener.Groups, error) {
 			return nil, err
 		}
 	}
-	return listener.OpenGroupsWith(inherited, specs, cfg.Instances, listener.Options{ReusePort: cfg.ReusePort})
+	// One steered socket per slot unless asked to share (docs/design.md
+	// §10); --reuseport keeps per-slot sockets where steering is refused.
+	return listener.OpenGroupsWith(inherited, specs, cfg.Instances,
+		listener.Options{ReusePort: !cfg.SharedSocket, Unsteered: cfg.ReusePort})
 }
 
 // Addresses are the sockets' bound addresses, in fd order.
@@ -372,6 +376,11 @@ func (m *Master) Run(ctx context.Context) error {
 	go m.control.Serve(m.handleControl)
 	m.log.Info("master started", "name", m.cfg.Name, "pid", m.pid, "instances", len(m.slots),
 		"listen", m.Addresses(), "command", m.slots[0].cmd.Path, "control", m.cfg.ControlPath)
+	for _, s := range m.sockets[0] { // every slot's sockets share their first's mode
+		if why := s.ModeReason(); why != "" {
+			m.log.Warn("listen: "+string(s.Mode())+" socket instead of one steered socket per worker", "socket", s.Spec.String(), "why", why)
+		}
+	}
 	for _, s := range m.slots {
 		m.startWorker(s)
 	}
@@ -577,6 +586,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		NotifyPipe: int(endpoint.PipeFd()),
 		NodeIPC:    nodeIPC,
 		Slot:       slotIndex,
+		Instances:  len(m.slots),
 		Credential: m.credential,
 		Watchdog:   m.cfg.Watchdog,
 		Control:    m.cfg.ControlPath,
@@ -631,6 +641,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		})
 	}
 	m.log.Debug("worker started", "slot", slotIndex, "pid", pid, "generation", cmd.Generation)
+	m.steer() // a successor's slot is off until it takes over
 	return p, nil
 }
 
@@ -684,6 +695,7 @@ func (m *Master) markReady(p *proc, why string) {
 		p.failedStartsBefore, s.failedStarts = s.failedStarts, 0
 	}
 	m.log.Info("worker ready", "slot", p.slot, "pid", p.pid, "after", p.readyAt.Sub(p.startedAt).Round(time.Millisecond), "by", why)
+	m.steer()
 	if !m.allReadyOnce && m.allReady() {
 		m.allReadyOnce = true
 		m.onAllReady()
@@ -763,6 +775,7 @@ func (m *Master) stopProc(p *proc, reason string) {
 func (m *Master) onReaped(p *proc, e Exit) {
 	if !p.leaderGone {
 		p.leaderGone = true
+		defer m.steer() // its slot is off from the first news of its death
 		p.exitStatus = describeExit(e.Status, nil)
 		p.exitCode = exitCode(e.Status, nil)
 		p.diedAt = e.At
@@ -816,6 +829,10 @@ func (m *Master) onExit(p *proc) {
 	}
 	close(p.exitedCh)
 	how, uptime := p.exitStatus, p.uptime
+	if p.closeOnExit != nil {
+		p.closeOnExit.Close()
+	}
+	defer m.steer()
 
 	s := m.slotOf(p)
 	if s != nil && s.worker == p {

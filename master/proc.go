@@ -62,6 +62,9 @@ type proc struct {
 	stopReason string
 	startTimer Timer // min-uptime or listen timeout
 	killTimer  Timer
+	// closeOnExit are the sockets of its removed slot (scale down), closed
+	// when it has exited (see retire).
+	closeOnExit listener.Set
 }
 
 func newProc(id uint64, slot, pid int, cmd *launch.Command, successor bool, endpoint *notify.Endpoint, now time.Time) *proc {

@@ -61,7 +61,7 @@ var reloadRules = map[string]struct {
 	"Watchdog": {live, "watchdog"}, "HealthInterval": {live, "health_interval"}, "HealthTimeout": {live, "health_timeout"},
 	"HealthFailures": {live, "health_failures"}, "MaxMemoryRestart": {live, "max_memory_restart"},
 
-	"Name": {fixed, "name"}, "Listen": {fixed, "listen"}, "NoListen": {fixed, "no_listen"}, "ReusePort": {fixed, "reuseport"},
+	"Name": {fixed, "name"}, "Listen": {fixed, "listen"}, "NoListen": {fixed, "no_listen"}, "ReusePort": {fixed, "reuseport"}, "SharedSocket": {fixed, "shared_socket"},
 	"ControlPath": {fixed, "control"}, "Metrics": {fixed, "metrics"}, "Pidfile": {fixed, "pidfile"},
 	"UpgradeTimeout": {fixed, "upgrade_timeout"}, "ForkRate": {fixed, "max_fork_rate"}, "ForkBurst": {fixed, "fork_burst"},
 	"User": {fixed, "user"}, "Group": {fixed, "group"},

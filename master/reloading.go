@@ -221,6 +221,7 @@ func (m *Master) promote(p *proc) error {
 	s.worker, s.cmd = p, p.cmd
 	s.errored, s.stopped, s.failedStarts = false, false, 0
 	s.retrySeq++ // a restart pending for this slot is no longer needed
+	m.steer()
 	if old != nil {
 		m.stopProc(old, "replaced by reload")
 		m.log.Info("worker replaced", "slot", s.index, "old_pid", old.pid, "new_pid", p.pid)

@@ -3,7 +3,6 @@ package master
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -47,7 +46,7 @@ func (m *Master) scaleTo(target int) error {
 	}
 	from := len(m.slots)
 	for len(m.slots) < target {
-		sockets, err := m.sockets.Grow(listener.Options{ReusePort: m.cfg.ReusePort})
+		sockets, err := m.sockets.Grow()
 		if err != nil {
 			return fmt.Errorf("scale up to %d: %w (now %d instances)", target, err, len(m.slots))
 		}
@@ -59,18 +58,13 @@ func (m *Master) scaleTo(target int) error {
 	for len(m.slots) > target {
 		s := m.slots[len(m.slots)-1]
 		s.retrySeq++ // no restart for a slot that is going away
-		if s.worker != nil {
-			m.stopProc(s.worker, "scaled down")
-		}
 		m.slots = m.slots[:len(m.slots)-1]
-		if m.cfg.ReusePort {
-			if migrate, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_migrate_req"); strings.TrimSpace(string(migrate)) != "1" {
-				m.log.Warn("scaling down with --reuseport closes the slot's socket: connections waiting in its queue are reset unless net.ipv4.tcp_migrate_req=1",
-					"slot", s.index)
-			}
-		}
-		m.sockets = m.sockets.Shrink()
+		var own listener.Set
+		m.sockets, own = m.sockets.Shrink()
+		m.steer() // off before its worker stops
+		m.retire(s.worker, own)
 	}
+	m.steer()
 	if from != target {
 		m.log.Info("scaled", "from", from, "to", target)
 		m.updateSupervisorStatus()

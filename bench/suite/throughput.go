@@ -7,6 +7,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -126,23 +127,28 @@ func (s *suite) overhead(ctx context.Context) (*section, error) {
 	sec := &section{}
 	demo := []string{s.clusterd, "demo"}
 	const (
-		cd      = "clusterd -i 2"
-		pair    = "bare pair"
-		single  = "one bare process"
-		pairGMP = "bare pair, GOMAXPROCS=1"
+		cd        = "clusterd -i 2"
+		pair      = "bare pair"
+		single    = "one bare process"
+		pairGMP   = "bare pair, GOMAXPROCS=1"
+		cdAllCPUs = "clusterd -i 2, GOMAXPROCS=all CPUs"
 	)
 	servers := []server{
 		&clusterdServer{s: s, name: cd, instances: 2, command: demo},
 		&bareServer{s: s, name: pair, n: 2, shared: true, command: demo},
 		&bareServer{s: s, name: single, n: 1, command: []string{s.clusterd, "demo", "--listen", "{addr}"}},
 		&bareServer{s: s, name: pairGMP, n: 2, shared: true, command: demo, env: []string{"GOMAXPROCS=1"}},
+		// What the workers ran before package worker took its share of the
+		// CPUs by default (docs/design.md §17).
+		&clusterdServer{s: s, name: cdAllCPUs, instances: 2, command: demo, env: []string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}},
 	}
 	loads := []wrkLoad{keepAlive64, keepAlive256, newConn64}
 	sec.printf("`clusterd -i 2 --wait-ready -- clusterd demo` against the physical limit of its design: "+
 		"two bare `clusterd demo` processes that inherit one listening socket from the suite "+
 		"(fd 3 with LISTEN_FDS/LISTEN_PID, exactly what clusterd's workers get, but no master at "+
-		"all). Also one bare process listening by itself, and the bare pair with `GOMAXPROCS=1` "+
-		"in each worker (docs/design.md §17). Load: wrk, two threads, %d rounds of %v per target "+
+		"all). Also one bare process listening by itself, the bare pair with `GOMAXPROCS=1` "+
+		"in each worker, and clusterd with every worker's GOMAXPROCS at the number of CPUs "+
+		"(what the workers ran before package worker took its share by default, docs/design.md §17). Load: wrk, two threads, %d rounds of %v per target "+
 		"and load, after a %v warm-up.\n",
 		s.prof.Rounds, s.prof.Duration, s.prof.Warmup)
 
@@ -165,7 +171,9 @@ func (s *suite) overhead(ctx context.Context) (*section, error) {
 		rows = append(rows, []string{l.Name, overheadRatio.ratio(),
 			res.ratios(l.Name, cd, pair, p99).ratio(),
 			res.ratios(l.Name, single, pair, rps).ratio(),
-			res.ratios(l.Name, pairGMP, pair, rps).ratio()})
+			res.ratios(l.Name, pairGMP, pair, rps).ratio(),
+			res.ratios(l.Name, cd, pairGMP, rps).ratio(),
+			res.ratios(l.Name, cdAllCPUs, pair, rps).ratio()})
 		scale = append(scale, []string{l.Name, kilo(res.values(l.Name, pair, rps).Median),
 			kilo(res.values(l.Name, cd, rps).Median), kilo(res.values(l.Name, single, rps).Median),
 			kilo(res.values(l.Name, pairGMP, rps).Median)})
@@ -177,7 +185,8 @@ func (s *suite) overhead(ctx context.Context) (*section, error) {
 			Measured: overheadRatio.format("%.3f"), Met: judged(overheadRatio.Median >= 0.98)})
 	}
 	sec.table([]string{"Load", "clusterd / bare pair (req/s)", "clusterd / bare pair (p99 latency, lower is better)",
-		"one bare process / bare pair (req/s)", "bare pair GOMAXPROCS=1 / default (req/s)"}, rows)
+		"one bare process / bare pair (req/s)", "bare pair GOMAXPROCS=1 / default (req/s)",
+		"clusterd / bare pair GOMAXPROCS=1 (req/s)", "clusterd GOMAXPROCS=all CPUs / bare pair (req/s)"}, rows)
 	sec.printf("For scale only, median req/s of this run:\n")
 	sec.table([]string{"Load", pair, cd, single, pairGMP}, scale)
 	sec.printf("%s\n", res.errorSummary(loads))

@@ -74,7 +74,7 @@ func TestStrictSystemdWorkerReloads(t *testing.T) {
 	python := lookPython(t)
 	script, _ := filepath.Abs("testdata/strict_worker.py")
 	c := startCluster(t, clusterOptions{
-		args:      []string{"-i", "2", "--wait-ready", "--listen-timeout", "10s"},
+		args:      []string{"-i", "2", "--wait-ready", "--listen-timeout", "30s"},
 		command:   []string{python, script},
 		waitReady: true,
 	})
