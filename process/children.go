@@ -100,10 +100,13 @@ func (c *children) run() {
 	}
 }
 
-// stop ends the goroutine once the process has no worker left.
+// stop ends the goroutine once the process has no worker left, and the
+// subreaper role with it: orphans go to init again, as they would once the
+// process exits (a test runs a process in its own, and goes on).
 func (c *children) stop() {
 	c.do(func() {})
 	close(c.quit)
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 }
 
 // do runs f on the goroutine and waits for it.
