@@ -270,6 +270,25 @@ func (l *loop) waitFor(what string, cond func() bool) {
 	}
 }
 
+// advanceUntil moves the clock by step at a time until cond, read on the
+// loop, holds: for timers the loop arms one after another.
+func (l *loop) advanceUntil(what string, step time.Duration, cond func() bool) {
+	l.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var ok bool
+		l.on(func() { ok = cond() })
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("timed out waiting for %s", what)
+		}
+		l.clock.advance(step)
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (l *loop) livePIDs() []int {
 	var pids []int
 	l.m.call(func() {
@@ -499,10 +518,9 @@ func TestForkFailureBacksOff(t *testing.T) {
 	l.host.mu.Unlock()
 	l.host.exit(pid, exitStatus(1), true)
 	l.waitFor("the failed fork to be retried", func() bool { return l.m.slots[0].forkFailures == 1 })
-	for i := 2; i <= 20; i++ { // far more than --max-restarts
-		l.clock.advance(Defaults().MaxRestartDelay)
-		l.waitFor("another retry", func() bool { return l.m.slots[0].forkFailures == i })
-	}
+	// Far more than --max-restarts. Each retry's timer is armed by the
+	// loop after the previous one failed: advance until the count moves.
+	l.advanceUntil("20 failed forks", Defaults().MaxRestartDelay, func() bool { return l.m.slots[0].forkFailures >= 20 })
 	if s := l.slotState(0); s.errored || s.failedStarts != 0 {
 		t.Fatalf("fork failures errored the slot: errored %v, failed starts %d", s.errored, s.failedStarts)
 	}
