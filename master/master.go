@@ -669,13 +669,14 @@ func (m *Master) onNotify(p *proc, msg string) {
 }
 
 // A worker that dies within crashLoopWindow of its READY, crashLoopBurst
-// times in a row, is in a crash loop. A crash-prone server under load (one
-// request in a thousand kills it) lives tens of milliseconds after READY on
-// average, and three in a row under 20 ms is rare there; a program that
-// says READY and exits dies within a few milliseconds, every time.
+// times in a row, is in a crash loop: re-forked after a back-off of at most
+// crashLoopMaxDelay instead of at once, so a program that says READY and
+// exits costs about one fork a second, not hundreds, while a storm of
+// crashes under load still has its queued requests served within a second.
 const (
-	crashLoopWindow = 20 * time.Millisecond
-	crashLoopBurst  = 3
+	crashLoopWindow   = 20 * time.Millisecond
+	crashLoopBurst    = 3
+	crashLoopMaxDelay = time.Second
 )
 
 // readyByUptime is why a worker is ready without --wait-ready.
@@ -862,10 +863,11 @@ func (m *Master) onExit(p *proc) {
 func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
 	defer m.updateSupervisorStatus()
 	// A crash loop: workers that die right after saying READY, one after
-	// another. Each such death alone may be a crash under load (a crash
-	// storm kills workers tens of milliseconds after READY too), so only
-	// crashLoopBurst of them in a row make it a loop, which then backs off
-	// and errors the slot as failed starts do.
+	// another. From the master's side a crash storm under load looks the
+	// same (a request that kills its worker can wait in the queue for the
+	// next one), so a loop is not a failed start: it is re-forked after a
+	// short back-off that grows to crashLoopMaxDelay (never longer, so a
+	// storm's queued requests are served), and logged as a loop.
 	if p.state == ready {
 		if p.diedAt.Sub(p.readyAt) < crashLoopWindow {
 			s.earlyCrashes++
@@ -873,11 +875,7 @@ func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Dura
 			s.earlyCrashes = 0
 		}
 	}
-	earlyDeath := p.state == ready && s.earlyCrashes >= crashLoopBurst
-	if earlyDeath {
-		p.state = starting
-		s.failedStarts = p.failedStartsBefore
-	}
+	crashLoop := p.state == ready && s.earlyCrashes >= crashLoopBurst
 	if why := m.noRestartReason(p); why == "" {
 		m.restartCounts[restartReason(p)]++
 	} else {
@@ -903,15 +901,19 @@ func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Dura
 		attrs = append(attrs, "reason", p.stopReason)
 	}
 	switch {
+	case crashLoop:
+		delay := backoff(max(m.cfg.RestartDelay, 10*time.Millisecond), s.earlyCrashes-crashLoopBurst+1, crashLoopMaxDelay)
+		if s.earlyCrashes == crashLoopBurst || s.earlyCrashes%100 == 0 {
+			m.log.Warn("crash loop: workers die right after saying they are ready; re-forking with a back-off", append(attrs, "in_a_row", s.earlyCrashes, "retry_in", delay)...)
+		}
+		m.scheduleStart(s, delay)
+		return
 	case p.state == ready:
 		m.log.Warn("worker crashed", attrs...)
 		m.scheduleStart(s, 0)
 		return
-	case earlyDeath:
-		m.log.Warn("crash loop: worker died right after saying it was ready, again: backing off", append(attrs, "in_a_row", s.earlyCrashes)...)
-	default:
-		m.log.Warn("worker failed to start", attrs...)
 	}
+	m.log.Warn("worker failed to start", attrs...)
 	m.afterFailedStart(s)
 }
 
