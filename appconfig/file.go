@@ -3,6 +3,7 @@ package appconfig
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -134,6 +135,13 @@ func appConfig(path, dir string, app appfile.App, cli CommandLine, newLogger New
 	}
 	cfg.Command, cfg.Env = app.Command, app.Env
 	flags.ForCommand(&cfg)
+	// An app of a file that names no listen and is not Node (a bash job, a
+	// queue consumer) gets no socket, rather than the default address on
+	// every interface; a Node app keeps it, for its listen(PORT). Under
+	// socket activation the inherited sockets are the apps' to share.
+	if len(cfg.Listen) == 0 && !cfg.NodeCompat && os.Getenv("LISTEN_FDS") == "" {
+		cfg.NoListen = true
+	}
 	cfg.WorkerEnv = app.WorkerEnv
 	if app.CronRestart != nil {
 		cfg.CronRestart = app.CronRestart

@@ -44,3 +44,20 @@ func TestUnknownFieldIsAWarningNamingTheNearest(t *testing.T) {
 		t.Errorf("configs %+v: want web with PM2's one instance", configs)
 	}
 }
+
+// An app of a file with no listen gets no socket unless it is Node, whose
+// listen(PORT) the default address serves.
+func TestAppWithoutListenGetsNoSocketUnlessNode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "apps.yml")
+	os.WriteFile(path, []byte("apps:\n  - name: job\n    script: /bin/true\n  - name: web\n    script: server.js\n  - name: api\n    script: /bin/true\n    listen: 127.0.0.1:0\n"), 0o644)
+	configs, err := Read(path, "", nil, func(slog.Level, bool) *slog.Logger { return slog.Default() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range configs {
+		want := c.Name == "job"
+		if c.NoListen != want {
+			t.Errorf("app %s: no_listen %v, want %v", c.Name, c.NoListen, want)
+		}
+	}
+}
