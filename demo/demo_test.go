@@ -19,15 +19,10 @@ import (
 // TestHelperProcess runs the demo as a worker on the inherited socket (see
 // proctest.Start); TEST_CRASH_RATE sets Options.CrashRate.
 func TestHelperProcess(t *testing.T) {
-	if proctest.Helper() != "demo" {
-		return
-	}
-	rate, _ := strconv.ParseFloat(os.Getenv("TEST_CRASH_RATE"), 64)
-	if err := Run(Options{CrashRate: rate, DrainTimeout: 10 * time.Second}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	proctest.RunHelper(map[string]func() error{"demo": func() error {
+		rate, _ := strconv.ParseFloat(os.Getenv("TEST_CRASH_RATE"), 64)
+		return Run(Options{CrashRate: rate, DrainTimeout: 10 * time.Second})
+	}})
 }
 
 // request runs one request through the handler in the test process.

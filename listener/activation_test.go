@@ -14,20 +14,7 @@ import (
 // descriptors 3, 4, … with LISTEN_FDS, as socket activation starts a master (see
 // proctest.Start).
 func TestHelperProcess(t *testing.T) {
-	var err error
-	switch proctest.Helper() {
-	case "":
-		return
-	case "groups":
-		err = helperGroups()
-	default:
-		err = fmt.Errorf("unknown helper %q", proctest.Helper())
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	proctest.RunHelper(map[string]func() error{"groups": helperGroups})
 }
 
 // helperGroups adopts the inherited sockets and opens two slots with the -l specs in

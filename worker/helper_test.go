@@ -13,24 +13,7 @@ import (
 // TestHelperProcess is the child side of the tests that need a process of their own: one
 // that inherits sockets, or a NOTIFY_FD pipe, from the test (see proctest.Start).
 func TestHelperProcess(t *testing.T) {
-	var err error
-	switch proctest.Helper() {
-	case "":
-		return
-	case "listeners":
-		err = helperListeners()
-	case "files":
-		err = helperFiles()
-	case "notify":
-		err = helperNotify()
-	default:
-		err = fmt.Errorf("unknown helper %q", proctest.Helper())
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	proctest.RunHelper(map[string]func() error{"listeners": helperListeners, "files": helperFiles, "notify": helperNotify})
 }
 
 // helperListeners takes the inherited sockets, reports them, and answers one connection on

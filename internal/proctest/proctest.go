@@ -22,6 +22,7 @@ package proctest
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -47,6 +48,25 @@ const (
 // ordinary test run. In a helper it first sets LISTEN_PID to the process's own pid, which
 // os/exec cannot know before the start (the master uses a re-exec shim for the same
 // reason, docs/design.md §3), unless the test set LISTEN_PID itself.
+// RunHelper is the body of a package's TestHelperProcess: in a helper it
+// runs the function its name picks and exits, 1 with the error on stderr
+// if it failed, 0 otherwise; in an ordinary test run it returns at once.
+func RunHelper(helpers map[string]func() error) {
+	name := Helper()
+	if name == "" {
+		return
+	}
+	err := fmt.Errorf("unknown helper %q", name)
+	if run := helpers[name]; run != nil {
+		err = run()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
 func Helper() string {
 	name := os.Getenv(helperEnv)
 	if name != "" && os.Getenv(setListenPIDEnv) == "1" {
