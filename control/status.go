@@ -151,7 +151,7 @@ func (st *Status) Render(out io.Writer) error {
 		if w.Message != "" {
 			state += ": " + w.Message
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", w.Slot, pid, state, uptime, cpu, mem, w.Restarts, w.Generation, orDash(w.LastExit))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", w.Slot, pid, state, uptime, cpu, mem, w.Restarts, w.Generation, OrDash(w.LastExit))
 	}
 	tw.Flush()
 	switch r := st.Reload; {
@@ -184,7 +184,8 @@ func roundUptime(d time.Duration) string {
 	return d.Round(time.Minute).String()
 }
 
-func orDash(s string) string {
+// OrDash is s, or "-" for nothing, as the status tables show an empty cell.
+func OrDash(s string) string {
 	if s == "" {
 		return "-"
 	}

@@ -258,7 +258,7 @@ func waitStarted(configs []master.Config, exited <-chan error) error {
 			}
 			for _, w := range st.Workers {
 				if w.State == "errored" || w.LastExit != "" {
-					return &startFailure{client: client, app: name, slot: w.Slot, why: "its worker exited before it was ready: " + orDash(w.LastExit)}
+					return &startFailure{client: client, app: name, slot: w.Slot, why: "its worker exited before it was ready: " + control.OrDash(w.LastExit)}
 				}
 			}
 			if AllReady(st) {
@@ -312,11 +312,4 @@ func tailFrom(path string, offset int64, n int) []string {
 		lines = lines[len(lines)-n:]
 	}
 	return lines
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

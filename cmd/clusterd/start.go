@@ -201,10 +201,3 @@ func startInBackground(out io.Writer, t *startTarget) error {
 	}
 	return renderList(out, listApps(names))
 }
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}

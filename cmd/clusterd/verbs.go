@@ -361,10 +361,10 @@ func newDescribeCommand() *cobra.Command {
 				row("master pid", strconv.Itoa(st.PID))
 				row("started", st.StartedAt.Format(time.RFC3339)+" ("+time.Since(st.StartedAt).Round(time.Second).String()+" ago)")
 				row("command", strings.Join(st.Command, " "))
-				row("cwd", orDash(st.Dir))
+				row("cwd", control.OrDash(st.Dir))
 				row("instances", strconv.Itoa(st.Instances))
-				row("listening", orDash(strings.Join(st.Listeners, ", ")))
-				row("log files", orDash(strings.Join(st.LogFiles, ", ")))
+				row("listening", control.OrDash(strings.Join(st.Listeners, ", ")))
+				row("log files", control.OrDash(strings.Join(st.LogFiles, ", ")))
 				row("control", client.Path)
 				row("generation", strconv.Itoa(st.Generation))
 			}
