@@ -75,3 +75,12 @@ func NodeCompatEnv(env []string, preload string, boundAddrs []string) []string {
 	}
 	return append(out, "NODE_OPTIONS="+options, "CLUSTERD_LISTEN_PORTS="+strings.Join(ports, ","))
 }
+
+// PreloadChannelVar names the Node IPC channel's descriptor under
+// --node-compat, instead of NODE_CHANNEL_FD. Node claims NODE_CHANNEL_FD in
+// the first Node process that sees it, before any preload runs; behind
+// `npm start` that is npm, and the server npm starts would have no channel
+// to say it is ready or to ask for its sockets. Under this name the preload
+// claims it in the process that serves (not in a package manager), and
+// Node's own process.send and 'message' work there as they would under PM2.
+const PreloadChannelVar = "CLUSTERD_NODE_CHANNEL_FD"

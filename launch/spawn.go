@@ -19,6 +19,9 @@ type Worker struct {
 	NotifyAddr string // NOTIFY_SOCKET
 	NotifyPipe int    // write end, becomes NOTIFY_FD
 	NodeIPC    int    // the worker's end of the Node IPC channel, -1 for none
+	// PreloadIPC hands NodeIPC as PreloadChannelVar, for clusterd's Node
+	// preload to claim, instead of as NODE_CHANNEL_FD (see PreloadChannelVar).
+	PreloadIPC bool
 	Slot       int
 	// Instances is how many workers the master runs (CLUSTERD_INSTANCES):
 	// a Go worker using package worker takes its share of the CPUs by it.
@@ -68,7 +71,11 @@ func (w Worker) Fork() Fork {
 		env = append(env, execshim.Var+"="+w.Cmd.Path)
 	}
 	if nodeFD >= 0 {
-		env = append(env, "NODE_CHANNEL_FD="+strconv.Itoa(nodeFD), "NODE_CHANNEL_SERIALIZATION_MODE=json")
+		name := "NODE_CHANNEL_FD"
+		if w.PreloadIPC {
+			name = PreloadChannelVar
+		}
+		env = append(env, name+"="+strconv.Itoa(nodeFD), "NODE_CHANNEL_SERIALIZATION_MODE=json")
 	}
 	if w.Watchdog > 0 {
 		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(w.Watchdog.Microseconds(), 10))
@@ -100,7 +107,7 @@ func (w Worker) Fork() Fork {
 // sockets or upgrade handshake; a worker must never see them.
 var MasterOnlyVars = []string{
 	"NOTIFY_SOCKET", "NOTIFY_FD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "CLUSTERD_LISTEN_PORTS", execshim.Var, "CLUSTERD_SLOT", ControlVar, "CLUSTERD_INSTANCES",
+	"WATCHDOG_USEC", "WATCHDOG_PID", "MAINPID", "NODE_CHANNEL_FD", PreloadChannelVar, "NODE_CHANNEL_SERIALIZATION_MODE", "CLUSTERD_LISTEN_PORTS", execshim.Var, "CLUSTERD_SLOT", ControlVar, "CLUSTERD_INSTANCES",
 }
 
 // MasterEnvForWorkers is the master's environment without what belongs to the master.

@@ -60,10 +60,12 @@ type Exit struct {
 }
 
 // Handoff is what an old master hands a new one during an upgrade: the
-// app's sockets, every slot's, and its control socket.
+// app's sockets, every slot's, its control socket, and the sockets its Node
+// workers' listen() calls had it open.
 type Handoff struct {
-	Sockets listener.Groups
-	Control *net.UnixListener
+	Sockets     listener.Groups
+	Control     *net.UnixListener
+	NodeSockets listener.Set
 }
 
 // Clock is the loop's time: the real one, or a fake that tests advance.

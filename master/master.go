@@ -97,6 +97,9 @@ type Master struct {
 	// the worker's (clusterd_notify_rejected_total).
 	notifyRejected int
 	steerFailed    bool // logged once
+	// nodeSockets are what the workers' listen() calls had the master open
+	// (nodelisten.go), by requested address.
+	nodeSockets map[string]*listener.Socket
 }
 
 // makeFileDirs creates the missing directories of the log and pid files,
@@ -260,6 +263,11 @@ func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master,
 		reloadCounts:        map[string]int{},
 	}
 	m.cfg.Watch = watch.Paths(cfg.Watch, cmd.Dir)
+	if handoff != nil {
+		m.adoptNodeSockets(handoff.NodeSockets)
+	} else {
+		m.adoptNodeSockets(nil)
+	}
 	if cfg.NodeCompat {
 		dir, preload, err := launch.WriteNodePreload()
 		if err != nil {
@@ -295,6 +303,9 @@ func (m *Master) Close() {
 	}
 	m.control.Close()
 	m.sockets.Close()
+	for _, s := range m.nodeSockets {
+		s.Close()
+	}
 	m.devNull.Close()
 	m.logs.Close()
 }
@@ -313,6 +324,10 @@ func openSockets(cfg *Config) (listener.Groups, error) {
 		return nil, err
 	}
 	if len(cfg.Listen) == 0 && len(inherited) == 0 {
+		if cfg.NodeCompat {
+			// A Node app's listen(PORT) asks for its socket (nodelisten.go).
+			return make(listener.Groups, cfg.Instances), nil
+		}
 		cfg.Listen = []string{DefaultListen}
 	}
 	specs := make([]listener.Spec, len(cfg.Listen))
@@ -404,6 +419,9 @@ func (m *Master) Run(ctx context.Context) error {
 			for _, s := range set {
 				s.Release()
 			}
+		}
+		for _, s := range m.nodeSockets {
+			s.Release()
 		}
 	}
 	m.Close()
@@ -585,6 +603,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		NotifyAddr: endpoint.Addr(),
 		NotifyPipe: int(endpoint.PipeFd()),
 		NodeIPC:    nodeIPC,
+		PreloadIPC: m.cfg.NodeCompat,
 		Slot:       slotIndex,
 		Instances:  len(m.slots),
 		Credential: m.credential,
@@ -609,7 +628,11 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		m.scheduleProbe(p)
 	}
 	if p.ipc = ipc; ipc != nil {
-		ipc.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) })
+		var listen func(notify.ListenRequest) (int, error)
+		if m.cfg.NodeCompat {
+			listen = m.nodeListenFor(p)
+		}
+		ipc.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) }, listen)
 	}
 	endpoint.SetLogger(m.log.With("slot", p.slot))
 	endpoint.Serve(pid, m.workerUID(),

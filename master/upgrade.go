@@ -19,8 +19,9 @@ import (
 
 // Names of what an app hands over, each followed by "/APP" for the process.
 const (
-	HandoffSockets = "sockets"
-	HandoffControl = "control"
+	HandoffSockets     = "sockets"
+	HandoffControl     = "control"
+	HandoffNodeSockets = "node-sockets" // only when there are any
 )
 
 // PrepareUpgrade hands the app's sockets to offer, under HandoffSockets and
@@ -54,6 +55,16 @@ func (m *Master) prepareUpgrade(offer func(name string, fd int) error) error {
 	defer unix.Close(control)
 	if err := offer(HandoffControl, control); err != nil {
 		return fmt.Errorf("upgrade: %w", err)
+	}
+	if set := m.nodeSocketSet(); len(set) > 0 {
+		carrier, err := listener.Groups{set}.Send()
+		if err != nil {
+			return fmt.Errorf("upgrade: the workers' listen() sockets: %w", err)
+		}
+		defer unix.Close(carrier)
+		if err := offer(HandoffNodeSockets, carrier); err != nil {
+			return fmt.Errorf("upgrade: %w", err)
+		}
 	}
 	m.upgrading = true
 	return nil

@@ -77,7 +77,33 @@ func (p *Process) takeHandoff(name string) (*master.Handoff, error) {
 		sockets.Close()
 		return nil, fmt.Errorf("upgrade: control socket: %w", err)
 	}
-	return &master.Handoff{Sockets: sockets, Control: ln.(*net.UnixListener)}, nil
+	nodeSockets, err := p.takeNodeSockets(name)
+	if err != nil {
+		sockets.Close()
+		ln.Close()
+		return nil, err
+	}
+	return &master.Handoff{Sockets: sockets, Control: ln.(*net.UnixListener), NodeSockets: nodeSockets}, nil
+}
+
+// takeNodeSockets is what the old process's Node workers had it open for
+// the app named name (none when it passed nothing).
+func (p *Process) takeNodeSockets(name string) (listener.Set, error) {
+	carrier, err := p.upgrader.Fds.File(master.HandoffNodeSockets + "/" + name)
+	if err != nil || carrier == nil {
+		return nil, err
+	}
+	fd, err := listener.BareFd(carrier)
+	carrier.Close()
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
+	groups, err := listener.Receive(fd)
+	unix.Close(fd)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: the workers' listen() sockets: %w", err)
+	}
+	return groups[0], nil // Receive rebuilds at least one set
 }
 
 // upgrade replaces the process: every app offers its files, tableflip

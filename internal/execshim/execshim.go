@@ -58,7 +58,7 @@ func hasKey(kv, key string) bool {
 }
 
 // closeOtherFdsOnExec marks every descriptor above the ones clusterd passes
-// (stdio, the sockets, NOTIFY_FD, NODE_CHANNEL_FD) close-on-exec. The master opens all its
+// (stdio, the sockets, NOTIFY_FD, the Node channel) close-on-exec. The master opens all its
 // own descriptors close-on-exec, but it may itself have inherited some that
 // are not (from a shell, a CI runner, a supervisor); a worker must receive
 // none of them.
@@ -67,7 +67,7 @@ func closeOtherFdsOnExec() {
 	if n, err := strconv.Atoi(os.Getenv("LISTEN_FDS")); err == nil {
 		last += n
 	}
-	for _, passed := range []string{"NOTIFY_FD", "NODE_CHANNEL_FD"} {
+	for _, passed := range []string{"NOTIFY_FD", "NODE_CHANNEL_FD", "CLUSTERD_NODE_CHANNEL_FD"} {
 		if fd, err := strconv.Atoi(os.Getenv(passed)); err == nil && fd > last {
 			last = fd
 		}
