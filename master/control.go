@@ -105,6 +105,10 @@ func (m *Master) status() control.Status {
 		}
 		st.SocketModes = append(st.SocketModes, mode)
 	}
+	for _, addr := range m.nodeAddresses() {
+		st.Listeners = append(st.Listeners, addr)
+		st.SocketModes = append(st.SocketModes, "shared: opened for the workers' listen()")
+	}
 	listed := make(map[*proc]bool, len(m.procs))
 	for _, s := range m.slots {
 		w := control.WorkerStatus{Slot: s.index, Generation: s.cmd.Generation, Restarts: s.restarts, LastExit: s.lastExit,

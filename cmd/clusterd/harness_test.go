@@ -77,6 +77,9 @@ type clusterOptions struct {
 	runtimeDir  string
 	// controlPath, if set, is the control socket (default: a new one).
 	controlPath string
+	// ownListen: no -l 127.0.0.1:0 is added; the command's own listen()
+	// decides (a Node app under --node-compat).
+	ownListen bool
 }
 
 // tagEnv is the environment for a process of this test.
@@ -106,7 +109,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		args = append([]string{"-c", o.config}, o.args...)
 	} else {
 		args = append([]string{"--control", controlPath}, o.args...)
-		if !containsFlag(o.args, "-l", "--listen") {
+		if !containsFlag(o.args, "-l", "--listen") && !o.ownListen {
 			args = append(args, "-l", "127.0.0.1:0")
 		}
 		args = append(args, "--")

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +64,7 @@ func TestNodeAppUnchanged(t *testing.T) {
 		args:    []string{"-i", "2", "--wait-ready", "--listen-timeout", "10s"},
 		command: []string{node, app}, waitReady: true,
 	})
-	reloadTwiceUnderLoad(t, c)
+	reloadTwiceUnderLoad(t, c, c.addr())
 }
 
 // TestNodeAppUnchangedThroughNpmStart: the same PM2 app started by
@@ -82,14 +84,15 @@ func TestNodeAppUnchangedThroughNpmStart(t *testing.T) {
 		args:    []string{"-i", "2", "--wait-ready", "--listen-timeout", "20s", "--cwd", dir},
 		command: []string{npm, "start", "--silent"}, waitReady: true,
 	})
-	reloadTwiceUnderLoad(t, c)
+	reloadTwiceUnderLoad(t, c, c.addr())
 }
 
-// reloadTwiceUnderLoad reloads c twice by SIGHUP under keep-alive load:
-// not a request may fail, and answers must come from old and new workers.
-func reloadTwiceUnderLoad(t *testing.T, c *cluster) {
+// reloadTwiceUnderLoad reloads c twice by SIGHUP under keep-alive load on
+// addr: not a request may fail, and answers must come from old and new
+// workers.
+func reloadTwiceUnderLoad(t *testing.T, c *cluster, addr string) {
 	t.Helper()
-	l := startLoad(t, c.addr(), true)
+	l := startLoad(t, addr, true)
 	l.waitAnswered(t, 300)
 	for i := range 2 {
 		if out := c.reloadBySignal(); out.Outcome != "succeeded" {
@@ -101,4 +104,65 @@ func reloadTwiceUnderLoad(t *testing.T, c *cluster) {
 	if len(r.ByWorker) < 4 {
 		t.Errorf("answers came from %d workers, want the old and the new ones", len(r.ByWorker))
 	}
+}
+
+// TestNodeListenAsksTheMaster: a PM2 app that names its port only in its
+// code (listen(PORT)), started with no -l at all, serves that port from
+// every worker: the first listen() has the master open it, every worker
+// gets the same socket, and reloads under keep-alive load fail no request
+// because the socket outlives the workers. The same through `npm start`,
+// where the server is npm's grandchild.
+func TestNodeListenAsksTheMaster(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: the Node app test needs it")
+	}
+	app, _ := filepath.Abs("testdata/pm2_unchanged.js")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "server.js"), must(os.ReadFile(app)), 0o644)
+	os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"app","version":"1.0.0","scripts":{"start":"node server.js"}}`), 0o644)
+	for _, tc := range []struct {
+		name    string
+		command []string
+	}{
+		{"node", []string{node, app}},
+		{"npm start", []string{"npm", "start", "--silent"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := exec.LookPath(tc.command[0]); err != nil {
+				t.Skipf("%s is not installed", tc.command[0])
+			}
+			port := freePort(t)
+			c := startCluster(t, clusterOptions{
+				args:    []string{"-i", "2", "--wait-ready", "--listen-timeout", "20s", "--cwd", dir},
+				command: tc.command, waitReady: true, ownListen: true,
+				env: []string{"PORT=" + strconv.Itoa(port)},
+			})
+			st := c.status()
+			if want := "[::]:" + strconv.Itoa(port); len(st.Listeners) != 1 || st.Listeners[0] != want {
+				t.Fatalf("listeners %v, want only %s, the address the app's listen() asked for", st.Listeners, want)
+			}
+			// Both families: the app asked for every interface.
+			reloadTwiceUnderLoad(t, c, "[::1]:"+strconv.Itoa(port))
+			reloadTwiceUnderLoad(t, c, "127.0.0.1:"+strconv.Itoa(port))
+		})
+	}
+}
+
+// freePort is a TCP port that nothing on this machine listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "[::]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
