@@ -216,9 +216,6 @@ func (p *Process) newApp(cfg master.Config, several bool) (*app, error) {
 	if err != nil {
 		if several {
 			err = fmt.Errorf("app %q: %w", cfg.Name, err)
-			if len(cfg.Listen) == 0 && !cfg.NoListen && errors.Is(err, syscall.EADDRINUSE) {
-				err = fmt.Errorf("%w (an app without listen gets %s: give each app its own listen, or no_listen: true to one that serves no socket)", err, master.DefaultListen)
-			}
 		}
 		return nil, err
 	}

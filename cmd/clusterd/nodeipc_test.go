@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -165,4 +166,44 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestNodeListenSocketSurvivesUpgrade: the socket a Node app's listen()
+// had the master open is handed to the new master on `clusterd upgrade`
+// (the same inode, not a new bind that would fail while the old one
+// serves), and not a request fails under load meanwhile.
+func TestNodeListenSocketSurvivesUpgrade(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: the Node app test needs it")
+	}
+	app, _ := filepath.Abs("testdata/pm2_unchanged.js")
+	port := freePort(t)
+	c := startCluster(t, clusterOptions{
+		args:    []string{"-i", "2", "--wait-ready", "--listen-timeout", "20s"},
+		command: []string{node, app}, waitReady: true, ownListen: true,
+		env: []string{"PORT=" + strconv.Itoa(port)},
+	})
+	oldPID := c.cmd.Process.Pid
+	sockets := listeningSockets(t, oldPID)
+	if len(sockets) != 1 {
+		t.Fatalf("want the one socket the workers asked for, got %v", sockets)
+	}
+	l := startLoad(t, "127.0.0.1:"+strconv.Itoa(port), true)
+	l.waitAnswered(t, 300)
+	if code, out := run(t, 60*time.Second, "upgrade", "--control", c.control); code != 0 || !strings.Contains(out, "upgraded") {
+		t.Fatalf("clusterd upgrade: exit %d: %s", code, out)
+	}
+	select {
+	case <-c.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the old master did not exit after the upgrade")
+	}
+	st := c.status()
+	if got := listeningSockets(t, st.PID); !slices.Equal(got, sockets) {
+		t.Errorf("the workers' socket changed across the upgrade: %v -> %v", sockets, got)
+	}
+	c.waitAllReady()
+	l.waitAnswered(t, 300)
+	l.finish(t)
 }
