@@ -287,10 +287,10 @@ func TestConfigBadFileAtStart(t *testing.T) {
 	for _, c := range []struct{ name, text, want string }{
 		{"bad value", "apps:\n  - name: web\n    cmd: [%[1]q, demo]\n    kill_timeout: soon\n", `apps.yml:4: app "web": kill_timeout: want a duration like 1600ms or 5s`},
 		{"flag for one app", "apps:\n  - {name: a, cmd: x}\n  - {name: b, cmd: x}\n", `--pidfile is one app's, and`},
-		{"two apps on the default address", "apps:\n  - {name: a, cmd: /bin/sleep 9, node_compat: true, listen_timeout: 1s}\n  - {name: b, cmd: /bin/sleep 9, node_compat: true}\n", `give each app its own listen, or no_listen: true`},
+		{"two apps on one address", "apps:\n  - {name: a, cmd: /bin/sleep 9, listen: \"127.0.0.1:PORT\"}\n  - {name: b, cmd: /bin/sleep 9, listen: \"127.0.0.1:PORT\"}\n", `app "b": listen listen0=127.0.0.1:`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			path := writeConfig(t, dir, c.text)
+			path := writeConfig(t, dir, strings.ReplaceAll(c.text, "PORT", strconv.Itoa(freePort(t))))
 			args := []string{"-c", path}
 			if c.name == "flag for one app" {
 				args = append(args, "--pidfile", filepath.Join(dir, "pid"))
