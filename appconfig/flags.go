@@ -62,6 +62,7 @@ func NewFlags(f *pflag.FlagSet) *Flags {
 	f.Var(durationValue{&cfg.MinUptime}, "min-uptime", "without --wait-ready, a worker alive this long counts as ready; dying sooner is a failed start")
 	f.IntVar(&cfg.MaxRestarts, "max-restarts", cfg.MaxRestarts, "consecutive failed starts after which a slot is marked errored until the next reload")
 	f.Var(durationValue{&cfg.RestartDelay}, "restart-delay", "delay before restarting after a failed start; doubles with each consecutive failure (up to 15s)")
+	f.Var(durationValue{&cfg.ExpBackoff}, "exp-backoff-restart-delay", "PM2's: wait this long before every restart, after a crash too, 1.5 times longer per restart in a row (up to 15s), from the start again once a worker ran 30s")
 	f.Var(durationValue{&cfg.ReadyGrace}, "ready-grace", "during a reload, how long a new worker must stay up after READY before an old one is retired")
 	f.Float64Var(&cfg.ForkRate, "max-fork-rate", cfg.ForkRate, "cap on re-forks of crashed workers, per second, over every app of the master process (burst 20)")
 	f.BoolVar(debug, "debug", false, "log every worker start")

@@ -68,9 +68,8 @@ type App struct {
 	CronRestart *Schedule
 	// ExpBackoffRestartDelay is PM2's exp_backoff_restart_delay: after a
 	// crash a worker is restarted after this delay, growing 1.5 times per
-	// crash in a row up to 15s, back to this once a worker has run 30s.
-	// Until the master does exactly that, it is the restart_delay flag,
-	// whose back-off doubles.
+	// crash in a row up to 15s, back to this once a worker has run 30s (the
+	// exp-backoff-restart-delay flag).
 	ExpBackoffRestartDelay time.Duration
 	// WatchOptions are what maps of PM2's watch_options; nil: none given.
 	WatchOptions *WatchOptions
@@ -294,19 +293,18 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 		}
 	}
 	var (
-		script, interpreter      string
-		interpreterArgs, args    []string
-		cmd                      []string
-		cmdLine, scriptLine      int
-		argsField                string
-		env, profileEnv          []string
-		nodeCompatSet            bool
-		backoffLine              int
-		restartDelaySet, timeSet bool
-		timeLine                 int
-		timeField, timeValue     string
-		dateFormatSet            bool
-		logFiles, portEnv        []string
+		script, interpreter   string
+		interpreterArgs, args []string
+		cmd                   []string
+		cmdLine, scriptLine   int
+		argsField             string
+		env, profileEnv       []string
+		nodeCompatSet         bool
+		timeSet               bool
+		timeLine              int
+		timeField, timeValue  string
+		dateFormatSet         bool
+		logFiles, portEnv     []string
 	)
 	for _, pair := range pairs {
 		key, value := pair[0], resolve(pair[1])
@@ -415,7 +413,6 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 				set(written, "cwd", key.Line, cwd)
 			}
 		case "restart_delay":
-			restartDelaySet = true
 			var values []string
 			if values, err = flagValues(value); err == nil {
 				set(written, "restart-delay", key.Line, values...)
@@ -428,8 +425,7 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 					break
 				}
 				app.ExpBackoffRestartDelay = millis(v)
-				backoffLine = key.Line
-				set(written, "restart-delay", key.Line, v)
+				set(written, "exp-backoff-restart-delay", key.Line, v)
 			}
 		case "instance_var", "increment_var", "namespace":
 			var v string
@@ -522,10 +518,6 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 			}
 			return app, fail(line, written, "%v", err)
 		}
-	}
-	if backoffLine > 0 && restartDelaySet {
-		// PM2 applies both; clusterd has one back-off, which grows.
-		warn(backoffLine, "exp_backoff_restart_delay", "restart_delay is given too: the back-off starts from the later of the two in the file")
 	}
 	if timeSet && !dateFormatSet {
 		if timeValue == "true" {

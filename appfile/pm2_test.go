@@ -84,16 +84,16 @@ apps:
 	}
 	api, jobs := apps[0], apps[1]
 	for flag, want := range map[string][]string{
-		"max-memory-restart": {"300M"},
-		"log-time-format":    {"2006-01-02 15:04 -07:00"},
-		"log-json":           {"true"},
-		"restart-delay":      {"100"},
-		"min-uptime":         {"5s"},
-		"listen-timeout":     {"8000"},
-		"pidfile":            {home + "/run/api.pid"},
-		"out-file":           {"/var/log/shop/api.out.log"},
-		"error-file":         {"/var/log/shop/api.err.log"},
-		"watch-ignore":       {"*.tmp"},
+		"max-memory-restart":        {"300M"},
+		"log-time-format":           {"2006-01-02 15:04 -07:00"},
+		"log-json":                  {"true"},
+		"exp-backoff-restart-delay": {"100"},
+		"min-uptime":                {"5s"},
+		"listen-timeout":            {"8000"},
+		"pidfile":                   {home + "/run/api.pid"},
+		"out-file":                  {"/var/log/shop/api.out.log"},
+		"error-file":                {"/var/log/shop/api.err.log"},
+		"watch-ignore":              {"*.tmp"},
 	} {
 		if got := settingsOf(api)[flag]; !slices.Equal(got, want) {
 			t.Errorf("api --%s = %q, want %q", flag, got, want)

@@ -131,6 +131,12 @@ type Config struct {
 	// with each consecutive failure up to MaxRestartDelay.
 	RestartDelay    time.Duration
 	MaxRestartDelay time.Duration
+	// ExpBackoff is PM2's exp_backoff_restart_delay: every restart of a
+	// slot, after a crash as after a failed start, waits; the wait grows
+	// 1.5 times per restart in a row up to 15 s, and starts again from
+	// ExpBackoff once a worker has run 30 s. Zero: crashes are replaced at
+	// once and failed starts back off by RestartDelay.
+	ExpBackoff time.Duration
 	// ReadyGrace is how long a reload's new worker must survive after
 	// READY before an old worker is retired on its word.
 	ReadyGrace time.Duration
@@ -210,8 +216,8 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("--%s must be positive, got %s", d.name, d.value))
 		}
 	}
-	if c.RestartDelay < 0 || c.ReadyGrace < 0 {
-		errs = append(errs, errors.New("--restart-delay and --ready-grace may not be negative"))
+	if c.RestartDelay < 0 || c.ReadyGrace < 0 || c.ExpBackoff < 0 {
+		errs = append(errs, errors.New("--restart-delay, --exp-backoff-restart-delay and --ready-grace may not be negative"))
 	}
 	if c.MaxRestarts < 0 {
 		errs = append(errs, fmt.Errorf("--max-restarts may not be negative, got %d", c.MaxRestarts))

@@ -749,3 +749,31 @@ func TestNodePreloadIsRewrittenWhenRemoved(t *testing.T) {
 		t.Fatalf("the preload was not written again: %v", err)
 	}
 }
+
+// TestExpBackoffGrowsLikePM2s: with PM2's exp_backoff_restart_delay even a
+// crash after ready waits, 1.5 times longer per restart in a row (100ms,
+// 150ms, 225ms), and a worker that ran 30 s starts the series again.
+func TestExpBackoffGrowsLikePM2s(t *testing.T) {
+	l := startLoop(t, func(c *Config) { c.WaitReady = true; c.ExpBackoff = 100 * time.Millisecond })
+	crashAfter := func(ran time.Duration) {
+		pid := l.worker(0)
+		l.ready(pid)
+		l.clock.advance(ran)
+		l.host.exit(pid, exitStatus(1), true)
+		l.waitFor("the back-off", func() bool { w := l.m.slots[0].worker; return w == nil && !l.m.slots[0].retryAt.IsZero() })
+	}
+	expectWait := func(delay time.Duration) {
+		l.clock.advance(delay - time.Millisecond)
+		if l.worker(0) != 0 {
+			t.Fatalf("restarted before its %s back-off", delay)
+		}
+		l.clock.advance(time.Millisecond)
+		l.waitFor("the restart after "+delay.String(), func() bool { return l.m.slots[0].worker != nil })
+	}
+	for _, delay := range []time.Duration{100 * time.Millisecond, 150 * time.Millisecond, 225 * time.Millisecond} {
+		crashAfter(time.Second)
+		expectWait(delay)
+	}
+	crashAfter(30 * time.Second)
+	expectWait(100 * time.Millisecond)
+}

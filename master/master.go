@@ -170,6 +170,8 @@ type slot struct {
 	forkFailures int
 	// earlyCrashes counts deaths in a row within crashLoopWindow of READY.
 	earlyCrashes int
+	// expDelay is the last wait of --exp-backoff-restart-delay (0: none yet).
+	expDelay time.Duration
 }
 
 // New checks the configuration, resolves the command, opens the sockets and
@@ -520,7 +522,7 @@ func (m *Master) startWorker(s *slot) {
 	}
 	if err != nil {
 		m.log.Error("worker failed to start", "slot", s.index, "err", err)
-		m.afterFailedStart(s)
+		m.afterFailedStart(s, 0)
 		return
 	}
 	s.forkFailures = 0
@@ -931,13 +933,39 @@ func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Dura
 		}
 		m.scheduleStart(s, delay)
 		return
+	case p.state == ready && m.cfg.ExpBackoff > 0:
+		delay := m.expBackoff(s, uptime)
+		m.log.Warn("worker crashed", append(attrs, "retry_in", delay)...)
+		m.scheduleStart(s, delay)
+		return
 	case p.state == ready:
 		m.log.Warn("worker crashed", attrs...)
 		m.scheduleStart(s, 0)
 		return
 	}
 	m.log.Warn("worker failed to start", attrs...)
-	m.afterFailedStart(s)
+	m.afterFailedStart(s, uptime)
+}
+
+// PM2's exp_backoff_restart_delay, as PM2 computes it: the growth and cap
+// of the wait, and the uptime after which it starts again from the
+// configured value.
+const (
+	expBackoffGrowth = 1.5
+	expBackoffMax    = 15 * time.Second
+	expBackoffReset  = 30 * time.Second
+)
+
+// expBackoff is the wait before s's next worker under
+// --exp-backoff-restart-delay, given how long the one that died ran.
+func (m *Master) expBackoff(s *slot, uptime time.Duration) time.Duration {
+	switch {
+	case s.expDelay == 0 || uptime >= expBackoffReset:
+		s.expDelay = m.cfg.ExpBackoff
+	default:
+		s.expDelay = min(time.Duration(float64(s.expDelay)*expBackoffGrowth), max(expBackoffMax, m.cfg.ExpBackoff))
+	}
+	return s.expDelay
 }
 
 // noRestartReason says why a worker's exit must not be followed by a new
@@ -986,7 +1014,7 @@ func restartReason(p *proc) string {
 	return "failed_start"
 }
 
-func (m *Master) afterFailedStart(s *slot) {
+func (m *Master) afterFailedStart(s *slot, uptime time.Duration) {
 	s.failedStarts++
 	if s.failedStarts > m.cfg.MaxRestarts {
 		s.errored = true
@@ -994,7 +1022,11 @@ func (m *Master) afterFailedStart(s *slot) {
 			"slot", s.index, "failed_starts", s.failedStarts, "max_restarts", m.cfg.MaxRestarts)
 		return
 	}
-	m.scheduleStart(s, backoff(m.cfg.RestartDelay, s.failedStarts, m.cfg.MaxRestartDelay))
+	delay := backoff(m.cfg.RestartDelay, s.failedStarts, m.cfg.MaxRestartDelay)
+	if m.cfg.ExpBackoff > 0 {
+		delay = m.expBackoff(s, uptime)
+	}
+	m.scheduleStart(s, delay)
 }
 
 // scheduleStart starts s's next worker after at least delay, and no sooner
