@@ -107,6 +107,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// WorkerPID is the pid of the app's worker in slot (its slot's own, not a
+// reload's successor).
+func (st *Status) WorkerPID(slot int) (int, error) {
+	for _, w := range st.Workers {
+		if w.Slot == slot && !w.Successor && w.PID != 0 {
+			return w.PID, nil
+		}
+	}
+	return 0, fmt.Errorf("app %s has no worker in slot %d (clusterd ls)", st.Name, slot)
+}
+
 // Render writes the status as a table for people.
 func (st *Status) Render(out io.Writer) error {
 	var b strings.Builder

@@ -370,7 +370,7 @@ module.exports = {
 // profiles.
 func TestExampleConfigReads(t *testing.T) {
 	for _, profile := range []string{"", "production"} {
-		configs, err := appconfig.Read(filepath.Join("..", "..", "examples", "apps.yml"), profile, nil, newLogger)
+		configs, err := appconfig.Read(filepath.Join("..", "..", "examples", "apps.yml"), profile, nil, quietLogger)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -535,7 +535,7 @@ func TestCommandLineOverridesFile(t *testing.T) {
 	if err := fs.Parse([]string{"-i", "3", "--kill-timeout", "7s", "--watch-ignore", "tmp"}); err != nil {
 		t.Fatal(err)
 	}
-	configs, err := appconfig.Read(filepath.Join("..", "..", "examples", "apps.yml"), "", appconfig.ReadCommandLine(fs), newLogger)
+	configs, err := appconfig.Read(filepath.Join("..", "..", "examples", "apps.yml"), "", appconfig.ReadCommandLine(fs), quietLogger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,21 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// appClient is the control client of the app called name, at its socket's
+// default path.
+func appClient(t *testing.T, name string) *control.Client {
+	t.Helper()
+	path, err := control.DefaultPath(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &control.Client{Path: path}
+}
+
+// quietLogger is the master's logger for configurations that a test reads
+// without running them.
+func quietLogger(slog.Level, bool) *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // testRunVar tags every process a test starts, so cleanup can find and
 // kill any the test leaked, and fail the test for it.

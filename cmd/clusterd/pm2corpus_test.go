@@ -38,7 +38,7 @@ func TestConfigPM2Corpus(t *testing.T) {
 					t.Skip("node is not installed: a JavaScript ecosystem file is evaluated with it")
 				}
 			}
-			configs, err := appconfig.Read(path, "", nil, newLogger)
+			configs, err := appconfig.Read(path, "", nil, quietLogger)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -73,7 +73,7 @@ func startDemo(t *testing.T, name string, flags ...string) *control.Status {
 // appStatus is the status of the app called name, every slot ready.
 func appStatus(t *testing.T, name string) *control.Status {
 	t.Helper()
-	st, err := (&control.Client{Path: mustPath(name)}).Status()
+	st, err := appClient(t, name).Status()
 	if err != nil {
 		t.Fatalf("status of %s: %v", name, err)
 	}
@@ -313,7 +313,7 @@ func TestDescribeEnvSignalFlushRestart(t *testing.T) {
 		}
 	}
 
-	pid1, _ := workerOf(st, 1)
+	pid1, _ := st.WorkerPID(1)
 	code, out = run(t, 30*time.Second, "env", "web", "1")
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("LISTEN_PID=%d\n", pid1)) {
 		t.Errorf("env web 1 (worker %d): exit %d:\n%s", pid1, code, out)
@@ -327,19 +327,19 @@ func TestDescribeEnvSignalFlushRestart(t *testing.T) {
 		t.Errorf("log file after flush: %v, %v bytes", err, fi.Size())
 	}
 
-	pid0, _ := workerOf(st, 0)
+	pid0, _ := st.WorkerPID(0)
 	if code, out := run(t, 30*time.Second, "signal", "SIGKILL", "web", "--slot", "0"); code != 0 || strings.TrimSpace(out) != "sent SIGKILL to 1 workers of web" {
 		t.Fatalf("signal: exit %d: %s", code, out)
 	}
 	waitFor(t, 20*time.Second, "slot 0 to have a new ready worker", func() error {
-		now, err := (&control.Client{Path: mustPath("web")}).Status()
+		now, err := appClient(t, "web").Status()
 		if err != nil {
 			return err
 		}
-		if p, _ := workerOf(now, 0); p == pid0 || !daemon.AllReady(now) {
+		if p, _ := now.WorkerPID(0); p == pid0 || !daemon.AllReady(now) {
 			return fmt.Errorf("slot 0 still %d", p)
 		}
-		if p, _ := workerOf(now, 1); p != pid1 {
+		if p, _ := now.WorkerPID(1); p != pid1 {
 			t.Fatalf("slot 1's worker changed too (%d, was %d)", p, pid1)
 		}
 		return nil

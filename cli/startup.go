@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -64,7 +64,7 @@ then run: systemctl daemon-reload && systemctl enable --now clusterd-NAME.`,
 				// systemd is made, and a word is never taken for a command.
 				return usageError{Err: fmt.Errorf("startup %s: only systemd units are made (clusterd startup systemd [--install] MASTER FLAGS -- COMMAND)", args[0])}
 			}
-			root := newRootCommand()
+			root := NewRootCommand()
 			if err := root.ParseFlags(args); err != nil {
 				return usageError{Err: err}
 			}

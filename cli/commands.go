@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -24,7 +24,9 @@ import (
 	"github.com/clusterd/clusterd/master"
 )
 
-func newRootCommand() *cobra.Command {
+// NewRootCommand is the whole command tree: the root command starts a
+// master, its subcommands are the verbs.
+func NewRootCommand() *cobra.Command {
 	var flags *appconfig.Flags
 	var configFile, profile string
 	root := &cobra.Command{

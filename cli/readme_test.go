@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"os"
@@ -14,7 +14,7 @@ import (
 // names a command that exists, and every flag it shows is one that command
 // takes.
 func TestREADMEUsageMatchesCommands(t *testing.T) {
-	raw, err := os.ReadFile("../../README.md")
+	raw, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestREADMEUsageMatchesCommands(t *testing.T) {
 	if len(lines) < 10 {
 		t.Fatalf("found %d usage lines in README.md", len(lines))
 	}
-	root := newRootCommand()
+	root := NewRootCommand()
 	root.InitDefaultVersionFlag()
 	var examples []string
 	var walk func(c *cobra.Command)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -383,17 +383,6 @@ func newDescribeCommand() *cobra.Command {
 	}
 }
 
-// workerOf is the pid of the app's worker in slot (its slot's own, not a
-// reload's successor).
-func workerOf(st *control.Status, slot int) (int, error) {
-	for _, w := range st.Workers {
-		if w.Slot == slot && !w.Successor && w.PID != 0 {
-			return w.PID, nil
-		}
-	}
-	return 0, fmt.Errorf("app %s has no worker in slot %d (clusterd ls)", st.Name, slot)
-}
-
 func newEnvCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "env APP [SLOT]",
@@ -416,7 +405,7 @@ func newEnvCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pid, err := workerOf(st, slot)
+			pid, err := st.WorkerPID(slot)
 			if err != nil {
 				return err
 			}
@@ -456,7 +445,7 @@ only to slot N's, by pid: not to the master, which has its own signals
 			}
 			var pids []int
 			if slot >= 0 {
-				pid, err := workerOf(st, slot)
+				pid, err := st.WorkerPID(slot)
 				if err != nil {
 					return err
 				}
