@@ -17,12 +17,15 @@ import (
 // and runs upgrades and reloads of every app. Package process implements it;
 // the loop's unit tests give a fake that forks nothing.
 //
-// A master calls these from its event loop: none of them may wait on that
-// loop, and the callbacks they take run on goroutines of their own.
+// A master calls these from its event loop, except StartWorker: none of
+// them may wait on that loop, nor on a fork, and the callbacks they take
+// run on goroutines of their own.
 type Host interface {
-	// StartWorker forks f. exited runs once the worker's main process has
-	// been reaped while others of its tree live on (TreeGone false), and
-	// once its whole tree is gone (TreeGone true).
+	// StartWorker forks f and returns once its exec has begun, which may
+	// be after every fork queued before it: the master calls it off its
+	// loop. exited runs once the worker's main process has been reaped
+	// while others of its tree live on (TreeGone false), and once its
+	// whole tree is gone (TreeGone true).
 	StartWorker(f Fork, exited func(Exit)) (pid int, err error)
 	// SignalWorker sends sig to the worker's process group and whatever is
 	// left of its session; an error for a worker already gone.

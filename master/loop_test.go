@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clusterd/clusterd/control"
 )
 
 // The loop's policy, driven through the Host seam with a fake clock: no
@@ -126,6 +128,9 @@ type fakeHost struct {
 	delay    time.Duration
 	startErr error
 	ready    int
+	// forkGate, when set, holds every fork until it is closed: a fork
+	// stuck behind others of the process.
+	forkGate chan struct{}
 }
 
 type sentSignal struct {
@@ -136,6 +141,12 @@ type sentSignal struct {
 func newFakeHost() *fakeHost { return &fakeHost{nextPID: 1000, exits: map[int]func(Exit){}} }
 
 func (h *fakeHost) StartWorker(f Fork, exited func(Exit)) (int, error) {
+	h.mu.Lock()
+	gate := h.forkGate
+	h.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.startErr != nil {
@@ -228,7 +239,13 @@ func startLoop(t *testing.T, edit func(*Config)) *loop {
 	go func() { l.ended <- m.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		// Whatever still "runs" exits at its stop signal.
+		// Whatever still "runs" exits at its stop signal, once forked.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			settled := false
+			if !l.m.call(func() { settled = l.m.stopping && len(l.m.forking) == 0 }) || settled {
+				break
+			}
+		}
 		for _, pid := range l.livePIDs() {
 			l.host.exit(pid, exitStatus(0), true)
 		}
@@ -301,14 +318,20 @@ func (l *loop) livePIDs() []int {
 	return pids
 }
 
-// worker is slot's current worker's pid, 0 for none.
+// worker is slot's current worker's pid once it is forked, 0 for none.
 func (l *loop) worker(slot int) int {
+	var w *proc
+	l.on(func() { w = l.m.slots[slot].worker })
+	if w == nil {
+		return 0
+	}
+	select {
+	case <-w.forked:
+	case <-time.After(5 * time.Second):
+		l.t.Fatalf("slot %d's worker was not forked", slot)
+	}
 	pid := 0
-	l.on(func() {
-		if w := l.m.slots[slot].worker; w != nil {
-			pid = w.pid
-		}
-	})
+	l.on(func() { pid = w.pid })
 	return pid
 }
 
@@ -776,4 +799,49 @@ func TestExpBackoffGrowsLikePM2s(t *testing.T) {
 	}
 	crashAfter(30 * time.Second)
 	expectWait(100 * time.Millisecond)
+}
+
+// The loop never waits for a fork: status is answered while one is stuck
+// (behind 256 others, on a busy machine), and a stop asked for meanwhile
+// reaches the worker once it exists.
+func TestStatusIsAnsweredWhileAForkWaits(t *testing.T) {
+	l := startLoop(t, func(c *Config) { c.WaitReady = true })
+	first := l.worker(0)
+	l.ready(first)
+	l.clock.advance(Defaults().MinUptime)
+	gate := make(chan struct{})
+	l.host.mu.Lock()
+	l.host.forkGate = gate
+	l.host.mu.Unlock()
+	l.host.exit(first, exitStatus(1), true)
+	l.waitFor("the re-fork to be on its way", func() bool { return len(l.m.forking) == 1 })
+	answered := make(chan control.Status, 1)
+	go func() {
+		var st control.Status
+		l.m.call(func() { st = l.m.status() })
+		answered <- st
+	}()
+	select {
+	case st := <-answered:
+		if w := st.Workers[0]; w.State != "starting" || w.PID != 0 {
+			t.Errorf("slot 0 while its fork waits: %+v, want starting without a pid", w)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("status was not answered while a fork waited")
+	}
+	l.m.Signal(syscall.SIGTERM)
+	l.waitFor("the stop", func() bool { return l.m.stopping })
+	close(gate)
+	l.waitFor("the fork", func() bool { return len(l.m.forking) == 0 })
+	pid := l.worker(0)
+	if pid == 0 || !l.host.signalled(pid, syscall.SIGTERM) {
+		t.Fatalf("the worker forked during the stop (pid %d) was not sent SIGTERM", pid)
+	}
+	l.host.exit(pid, exitStatus(0), true)
+	select {
+	case <-l.ended:
+		l.ended <- nil // for the cleanup
+	case <-time.After(5 * time.Second):
+		t.Fatal("the loop did not end once the last worker exited")
+	}
 }

@@ -65,6 +65,7 @@ type Master struct {
 	// Everything below is owned by the event loop.
 	slots      []*slot
 	procs      map[int]*proc   // by pid, every live child
+	forking    map[*proc]bool  // workers handed to the forker, not yet back (spawn)
 	generation int             // of the newest resolved release
 	current    *launch.Command // the newest release that a reload installed; new slots run it
 	reload     *reloadRun
@@ -259,6 +260,7 @@ func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master,
 		events:              make(chan func(), 64),
 		done:                make(chan struct{}),
 		procs:               make(map[int]*proc),
+		forking:             map[*proc]bool{},
 		generation:          1,
 		reloadDuration:      newReloadDuration(),
 		restartCounts:       map[string]int{},
@@ -405,7 +407,7 @@ func (m *Master) Run(ctx context.Context) error {
 	m.scheduleCron()
 
 	ctxDone := ctx.Done()
-	for !m.stopping || len(m.procs) > 0 {
+	for !m.stopping || len(m.procs) > 0 || len(m.forking) > 0 {
 		select {
 		case event := <-m.events:
 			event()
@@ -510,7 +512,17 @@ func (m *Master) onSignal(sig syscall.Signal) {
 
 func (m *Master) startWorker(s *slot) {
 	p, err := m.spawn(s.index, s.cmd, false)
-	if err != nil && isTransient(err) {
+	if err != nil {
+		m.startFailed(s, err)
+		return
+	}
+	s.worker = p
+}
+
+// startFailed handles a worker of s that could not be started, before or
+// at its fork.
+func (m *Master) startFailed(s *slot, err error) {
+	if isTransient(err) {
 		// The machine is short of processes, memory or descriptors for a
 		// moment: that says nothing about the release, so it never errors
 		// the slot. Try again, backing off up to the longest delay.
@@ -520,13 +532,8 @@ func (m *Master) startWorker(s *slot) {
 		m.scheduleStart(s, delay)
 		return
 	}
-	if err != nil {
-		m.log.Error("worker failed to start", "slot", s.index, "err", err)
-		m.afterFailedStart(s, 0)
-		return
-	}
-	s.forkFailures = 0
-	s.worker = p
+	m.log.Error("worker failed to start", "slot", s.index, "err", err)
+	m.afterFailedStart(s, 0)
 }
 
 // isTransient: a fork failed for want of a resource that may be back in a
@@ -595,8 +602,9 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		undo = append(undo, ipc.Close)
 		nodeIPC = int(ipc.WorkerEnd())
 	}
-	var p *proc
-	pid, err := m.host.StartWorker(launch.Worker{
+	p := newProc(id, slotIndex, cmd, successor, endpoint, m.clock.Now())
+	p.health, p.ipc = health, ipc
+	fork := launch.Worker{
 		Cmd:        cmd,
 		Env:        launch.WithVars(cmd.Env, m.workerVars(slotIndex)),
 		Stdio:      [3]uintptr{m.devNull.Fd(), stdout, stderr},
@@ -611,33 +619,77 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		Credential: m.credential,
 		Watchdog:   m.cfg.Watchdog,
 		Control:    m.cfg.ControlPath,
-	}.Fork(), func(e Exit) { m.post(func() { m.onReaped(p, e) }) })
-	if err != nil {
-		err = fmt.Errorf("start %s: %w", cmd.Argv[0], err)
+	}.Fork()
+	// The fork waits for the worker's exec, behind every other fork of the
+	// process: on a busy machine 256 of them in a row held this loop, and
+	// status with it, for seconds (bench/README.md, "status while workers
+	// start"). So it happens off the loop, and onForked takes it from there;
+	// meanwhile the worker is starting, with no pid.
+	m.forking[p] = true
+	go func() {
+		pid, err := m.host.StartWorker(fork, func(e Exit) {
+			<-p.forked // its pid is known before its exit is
+			m.post(func() { m.onReaped(p, e) })
+		})
+		m.post(func() { m.onForked(p, pid, err, output) })
+	}()
+	if successor {
+		m.steer() // its slot is off until it takes over
 	}
+	return p, nil
+}
+
+// onForked takes a worker over from its fork: a pid, or why there is none.
+// A stop asked for meanwhile is sent now.
+func (m *Master) onForked(p *proc, pid int, err error, output *logcapture.Pipes) {
+	delete(m.forking, p)
 	// The worker has its copies of the pipe's and the channel's ends.
-	endpoint.AfterStart()
-	if ipc != nil {
-		ipc.CloseWorkerEnd()
+	p.endpoint.AfterStart()
+	if p.ipc != nil {
+		p.ipc.CloseWorkerEnd()
 	}
 	if err != nil {
-		return nil, err
+		p.forkErr = fmt.Errorf("start %s: %w", p.cmd.Argv[0], err)
+		close(p.forked)
+		p.endpoint.Close()
+		output.Close()
+		if p.health != nil {
+			p.health.Close()
+		}
+		if p.ipc != nil {
+			p.ipc.Close()
+		}
+		if p.closeOnExit != nil {
+			p.closeOnExit.Close()
+		}
+		if s := m.slotOf(p); s != nil && s.worker == p {
+			s.worker = nil
+			if !m.stopping && p.state != stopping {
+				m.startFailed(s, p.forkErr)
+			}
+		}
+		m.steer() // a failed successor's slot is on again
+		return
 	}
-	m.logs.Start(output, slotIndex, pid)
-	p = newProc(id, slotIndex, pid, cmd, successor, endpoint, m.clock.Now())
+	p.pid, p.startedAt = pid, m.clock.Now()
+	close(p.forked)
+	m.logs.Start(output, p.slot, pid)
 	m.procs[pid] = p
-	if p.health = health; health != nil {
+	if s := m.slotOf(p); s != nil && s.worker == p {
+		s.forkFailures = 0
+	}
+	if p.health != nil {
 		m.scheduleProbe(p)
 	}
-	if p.ipc = ipc; ipc != nil {
+	if p.ipc != nil {
 		var listen func(notify.ListenRequest) (int, error)
 		if m.cfg.NodeCompat {
 			listen = m.nodeListenFor(p)
 		}
-		ipc.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) }, listen)
+		p.ipc.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) }, listen)
 	}
-	endpoint.SetLogger(m.log.With("slot", p.slot))
-	endpoint.Serve(pid, m.workerUID(),
+	p.endpoint.SetLogger(m.log.With("slot", p.slot))
+	p.endpoint.Serve(pid, m.workerUID(),
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
 		func(sender int32, count int) {
 			m.post(func() {
@@ -648,6 +700,12 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 		},
 		func() { m.post(func() { m.onExit(p) }) })
 	switch {
+	case p.state == stopping: // asked while it was forked
+		m.sendStop(p)
+		return
+	case m.stopping:
+		m.stopProc(p, "master stopping")
+		return
 	case !m.cfg.WaitReady:
 		p.startTimer = m.after(m.cfg.MinUptime, func() {
 			// Exited already, with the news on its way (a busy machine):
@@ -656,7 +714,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 				m.markReady(p, readyByUptime)
 			}
 		})
-	case !successor: // a reload applies its own listen timeout to successors
+	case !p.successor: // a reload applies its own listen timeout to successors
 		p.startTimer = m.after(m.cfg.ListenTimeout, func() {
 			if p.state == starting && !p.reaped {
 				m.log.Error("worker not ready within listen timeout", "slot", p.slot, "pid", p.pid,
@@ -665,9 +723,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 			}
 		})
 	}
-	m.log.Debug("worker started", "slot", slotIndex, "pid", pid, "generation", cmd.Generation)
-	m.steer() // a successor's slot is off until it takes over
-	return p, nil
+	m.log.Debug("worker started", "slot", p.slot, "pid", pid, "generation", p.cmd.Generation)
 }
 
 func (m *Master) onNotify(p *proc, msg string) {
@@ -780,6 +836,15 @@ func (m *Master) stopProc(p *proc, reason string) {
 	p.state = stopping
 	p.stopReason = reason
 	p.stopStartTimer()
+	if p.pid == 0 {
+		return // still being forked: onForked sends the stop
+	}
+	m.sendStop(p)
+}
+
+// sendStop is stopProc's message to the worker, and the SIGKILL after the
+// kill timeout.
+func (m *Master) sendStop(p *proc) {
 	if m.cfg.ShutdownWithMessage && p.ipc != nil && p.ipc.SendShutdown() == nil {
 		// PM2's shutdown_with_message: the kill timeout applies as usual.
 	} else if err := m.host.SignalWorker(p.pid, m.cfg.StopSignal); err != nil && !errors.Is(err, unix.ESRCH) {

@@ -33,6 +33,10 @@ type proc struct {
 	endpoint  *notify.Endpoint
 	readyCh   chan struct{} // closed when ready
 	exitedCh  chan struct{} // closed when reaped
+	// forked is closed once the fork's outcome is known: pid is set (0
+	// until then), or forkErr says why there is no process.
+	forked  chan struct{}
+	forkErr error
 
 	state   procState
 	readyAt time.Time
@@ -67,10 +71,10 @@ type proc struct {
 	closeOnExit listener.Set
 }
 
-func newProc(id uint64, slot, pid int, cmd *launch.Command, successor bool, endpoint *notify.Endpoint, now time.Time) *proc {
+func newProc(id uint64, slot int, cmd *launch.Command, successor bool, endpoint *notify.Endpoint, now time.Time) *proc {
 	return &proc{
-		id: id, slot: slot, pid: pid, cmd: cmd, startedAt: now, endpoint: endpoint,
-		readyCh: make(chan struct{}), exitedCh: make(chan struct{}), successor: successor,
+		id: id, slot: slot, cmd: cmd, startedAt: now, endpoint: endpoint,
+		readyCh: make(chan struct{}), exitedCh: make(chan struct{}), forked: make(chan struct{}), successor: successor,
 	}
 }
 

@@ -188,6 +188,14 @@ func (c clusterView) Start(slot int) (reload.Candidate, error) {
 	if err != nil {
 		return nil, err
 	}
+	select { // the fork happens off the loop
+	case <-p.forked:
+	case <-c.m.done:
+		return nil, ErrStopped
+	}
+	if p.forkErr != nil {
+		return nil, p.forkErr
+	}
 	return p, nil
 }
 

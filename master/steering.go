@@ -36,6 +36,11 @@ func (m *Master) slotsOn() []bool {
 			replaced[p.slot] = true
 		}
 	}
+	for p := range m.forking {
+		if p.successor {
+			replaced[p.slot] = true
+		}
+	}
 	on := make([]bool, len(m.slots))
 	for i, s := range m.slots {
 		w := s.worker
@@ -65,6 +70,10 @@ func (m *Master) retire(p *proc, own listener.Set) {
 	if p == nil || p.exited || !steered {
 		if p != nil {
 			m.stopProc(p, "scaled down")
+		}
+		if p != nil && p.pid == 0 {
+			p.closeOnExit = own // its fork, still on its way, hands them over
+			return
 		}
 		own.Close() // the worker's copy, if any, keeps the socket until it exits
 		return

@@ -46,6 +46,8 @@ func TestSteeringFollowsWorkers(t *testing.T) {
 		}
 	})
 	want("a reload's successor starting", true, false)
+	<-successor.forked
+	want("a reload's successor forked", true, false)
 	l.ready(successor.pid)
 	l.on(func() {
 		if err := l.m.promote(successor); err != nil {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -23,7 +24,13 @@ import (
 //     (golang/go#27505): were that thread to exit, every worker it started
 //     would get SIGKILL. This thread never exits.
 //   - Forking and reaping on one goroutine means a worker is in the table
-//     before its exit can be reaped, with no lock.
+//     before its exit can be reaped.
+//
+// Signalling a worker and asking whether it runs do not queue behind the
+// forks (a loop calls them, and must never wait for 256 workers to be
+// forked): they read the table under mu, which the goroutine holds while
+// it changes the table and while it reaps, so a pid they find there is
+// still the worker's.
 //
 // The process is a child subreaper (PR_SET_CHILD_SUBREAPER): what a worker
 // leaves behind (the server an `npm start` or `sh -c` started, a daemon it
@@ -40,7 +47,9 @@ type children struct {
 	sigchld  chan struct{} // coalesced: one pending pass covers any number of exits
 	session  int           // our own session id
 	pid1     bool
-	// Owned by the goroutine:
+	// Written by the goroutine only, under mu; read by the goroutine
+	// without it, by others with it.
+	mu      sync.Mutex
 	workers map[int]*child // by pid (= their group's id), from fork until the group is empty
 }
 
@@ -133,7 +142,9 @@ func (c *children) start(f master.Fork, exited func(master.Exit)) (pid int, err 
 		attr.Sys = &sys
 		pid, err = syscall.ForkExec(f.Path, f.Argv, &attr)
 		if err == nil {
+			c.mu.Lock()
 			c.workers[pid] = &child{pid: pid, exited: exited}
+			c.mu.Unlock()
 		}
 	})
 	return pid, err
@@ -144,19 +155,18 @@ func (c *children) start(f master.Fork, exited func(master.Exit)) (pid int, err 
 // sh -c) server is. A worker no longer in the table is gone: its pid may
 // be someone else's now, and nothing is sent. ESRCH (nothing left) is not
 // an error.
-func (c *children) signal(pid int, sig syscall.Signal) (err error) {
-	c.do(func() {
-		if c.workers[pid] == nil {
-			err = unix.ESRCH
-			return
-		}
-		// The group's number stays reserved while any member lives, so it
-		// cannot name another group yet.
-		if err = unix.Kill(-pid, sig); errors.Is(err, unix.ESRCH) {
-			err = nil
-		}
-	})
-	return err
+func (c *children) signal(pid int, sig syscall.Signal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.workers[pid] == nil {
+		return unix.ESRCH
+	}
+	// The group's number stays reserved while any member lives, so it
+	// cannot name another group yet.
+	if err := unix.Kill(-pid, sig); !errors.Is(err, unix.ESRCH) {
+		return err
+	}
+	return nil
 }
 
 // reap collects every exit there is: workers, and the orphans of their
@@ -165,6 +175,8 @@ func (c *children) signal(pid int, sig syscall.Signal) (err error) {
 // with waitid(WNOWAIT) and getsid rather than /proc, whose numbers are the
 // host's in a pid namespace that kept the host's /proc mounted.
 func (c *children) reap() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	now := time.Now()
 	for pid, w := range c.workers {
 		if !w.leaderGone {
@@ -213,17 +225,16 @@ func (c *children) reapLeader(pid int, w *child, now time.Time) {
 
 // running: worker pid's main process has not exited, reported or not. An
 // exit not yet reaped is seen with waitid(WNOWAIT), which leaves it to reap.
-func (c *children) running(pid int) (alive bool) {
-	c.do(func() {
-		w := c.workers[pid]
-		if w == nil || w.leaderGone {
-			return
-		}
-		var info unix.Siginfo
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-		alive = err == nil && siginfoPID(&info) == 0
-	})
-	return alive
+func (c *children) running(pid int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.workers[pid]
+	if w == nil || w.leaderGone {
+		return false
+	}
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err == nil && siginfoPID(&info) == 0
 }
 
 // groupAlive: some process is left in process group pgid.
