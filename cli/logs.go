@@ -15,12 +15,13 @@ import (
 
 func newLogsCommand() *cobra.Command {
 	var lines int
-	var follow, asJSON bool
+	var follow, asJSON, onlyOut, onlyErr, raw bool
 	cmd := controlCommand(&cobra.Command{
 		Use:   "logs",
 		Short: "Show the workers' latest output lines from a running master",
-		Long: `logs prints the newest lines the workers wrote, from the master's memory
-(the last 1000 lines), whether or not they also go to log files. With
+		Long: `logs prints the newest lines the workers wrote: from the app's log files
+when it has some (as pm2 logs does: they hold what the master's memory lost
+in a restart), else from the master's memory (the last 1000 lines). With
 --follow it then prints every new line until interrupted; if it reads too
 slowly, it says how many lines it missed. With no app named and no master
 called default, it shows every app's lines (the apps of a config file).`,
@@ -28,6 +29,12 @@ called default, it shows every app's lines (the apps of a config file).`,
 	}, func(cmd *cobra.Command, client *control.Client, _ []string) error {
 		if lines < 0 {
 			return usageError{Err: fmt.Errorf("--lines must not be negative, got %d", lines)}
+		}
+		if onlyOut && onlyErr {
+			return usageError{Err: errors.New("--out and --err: choose one (neither shows both)")}
+		}
+		keep := func(l *logcapture.LogLine) bool {
+			return (!onlyOut || l.Stream == "out") && (!onlyErr || l.Stream == "err")
 		}
 		out := bufio.NewWriter(cmd.OutOrStdout())
 		defer out.Flush()
@@ -44,7 +51,11 @@ called default, it shows every app's lines (the apps of a config file).`,
 					fmt.Fprintf(out, "clusterd: %d lines dropped: this client read too slowly\n", msg.Dropped)
 				}
 			}
-			if msg.Line != nil {
+			switch {
+			case msg.Line == nil || !keep(msg.Line):
+			case raw:
+				out.WriteString(msg.Line.Line + "\n")
+			default:
 				buf = format.Append(buf[:0], msg.Line)
 				out.Write(buf)
 			}
@@ -55,6 +66,18 @@ called default, it shows every app's lines (the apps of a config file).`,
 		}
 		others := control.OtherMasters(client.Path)
 		if others == nil {
+			if st, err := client.Status(); err == nil && len(st.LogFiles) > 0 {
+				if history, err := fileHistory(st.LogFiles, lines, keep); err == nil {
+					for i := range history {
+						print(logcapture.LogMessage{Line: &history[i]})
+					}
+					if !follow {
+						return nil
+					}
+					out.Flush()
+					return client.Logs(0, true, print)
+				}
+			}
 			return client.Logs(lines, follow, print)
 		}
 		// No app named and no default master: every app's lines, as pm2
@@ -96,6 +119,9 @@ called default, it shows every app's lines (the apps of a config file).`,
 	f.IntVarP(&lines, "lines", "n", 15, "how many of the newest lines to show")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new lines until interrupted")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	f.BoolVar(&onlyOut, "out", false, "only what the workers wrote to stdout")
+	f.BoolVar(&onlyErr, "err", false, "only what the workers wrote to stderr")
+	f.BoolVar(&raw, "raw", false, "only the workers' text, without time, app, slot and pid")
 	return cmd
 }
 
@@ -107,4 +133,37 @@ func newReopenLogsCommand() *cobra.Command {
 	}, func(_ *cobra.Command, client *control.Client, _ []string) error {
 		return client.ReopenLogs()
 	})
+}
+
+// fileHistory is the last n lines that keep accepts of an app's log files,
+// read back from them (a line in the combined file and in the stream's own
+// is shown once), in time order where the files say the time.
+func fileHistory(files []string, n int, keep func(*logcapture.LogLine) bool) ([]logcapture.LogLine, error) {
+	var all []logcapture.LogLine
+	seen := map[logcapture.LogLine]bool{}
+	read := 0
+	for _, file := range files {
+		// Filtering may drop most of a file's tail: read further back.
+		lines, err := logcapture.ReadHistory(file, n*10, logcapture.DefaultTimeFormat)
+		if err != nil {
+			continue // rotated away, or not ours to read: the others may do
+		}
+		read++
+		for _, l := range lines {
+			if keep(&l) && !seen[l] {
+				seen[l] = true
+				all = append(all, l)
+			}
+		}
+	}
+	if read == 0 {
+		return nil, errors.New("no log file could be read")
+	}
+	slices.SortStableFunc(all, func(a, b logcapture.LogLine) int {
+		if a.Time.IsZero() || b.Time.IsZero() {
+			return 0
+		}
+		return a.Time.Compare(b.Time)
+	})
+	return all[max(len(all)-n, 0):], nil
 }

@@ -343,3 +343,39 @@ func TestLogFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsFromFilesOutErrRaw: with log files, `logs` shows history the
+// master's memory (1000 lines) no longer holds, read back from the files as
+// pm2 logs does; --out and --err pick a stream, --raw leaves only the
+// workers' text.
+func TestLogsFromFilesOutErrRaw(t *testing.T) {
+	dir := t.TempDir()
+	outFile, errFile := filepath.Join(dir, "out.log"), filepath.Join(dir, "err.log")
+	script := `i=1; while [ $i -le 1500 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; exec sleep 600`
+	c := startCluster(t, clusterOptions{args: []string{"-i", "1", "--out-file", outFile, "--error-file", errFile},
+		command: []string{"sh", "-c", script}, waitReady: true})
+	var out string
+	waitFor(t, 30*time.Second, "the last line in the file", func() error {
+		b, _ := os.ReadFile(errFile)
+		if !strings.Contains(string(b), "| err 1500\n") {
+			return errNotYet
+		}
+		return nil
+	})
+	code, out := run(t, 20*time.Second, "logs", "--lines", "1200", "--err", "--raw", "--control", c.control)
+	if code != 0 {
+		t.Fatalf("clusterd logs: exit %d: %s", code, out)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 1200 || lines[0] != "err 301" || lines[1199] != "err 1500" {
+		t.Fatalf("logs --lines 1200 --err --raw: %d lines, first %q, last %q; want err 301 to err 1500",
+			len(lines), lines[0], lines[len(lines)-1])
+	}
+	code, out = run(t, 20*time.Second, "logs", "--lines", "2", "--out", "--control", c.control)
+	if code != 0 || strings.Count(out, " out | out 1500\n") != 1 || strings.Contains(out, "err") {
+		t.Errorf("logs --lines 2 --out: exit %d:\n%s", code, out)
+	}
+	if code, out := run(t, 20*time.Second, "logs", "--out", "--err", "--control", c.control); code == 0 || !strings.Contains(out, "choose one") {
+		t.Errorf("--out --err: exit %d: %s", code, out)
+	}
+}
