@@ -143,6 +143,7 @@ func appConfig(path, dir string, app appfile.App, cli CommandLine, newLogger New
 		cfg.NoListen = true
 	}
 	cfg.WorkerEnv = app.WorkerEnv
+	cfg.Namespace = app.Namespace
 	if app.CronRestart != nil {
 		cfg.CronRestart = app.CronRestart
 	}

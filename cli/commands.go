@@ -254,6 +254,21 @@ runs "clusterd reload --all --pid $MAINPID".`,
 		if len(args) == 1 && args[0] == "all" { // pm2 reload all
 			all, args = true, nil
 		}
+		if len(args) == 1 {
+			if names := namespaceApps(args[0]); names != nil { // pm2 reload NAMESPACE
+				return eachApp(args[0], func(name string) error {
+					client, err := clientOf(name)
+					if err == nil {
+						err = client.Reload()
+					}
+					if err != nil {
+						return fmt.Errorf("%s: %w", name, err)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "reloaded %s\n", name)
+					return nil
+				})
+			}
+		}
 		return reloadOne(cmd, args)
 	}
 	cmd.Use = "reload [APP|all]"
@@ -363,6 +378,11 @@ and clusterd start APP brings it back. "stop all" stops every app ls lists.`,
 		if len(args) == 1 && args[0] == "all" {
 			names, _ := appOrAll("all")
 			return stopApps(cmd.OutOrStdout(), names)
+		}
+		if len(args) == 1 {
+			if names := namespaceApps(args[0]); names != nil { // pm2 stop NAMESPACE
+				return stopApps(cmd.OutOrStdout(), names)
+			}
 		}
 		return stopOne(cmd, args)
 	}

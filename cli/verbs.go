@@ -128,9 +128,24 @@ stopped: clusterd start NAME brings it back.`,
 }
 
 // appOrAll reads the APP|all argument: the names it means (every app
-// running or recorded for "all"), and whether it was "all".
+// running or recorded for "all"; every running app of a PM2 namespace of
+// that name when no app has it), and whether it was "all".
 func appOrAll(arg string) ([]string, bool) {
 	if arg != "all" {
+		if path, err := control.DefaultPath(arg); err == nil {
+			if _, err := os.Stat(path); err == nil {
+				return []string{arg}, false // an app's name wins over a namespace
+			}
+		}
+		var names []string
+		for _, e := range listApps(nil) {
+			if e.st != nil && e.st.Namespace == arg && e.name != arg {
+				names = append(names, e.name)
+			}
+		}
+		if len(names) > 0 {
+			return names, false
+		}
 		return []string{arg}, false
 	}
 	var names []string
@@ -138,6 +153,16 @@ func appOrAll(arg string) ([]string, bool) {
 		names = append(names, e.name)
 	}
 	return names, true
+}
+
+// namespaceApps are the apps of the PM2 namespace arg, or nil when arg
+// is an app's name or no namespace's.
+func namespaceApps(arg string) []string {
+	names, all := appOrAll(arg)
+	if all || len(names) != 1 || names[0] != arg {
+		return names
+	}
+	return nil
 }
 
 // clientOf is the control client of the app called name.

@@ -21,7 +21,9 @@ type Status struct {
 	// cgroup's CPU quota); empty for a number given.
 	InstancesFrom string `json:"instances_from,omitempty"`
 	// Version is the master's own (clusterd --version).
-	Version   string         `json:"version"`
+	Version string `json:"version"`
+	// Namespace is the app's PM2 namespace ("" for none).
+	Namespace string         `json:"namespace,omitempty"`
 	Listeners []string       `json:"listeners"`
 	Metrics   string         `json:"metrics,omitempty"` // the --metrics address
 	StartedAt time.Time      `json:"started_at"`

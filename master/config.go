@@ -30,6 +30,9 @@ type Config struct {
 	// increment_var) for slot of instances; without it a worker gets
 	// NODE_APP_INSTANCE=slot, as PM2 gives every app.
 	WorkerEnv func(slot, instances int) []string
+	// Namespace is PM2's: a group of apps that the verbs (stop, reload, ...)
+	// take by its name as they take an app's.
+	Namespace string
 	// CronRestart, if set, says when the next scheduled rolling reload is
 	// due after a time (PM2's cron_restart, ready-gated here).
 	CronRestart interface{ Next(time.Time) time.Time }

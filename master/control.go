@@ -91,7 +91,7 @@ func (m *Master) status() control.Status {
 		Name: m.cfg.Name, PID: m.pid, Version: version.Get().String(), InstancesFrom: m.cfg.InstancesFrom, Command: m.cfg.Command, Generation: m.generation,
 		Instances: len(m.slots), Listeners: m.Addresses(), Metrics: m.metricsAddress, StartedAt: m.startedAt, Stopping: m.stopping,
 		Reload: control.ReloadStatus{InProgress: m.reload != nil, Queued: m.queuedAny, Last: m.lastReload},
-		Dir:    m.cfg.Dir,
+		Dir:    m.cfg.Dir, Namespace: m.cfg.Namespace,
 	}
 	for _, f := range []string{m.cfg.LogFile, m.cfg.OutFile, m.cfg.ErrorFile} {
 		if f != "" && !slices.Contains(st.LogFiles, f) {

@@ -56,7 +56,7 @@ var reloadRules = map[string]struct {
 
 	"WaitReady": {live, "wait_ready"}, "ListenTimeout": {live, "listen_timeout"}, "KillTimeout": {live, "kill_timeout"},
 	"MinUptime": {live, "min_uptime"}, "MaxRestarts": {live, "max_restarts"}, "RestartDelay": {live, "restart_delay"},
-	"MaxRestartDelay": {live, "max_restart_delay"}, "ExpBackoff": {live, "exp_backoff_restart_delay"}, "ReadyGrace": {live, "ready_grace"},
+	"MaxRestartDelay": {live, "max_restart_delay"}, "ExpBackoff": {live, "exp_backoff_restart_delay"}, "Namespace": {live, "namespace"}, "ReadyGrace": {live, "ready_grace"},
 	"NoAutorestart": {live, "autorestart"}, "StopExitCodes": {live, "stop_exit_codes"}, "StopSignal": {live, "kill_signal"},
 	"Watchdog": {live, "watchdog"}, "HealthInterval": {live, "health_interval"}, "HealthTimeout": {live, "health_timeout"},
 	"HealthFailures": {live, "health_failures"}, "MaxMemoryRestart": {live, "max_memory_restart"},

@@ -392,3 +392,32 @@ func TestStartupResurrectUnit(t *testing.T) {
 	}
 	verifyUnit(t, filepath.Base(units[0]), unit)
 }
+
+// TestNamespaceVerbs: PM2's namespace groups apps for the verbs: reload and
+// stop of the namespace's name reach its apps and no other.
+func TestNamespaceVerbs(t *testing.T) {
+	pm2Home(t)
+	file := filepath.Join(t.TempDir(), "apps.yml")
+	app := func(name, extra string) string {
+		return fmt.Sprintf("  - {name: %s, cmd: [%q, demo], listen: \"127.0.0.1:0\", wait_ready: true%s}\n", name, bin(t), extra)
+	}
+	os.WriteFile(file, []byte("apps:\n"+app("ns-a", ", namespace: api")+app("ns-b", ", namespace: api")+app("ns-c", "")), 0o644)
+	if code, out := run(t, 60*time.Second, "start", file); code != 0 {
+		t.Fatalf("start: exit %d: %s", code, out)
+	}
+	if code, out := run(t, 60*time.Second, "reload", "api"); code != 0 || !strings.Contains(out, "reloaded ns-a") || !strings.Contains(out, "reloaded ns-b") {
+		t.Fatalf("reload api: exit %d: %s", code, out)
+	}
+	for name, want := range map[string]int{"ns-a": 2, "ns-b": 2, "ns-c": 1} {
+		if st := appStatus(t, name); st.Generation != want || (name != "ns-c") != (st.Namespace == "api") {
+			t.Errorf("%s after reload api: generation %d (want %d), namespace %q", name, st.Generation, want, st.Namespace)
+		}
+	}
+	if code, out := run(t, 60*time.Second, "stop", "api"); code != 0 {
+		t.Fatalf("stop api: exit %d: %s", code, out)
+	}
+	if _, err := appClient(t, "ns-a").Status(); err == nil {
+		t.Errorf("ns-a still answers after stop api")
+	}
+	appStatus(t, "ns-c") // runs on
+}
