@@ -387,6 +387,7 @@ func newDescribeCommand() *cobra.Command {
 				row("started", st.StartedAt.Format(time.RFC3339)+" ("+time.Since(st.StartedAt).Round(time.Second).String()+" ago)")
 				row("command", strings.Join(st.Command, " "))
 				row("cwd", control.OrDash(st.Dir))
+				row("namespace", control.OrDash(st.Namespace))
 				row("instances", strconv.Itoa(st.Instances))
 				row("listening", control.OrDash(strings.Join(st.Listeners, ", ")))
 				row("log files", control.OrDash(strings.Join(st.LogFiles, ", ")))
