@@ -164,6 +164,7 @@ func TestReloadRequestsDuringReloadQueue(t *testing.T) {
 	if st.Reload.Last.Generation != 3 || st.Reload.Last.Outcome != "succeeded" {
 		t.Fatalf("want generations 2 and 3 to run one after the other, last is %+v", st.Reload.Last)
 	}
+	c.waitLogged("rolling reload started", 2)
 	if strings.Count(c.output.String(), "rolling reload started") != 2 {
 		t.Errorf("want exactly two reloads (the SIGHUP joined the queued one):\n%s", c.output)
 	}

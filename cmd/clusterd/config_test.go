@@ -565,9 +565,7 @@ apps:
     listen_timeout: 10s
 `, app))
 	c := startCluster(t, clusterOptions{config: path, app: "api", runtimeDir: t.TempDir(), waitReady: true})
-	if n := strings.Count(c.output.String(), `by="READY=1"`); n < 2 {
-		t.Fatalf("the workers were not made ready by process.send('ready'):\n%s", c.output)
-	}
+	c.waitLogged(`by="READY=1"`, 2)
 	l := startLoad(t, c.addr(), true)
 	l.waitAnswered(t, 300)
 	if out := c.reloadBySignal(); out.Outcome != "succeeded" {

@@ -440,3 +440,17 @@ func (l *loadRun) finish(t *testing.T) load.Result {
 }
 
 var errNotYet = errors.New("not yet")
+
+// waitLogged waits until the master's output holds what at least atLeast
+// times. The master writes its log off the event loop, so a line can
+// trail the state change that status already reports.
+func (c *cluster) waitLogged(what string, atLeast int) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(c.output.String(), what) < atLeast {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out waiting for %d× %q in the master's output:\n%s", atLeast, what, c.output)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -26,9 +26,7 @@ func TestNodeIPCReadyAndShutdownMessage(t *testing.T) {
 		args:    []string{"-i", "2", "--wait-ready", "--shutdown-with-message", "--listen-timeout", "10s"},
 		command: []string{node, app}, waitReady: true,
 	})
-	if n := strings.Count(c.output.String(), `by="READY=1"`); n < 2 {
-		t.Fatalf("the workers were not made ready by process.send('ready'):\n%s", c.output)
-	}
+	c.waitLogged(`by="READY=1"`, 2)
 	l := startLoad(t, c.addr(), true)
 	l.waitAnswered(t, 300)
 	if out := c.reloadBySignal(); out.Outcome != "succeeded" {

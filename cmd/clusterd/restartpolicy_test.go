@@ -70,7 +70,5 @@ func TestStopExitCodes(t *testing.T) {
 	if w := slotWorkers(c.status())[0]; w.State != "stopped" || w.Restarts != 0 {
 		t.Errorf("slot 0 after a stop exit code: %s with %d restarts, want stopped and 0", w.State, w.Restarts)
 	}
-	if !strings.Contains(c.output.String(), "exit code 0 is a stop exit code") {
-		t.Errorf("the stop is not logged with its reason")
-	}
+	c.waitLogged("exit code 0 is a stop exit code", 1)
 }
