@@ -11,6 +11,8 @@
 // was opened for.
 //
 // Descriptors are taken with SyscallConn and F_DUPFD_CLOEXEC, never with
-// (*net.TCPListener).File, which would switch the shared description to
-// blocking mode for every worker (docs/design.md §2).
+// (*net.TCPListener).File, which switches the shared description's mode
+// behind the workers' back (docs/design.md §2). A new socket is handed
+// over blocking, as systemd hands its own; the workers' event loops make
+// it non-blocking.
 package listener

@@ -66,17 +66,17 @@ func fdCloexec(t *testing.T, fd int) bool {
 	return flags&unix.FD_CLOEXEC != 0
 }
 
-// TestOpenKeepsNonblockingBareFd checks the invariants the workers rely on:
-// a non-blocking, close-on-exec descriptor that still accepts connections
-// after the net.Listener it came from is closed.
-func TestOpenKeepsNonblockingBareFd(t *testing.T) {
+// TestOpenGivesBlockingBareFd checks the invariants the workers rely on: a
+// blocking (as systemd hands it), close-on-exec descriptor that still
+// accepts connections after the net.Listener it came from is closed.
+func TestOpenGivesBlockingBareFd(t *testing.T) {
 	s, err := Open(Spec{Name: "web", Network: "tcp", Address: "127.0.0.1:0"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if fdFlags(t, s.Fd())&unix.O_NONBLOCK == 0 {
-		t.Fatalf("listening socket is blocking; workers sharing it would hang")
+	if fdFlags(t, s.Fd())&unix.O_NONBLOCK != 0 {
+		t.Fatalf("listening socket is non-blocking; a worker written for socket activation fails its first accept with EAGAIN")
 	}
 	if !fdCloexec(t, s.Fd()) {
 		t.Fatalf("listening socket is not close-on-exec; it would leak into unrelated children")
@@ -249,5 +249,33 @@ func TestGroupsGrowShrink(t *testing.T) {
 		}
 		own.Close()
 		g.Close()
+	}
+}
+
+// TestFromFdKeepsTheMode: an adopted socket (from systemd, or from the
+// master before an upgrade) keeps the blocking mode it came with, since the
+// running workers share its description and chose that mode.
+func TestFromFdKeepsTheMode(t *testing.T) {
+	for _, nonblocking := range []bool{false, true} {
+		s, err := Open(Spec{Name: "web", Network: "tcp", Address: "127.0.0.1:0"}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd, err := unix.Dup(s.Fd())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if err := unix.SetNonblock(fd, nonblocking); err != nil {
+			t.Fatal(err)
+		}
+		adopted, err := FromFd(Spec{Name: "web", Network: "tcp", Address: "127.0.0.1:0"}, fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fdFlags(t, adopted.Fd())&unix.O_NONBLOCK != 0; got != nonblocking {
+			t.Errorf("adopted a socket with O_NONBLOCK %v, it now has %v", nonblocking, got)
+		}
+		adopted.Close()
 	}
 }

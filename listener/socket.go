@@ -26,7 +26,9 @@ type Options struct {
 }
 
 // Socket is a listening socket held as a bare, close-on-exec descriptor.
-// It is safe to pass Fd to a child; the description stays non-blocking.
+// It is safe to pass Fd to a child. The description is handed over in
+// blocking mode, as systemd hands its sockets; a worker that wants it
+// non-blocking sets that itself (docs/design.md §2).
 type Socket struct {
 	Spec
 	fd int
@@ -103,11 +105,9 @@ func Open(spec Spec, opts Options) (*Socket, error) {
 }
 
 // FromFd adopts an inherited listening descriptor (socket activation, a
-// master upgrade). The caller gives up fd.
+// master upgrade). The caller gives up fd. Its blocking mode is left as it
+// came: the running workers share the description and chose it.
 func FromFd(spec Spec, fd int) (*Socket, error) {
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return nil, fmt.Errorf("socket %s (fd %d): %w", spec.Name, fd, err)
-	}
 	unix.CloseOnExec(fd)
 	s := &Socket{Spec: spec, fd: fd}
 	s.bound = boundAddress(fd, spec)
@@ -122,9 +122,11 @@ func detach(spec Spec, ln net.Listener) (*Socket, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The description is non-blocking already (Go opened it); say so
-	// explicitly because every worker depends on it (docs/design.md §2).
-	if err := unix.SetNonblock(dup, true); err != nil {
+	// Go opened it non-blocking. Hand it over blocking, as systemd does: a
+	// worker written for socket activation (a plain accept loop) depends
+	// on it, and every event loop (Go's poller, libuv, asyncio) sets
+	// O_NONBLOCK itself before its first accept (docs/design.md §2).
+	if err := unix.SetNonblock(dup, false); err != nil {
 		unix.Close(dup)
 		return nil, err
 	}

@@ -475,8 +475,10 @@ func sendNotify(t *testing.T, addr, msg string) {
 	}
 }
 
-// checkNonblocking verifies docs/design.md §2 on the live cluster: the shared
-// listening description is O_NONBLOCK in the master and in every worker.
+// checkNonblocking verifies docs/design.md §2 on the live cluster of
+// workers that asked for a non-blocking socket: the shared listening
+// description is O_NONBLOCK in the master and in every worker, so nothing
+// (a Fd() call in the master) switched it back behind the workers.
 func (c *cluster) checkNonblocking() {
 	c.t.Helper()
 	st := c.status()
@@ -495,14 +497,7 @@ func (c *cluster) checkNonblocking() {
 				continue
 			}
 			found = true
-			info, _ := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd))
-			var flags int64
-			for _, line := range strings.Split(string(info), "\n") {
-				if v, ok := strings.CutPrefix(line, "flags:"); ok {
-					flags, _ = strconv.ParseInt(strings.TrimSpace(v), 8, 64)
-				}
-			}
-			if flags&unix.O_NONBLOCK == 0 {
+			if flags := openFlags(pid, fd); flags&unix.O_NONBLOCK == 0 {
 				c.t.Errorf("pid %d fd %s (the shared listening socket) has flags %o: O_NONBLOCK is gone", pid, fd, flags)
 			}
 		}
@@ -510,6 +505,22 @@ func (c *cluster) checkNonblocking() {
 			c.t.Errorf("pid %d does not hold the listening socket", pid)
 		}
 	}
+}
+
+// openFlags are the status flags of a process's descriptor, which live on
+// its open file description (O_NONBLOCK among them): -1 if unreadable.
+func openFlags(pid int, fd string) int64 {
+	info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(info), "\n") {
+		if v, ok := strings.CutPrefix(line, "flags:"); ok {
+			flags, _ := strconv.ParseInt(strings.TrimSpace(v), 8, 64)
+			return flags
+		}
+	}
+	return -1
 }
 
 // socketInodes maps a process's socket fds to their inodes.

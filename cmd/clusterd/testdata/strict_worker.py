@@ -80,6 +80,11 @@ class Server(ThreadingHTTPServer):
 
 
 listener = socket.socket(fileno=3)
+# The socket comes blocking, as systemd hands it. A server that waits in
+# select() and then accepts makes it non-blocking: the workers share the
+# socket, and one that lost the race for a connection would otherwise sit in
+# accept() and miss its shutdown.
+listener.setblocking(False)
 server = Server(listener)
 
 
