@@ -47,6 +47,7 @@ type children struct {
 	sigchld  chan struct{} // coalesced: one pending pass covers any number of exits
 	session  int           // our own session id
 	pid1     bool
+	cgroups  *cgroups
 	// Written by the goroutine only, under mu; read by the goroutine
 	// without it, by others with it.
 	mu      sync.Mutex
@@ -54,7 +55,9 @@ type children struct {
 }
 
 type child struct {
-	pid        int
+	pid int
+	// cgroup is the worker's own cgroup directory, "" without one.
+	cgroup     string
 	exited     func(master.Exit)
 	leaderGone bool
 	// leaderReported: the leader's exit went out while its tree lives on.
@@ -64,7 +67,9 @@ type child struct {
 }
 
 func startChildren() (*children, error) {
+	groups := openCgroups()
 	c := &children{
+		cgroups:  groups,
 		requests: make(chan func()),
 		quit:     make(chan struct{}),
 		sigchld:  make(chan struct{}, 1),
@@ -115,6 +120,7 @@ func (c *children) run() {
 func (c *children) stop() {
 	c.do(func() {})
 	close(c.quit)
+	c.cgroups.close()
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 }
 
@@ -133,17 +139,40 @@ func (c *children) childExited() {
 	}
 }
 
-// start forks a worker in a session of its own.
+// start forks a worker in a session, and where it can a cgroup, of its own.
 func (c *children) start(f master.Fork, exited func(master.Exit)) (pid int, err error) {
 	c.do(func() {
 		attr := *f.Attr
 		sys := *attr.Sys
 		sys.Setsid, sys.Setpgid = true, false
 		attr.Sys = &sys
-		pid, err = syscall.ForkExec(f.Path, f.Argv, &attr)
+		cgroup := ""
+		if c.cgroups.base != "" {
+			dir, fd, cgErr := c.cgroups.create()
+			if cgErr == nil {
+				sys.UseCgroupFD, sys.CgroupFD = true, fd
+				pid, err = syscall.ForkExec(f.Path, f.Argv, &attr)
+				unix.Close(fd)
+				if err == nil {
+					cgroup = dir
+				} else {
+					removeCgroup(dir)
+				}
+			}
+			if cgErr != nil || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EBUSY) {
+				// Before Linux 5.7, or a cgroup the kernel will not fork
+				// into: the process groups alone, from now on.
+				why := fmt.Sprintf("forking into a cgroup: %v", errors.Join(cgErr, err))
+				c.cgroups.off(why)
+				sys.UseCgroupFD, sys.CgroupFD = false, 0
+				pid, err = syscall.ForkExec(f.Path, f.Argv, &attr)
+			}
+		} else {
+			pid, err = syscall.ForkExec(f.Path, f.Argv, &attr)
+		}
 		if err == nil {
 			c.mu.Lock()
-			c.workers[pid] = &child{pid: pid, exited: exited}
+			c.workers[pid] = &child{pid: pid, exited: exited, cgroup: cgroup}
 			c.mu.Unlock()
 		}
 	})
@@ -152,14 +181,19 @@ func (c *children) start(f master.Fork, exited func(master.Exit)) (pid int, err 
 
 // signal sends sig to a worker's process group: the worker and whatever
 // it started that stayed in its group, which is where a wrapper's (npm,
-// sh -c) server is. A worker no longer in the table is gone: its pid may
+// sh -c) server is; with a cgroup, to everything in it as well, what left
+// the group included. A worker no longer in the table is gone: its pid may
 // be someone else's now, and nothing is sent. ESRCH (nothing left) is not
 // an error.
 func (c *children) signal(pid int, sig syscall.Signal) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.workers[pid] == nil {
+	w := c.workers[pid]
+	if w == nil {
 		return unix.ESRCH
+	}
+	if w.cgroup != "" {
+		signalCgroup(w.cgroup, pid, sig)
 	}
 	// The group's number stays reserved while any member lives, so it
 	// cannot name another group yet.
@@ -205,8 +239,9 @@ func (c *children) reap() {
 			continue
 		}
 		switch {
-		case !groupAlive(pid):
+		case !groupAlive(pid) && (w.cgroup == "" || !cgroupPopulated(w.cgroup)):
 			delete(c.workers, pid)
+			removeCgroup(w.cgroup)
 			go w.exited(master.Exit{Status: w.status, TreeGone: true, At: w.exitedAt})
 		case !w.leaderReported:
 			w.leaderReported = true

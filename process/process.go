@@ -104,6 +104,14 @@ func New(opts Options) (*Process, error) {
 	if p.children, err = startChildren(); err != nil {
 		return nil, err
 	}
+	if g := p.children.cgroups; g.base != "" {
+		p.log.Debug("each worker runs in a cgroup of its own", "under", g.base)
+	} else {
+		p.log.Info("no cgroup per worker: what leaves a worker's process group is stopped only with the master", "why", g.why)
+	}
+	if g := p.children.cgroups; g.staleKilled > 0 {
+		p.log.Warn("killed what a master that died had left running", "processes", g.staleKilled)
+	}
 	return p, nil
 }
 

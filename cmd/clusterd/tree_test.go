@@ -113,7 +113,10 @@ func TestLeftoversOfAKilledMasterAreStopped(t *testing.T) {
 	if alive(server) {
 		t.Errorf("the killed master's leftover server %d still runs", server)
 	}
-	if !strings.Contains(second.output.String(), "stopped processes left by a master of this app that was killed") {
+	// With a cgroup per worker the new process empties the killed master's
+	// cgroups first; without, the app finds its leftovers by their pids.
+	if out := second.output.String(); !strings.Contains(out, "stopped processes left by a master of this app that was killed") &&
+		!strings.Contains(out, "killed what a master that died had left running") {
 		t.Errorf("the new master did not say it stopped leftovers:\n%s", second.output)
 	}
 }
@@ -138,4 +141,60 @@ func TestStaleControlSocketIsNamed(t *testing.T) {
 	if _, err := os.Stat(sock); err == nil {
 		t.Error("the stale socket is still there")
 	}
+}
+
+// TestWhatLeftTheGroupStopsWithItsWorker: a worker's child that leaves the
+// worker's process group (setsid, as a daemon does) is still in the
+// worker's cgroup: a reload ends it with the worker it belongs to, and a
+// master killed with SIGKILL leaves it to the next master started beside
+// it, of any app, which kills it.
+func TestWhatLeftTheGroupStopsWithItsWorker(t *testing.T) {
+	script := fmt.Sprintf("setsid sleep 600 & echo daemon=$!; exec %q demo", bin(t))
+	opts := clusterOptions{
+		args:      []string{"-i", "1", "--wait-ready"},
+		command:   []string{"/bin/sh", "-c", script},
+		waitReady: true,
+	}
+	c := startCluster(t, opts)
+	if out := c.output.String(); strings.Contains(out, "no cgroup per worker") {
+		t.Skipf("no cgroup per worker here: %s", out[strings.Index(out, "no cgroup per worker"):][:200])
+	}
+	daemon := func(nth int) int {
+		var pid int
+		waitFor(t, 10*time.Second, "the worker to say its daemon's pid", func() error {
+			_, rest, _ := strings.Cut(c.output.String(), "daemon=")
+			for range nth {
+				_, rest, _ = strings.Cut(rest, "daemon=")
+			}
+			if _, err := fmt.Sscanf(rest, "%d", &pid); err != nil {
+				return errNotYet
+			}
+			return nil
+		})
+		return pid
+	}
+	first := daemon(0)
+	if !alive(first) {
+		t.Fatalf("the daemon %d is not running", first)
+	}
+	if code, out := run(t, 60*time.Second, "reload", "--control", c.control); code != 0 {
+		t.Fatalf("reload: exit %d: %s", code, out)
+	}
+	waitFor(t, 15*time.Second, "the old worker's daemon to stop with it", func() error {
+		if alive(first) {
+			return fmt.Errorf("daemon %d of the replaced worker still runs", first)
+		}
+		return nil
+	})
+	second := daemon(1)
+	c.cmd.Process.Kill()
+	<-c.exited
+	if !alive(second) {
+		t.Fatalf("the daemon %d died with its master: the test shows nothing", second)
+	}
+	other := startCluster(t, clusterOptions{args: []string{"-i", "1", "--no-listen"}, ownListen: true, command: []string{"/bin/sleep", "600"}})
+	if alive(second) {
+		t.Errorf("the daemon %d left by the killed master still runs", second)
+	}
+	other.waitLogged("killed what a master that died had left running", 1)
 }
