@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/clusterd/clusterd/appfile"
-	"github.com/clusterd/clusterd/master"
+	"github.com/clusterd/clusterd/config"
 	"github.com/spf13/pflag"
 )
 
@@ -20,7 +20,7 @@ import (
 // What has no effect here is logged, a line per field, once for each time
 // Load reads the file (at the start, and on SIGHUP or reload --all), never
 // once per app.
-func Load(path, profile string, cli CommandLine, newLogger NewLogger) ([]master.Config, error) {
+func Load(path, profile string, cli CommandLine, newLogger NewLogger) ([]config.Config, error) {
 	configs, warnings, err := read(path, profile, cli, newLogger)
 	if err != nil {
 		return nil, err
@@ -32,17 +32,17 @@ func Load(path, profile string, cli CommandLine, newLogger NewLogger) ([]master.
 	}
 	for i := range configs {
 		name := configs[i].Name
-		configs[i].Reconfigure = func() (master.Config, error) {
+		configs[i].Reconfigure = func() (config.Config, error) {
 			again, err := Read(path, profile, cli, newLogger)
 			if err != nil {
-				return master.Config{}, err
+				return config.Config{}, err
 			}
 			for _, cfg := range again {
 				if cfg.Name == name {
 					return cfg, nil
 				}
 			}
-			return master.Config{}, fmt.Errorf("%s: app %q is no longer in the file: its workers keep running; stop it with clusterd stop %s", path, name, name)
+			return config.Config{}, fmt.Errorf("%s: app %q is no longer in the file: its workers keep running; stop it with clusterd stop %s", path, name, name)
 		}
 		configs[i].Logger = configs[i].Logger.With("app", name)
 	}
@@ -51,13 +51,13 @@ func Load(path, profile string, cli CommandLine, newLogger NewLogger) ([]master.
 
 // Read reads the file once: one configuration per app, from the
 // defaults, then the app's fields, then the flags on the command line.
-func Read(path, profile string, cli CommandLine, newLogger NewLogger) ([]master.Config, error) {
+func Read(path, profile string, cli CommandLine, newLogger NewLogger) ([]config.Config, error) {
 	configs, _, err := read(path, profile, cli, newLogger)
 	return configs, err
 }
 
 // read is Read, with the warnings: one line each.
-func read(path, profile string, cli CommandLine, newLogger NewLogger) ([]master.Config, []string, error) {
+func read(path, profile string, cli CommandLine, newLogger NewLogger) ([]config.Config, []string, error) {
 	apps, err := loadApps(path, profile)
 	if err != nil {
 		return nil, nil, err
@@ -73,7 +73,7 @@ func read(path, profile string, cli CommandLine, newLogger NewLogger) ([]master.
 	if err != nil {
 		return nil, nil, err
 	}
-	configs := make([]master.Config, 0, len(apps))
+	configs := make([]config.Config, 0, len(apps))
 	var warnings []string
 	for _, app := range apps {
 		for _, w := range app.Warnings {
@@ -98,7 +98,7 @@ func read(path, profile string, cli CommandLine, newLogger NewLogger) ([]master.
 // A field that neither PM2 nor clusterd knows is left out with a warning
 // naming the nearest known field: PM2 ignores such fields, so a file PM2
 // runs must run here too, and the warning still shows a typo.
-func appConfig(path, dir string, app appfile.App, cli CommandLine, newLogger NewLogger) (_ master.Config, unknown []*appfile.Error, _ error) {
+func appConfig(path, dir string, app appfile.App, cli CommandLine, newLogger NewLogger) (_ config.Config, unknown []*appfile.Error, _ error) {
 	fs := pflag.NewFlagSet(app.Name, pflag.ContinueOnError)
 	flags := NewFlags(fs)
 	// As in PM2, an app runs one instance unless its instances says more.
@@ -107,7 +107,7 @@ func appConfig(path, dir string, app appfile.App, cli CommandLine, newLogger New
 		fieldErr := func(err error) *appfile.Error {
 			return &appfile.Error{Path: path, Line: s.Line, App: app.Name, Index: app.Index, Field: s.Field, Err: err}
 		}
-		fail := func(err error) (master.Config, []*appfile.Error, error) { return master.Config{}, nil, fieldErr(err) }
+		fail := func(err error) (config.Config, []*appfile.Error, error) { return config.Config{}, nil, fieldErr(err) }
 		flag := fs.Lookup(s.Flag)
 		if flag == nil {
 			why := "unknown field, ignored as PM2 ignores it: not one of PM2's fields nor a clusterd flag's name with underscores"
@@ -125,7 +125,7 @@ func appConfig(path, dir string, app appfile.App, cli CommandLine, newLogger New
 	for _, given := range cli {
 		if to := fs.Lookup(given.name); to != nil {
 			if err := setFlag(to, given.values); err != nil {
-				return master.Config{}, nil, err
+				return config.Config{}, nil, err
 			}
 		}
 	}

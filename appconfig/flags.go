@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/clusterd/clusterd/master"
+	"github.com/clusterd/clusterd/config"
 	"github.com/spf13/pflag"
 )
 
@@ -14,7 +14,7 @@ import (
 // have them, and so does each app of a config file: its fields are these
 // flags' names.
 type Flags struct {
-	cfg          master.Config
+	cfg          config.Config
 	instances    instancesValue
 	debug        bool
 	noNodeCompat bool
@@ -23,12 +23,12 @@ type Flags struct {
 
 // NewFlags defines the master's flags on f.
 func NewFlags(f *pflag.FlagSet) *Flags {
-	flags := &Flags{cfg: master.Defaults(), set: f}
+	flags := &Flags{cfg: config.Defaults(), set: f}
 	flags.instances.Set("max")
 	cfg, instances, debug := &flags.cfg, &flags.instances, &flags.debug
 	f.VarP(instances, "instances", "i", "number of workers: N, max (one per CPU) or -1 (CPUs minus one)")
 	f.StringArrayVarP(&cfg.Listen, "listen", "l", nil,
-		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+master.DefaultListen+", or the sockets of socket activation, matched by NAME)")
+		"address to listen on, repeatable: host:port, :port, [::1]:port, unix:/path, optionally NAME=ADDR for LISTEN_FDNAMES (default "+config.DefaultListen+", or the sockets of socket activation, matched by NAME)")
 	f.BoolVar(&cfg.NoListen, "no-listen", false, "the workers serve no socket (queue consumers, schedulers): none is opened and they get LISTEN_FDS=0")
 	f.StringVar(&cfg.Dir, "cwd", "", "working directory of the workers (default: the master's)")
 	f.Var(durationValue{&cfg.Watchdog}, "watchdog", "each worker gets WATCHDOG_USEC and must send WATCHDOG=1 at least this often once ready; one that misses it is killed (SIGABRT, then SIGKILL) and replaced (0: off)")
@@ -74,7 +74,7 @@ func NewFlags(f *pflag.FlagSet) *Flags {
 
 // Config is the master's configuration as the flags say, its lines going
 // to a logger that newLogger makes for the level and --log-json.
-func (flags *Flags) Config(newLogger NewLogger) master.Config {
+func (flags *Flags) Config(newLogger NewLogger) config.Config {
 	cfg := flags.cfg
 	cfg.Instances, cfg.InstancesFrom = flags.instances.n, flags.instances.from
 	level := slog.LevelInfo
@@ -96,7 +96,7 @@ func AddControlFlags(f *pflag.FlagSet, name, control *string) {
 
 // addLogFlags adds the master's flags for its workers' output. The names are
 // PM2's where it has one (--log, --out-file, --error-file).
-func addLogFlags(f *pflag.FlagSet, cfg *master.Config) {
+func addLogFlags(f *pflag.FlagSet, cfg *config.Config) {
 	f.StringVar(&cfg.LogFile, "log", "", "write the workers' stdout and stderr lines to FILE (SIGUSR1 or clusterd reopen-logs reopens it)")
 	f.StringVar(&cfg.OutFile, "out-file", "", "write the workers' stdout lines to FILE")
 	f.StringVar(&cfg.ErrorFile, "error-file", "", "write the workers' stderr lines to FILE")
@@ -111,7 +111,7 @@ func addLogFlags(f *pflag.FlagSet, cfg *master.Config) {
 // program gets --node-compat unless the flags (or the file) said otherwise,
 // so a PM2 app runs unchanged without a flag its users have no reason to
 // know.
-func (flags *Flags) ForCommand(cfg *master.Config) {
+func (flags *Flags) ForCommand(cfg *config.Config) {
 	if flags.noNodeCompat {
 		cfg.NodeCompat = false
 		return

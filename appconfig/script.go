@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/clusterd/clusterd/appfile"
-	"github.com/clusterd/clusterd/master"
+	"github.com/clusterd/clusterd/config"
 )
 
 // IsConfigFile: path names a file of apps (YAML, JSON, or PM2's JavaScript
@@ -33,7 +33,7 @@ func IsConfigFile(path string) bool {
 // the name (the script's, unless --name) are PM2's as in a file. The
 // workers run in dir (unless --cwd), the directory `start` was run in, as
 // PM2 runs them; a relative script is dir's.
-func Script(dir, script string, args []string, cli CommandLine, newLogger NewLogger) ([]master.Config, error) {
+func Script(dir, script string, args []string, cli CommandLine, newLogger NewLogger) ([]config.Config, error) {
 	if _, err := os.Stat(filepath.Join(dir, script)); err == nil && !filepath.IsAbs(script) {
 		script = filepath.Join(dir, script) // a file there, not a program to find in PATH
 	}
@@ -50,7 +50,7 @@ func Script(dir, script string, args []string, cli CommandLine, newLogger NewLog
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", script, err)
 	}
-	configs := make([]master.Config, 0, len(apps))
+	configs := make([]config.Config, 0, len(apps))
 	for _, app := range apps {
 		cfg, _, err := appConfig(path, dir, app, cli, newLogger)
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/clusterd/clusterd/master"
+	"github.com/clusterd/clusterd/config"
 	"github.com/spf13/pflag"
 )
 
@@ -52,12 +52,12 @@ WantedBy=multi-user.target
 // holds parsed as the master parses them, with absolute paths (systemd
 // runs nothing relative). readApps reads a config file's apps (-c FILE),
 // so that the file is checked now and the unit reloads every app.
-func Systemd(f *pflag.FlagSet, masterArgs []string, readApps func(path, profile string) ([]master.Config, error)) (unit, unitName string, err error) {
+func Systemd(f *pflag.FlagSet, masterArgs []string, readApps func(path, profile string) ([]config.Config, error)) (unit, unitName string, err error) {
 	command := f.Args()
 	configFile, _ := f.GetString("config")
 	name, _ := f.GetString("name")
 	control, _ := f.GetString("control")
-	var killTimeout time.Duration = master.Defaults().KillTimeout
+	var killTimeout time.Duration = config.Defaults().KillTimeout
 	if fl := f.Lookup("kill-timeout"); fl != nil && fl.Changed {
 		if d, err := time.ParseDuration(fl.Value.String()); err == nil {
 			killTimeout = d

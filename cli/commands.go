@@ -17,11 +17,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clusterd/clusterd/appconfig"
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/demo"
 	"github.com/clusterd/clusterd/internal/version"
 	"github.com/clusterd/clusterd/logcapture"
-	"github.com/clusterd/clusterd/master"
 )
 
 // NewRootCommand is the whole command tree: the root command starts a
@@ -67,7 +67,7 @@ binary, SIGUSR1 reopen the log files, SIGTTIN/SIGTTOU one worker more/fewer.`,
 				// pflag took the path after a bare --watch for the command.
 				return usageError{Err: fmt.Errorf("--watch %s: give a path to --watch with '=' (--watch=%s); --watch alone watches the working directory, so %s was read as the command", args[0], args[0], args[0])}
 			}
-			return runApps(func() ([]master.Config, error) { return []master.Config{cfg}, nil }, cfg.LogJSON)
+			return runApps(func() ([]config.Config, error) { return []config.Config{cfg}, nil }, cfg.LogJSON)
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/clusterd/clusterd/appconfig"
-	"github.com/clusterd/clusterd/master"
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/process"
 )
 
@@ -103,11 +103,11 @@ running.`,
 func runConfigFile(path, profile string, flags *pflag.FlagSet) error {
 	cli := appconfig.ReadCommandLine(flags)
 	json, _ := flags.GetBool("log-json")
-	return runApps(func() ([]master.Config, error) { return appconfig.Load(path, profile, cli, newLogger) }, json)
+	return runApps(func() ([]config.Config, error) { return appconfig.Load(path, profile, cli, newLogger) }, json)
 }
 
 // runApps runs the apps that apps reads under one process owner.
-func runApps(apps func() ([]master.Config, error), logJSON bool) error {
+func runApps(apps func() ([]config.Config, error), logJSON bool) error {
 	p, err := process.New(process.Options{Apps: apps, Logger: newLogger(slog.LevelInfo, logJSON)})
 	if err != nil {
 		return err

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/clusterd/clusterd/appconfig"
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/daemon"
-	"github.com/clusterd/clusterd/master"
 )
 
 // startTarget is what `clusterd start X` was given, read.
@@ -28,7 +28,7 @@ type startTarget struct {
 	profile string
 	only    []string
 	flags   *pflag.FlagSet
-	configs []master.Config // the apps, as read now (checked before anything starts)
+	configs []config.Config // the apps, as read now (checked before anything starts)
 }
 
 // readStartTarget reads X: a config file (by its name, as PM2 tells them
@@ -102,15 +102,15 @@ func isProgram(target string) bool {
 	return !strings.Contains(target, "/") && err == nil
 }
 
-func onlyApps(configs []master.Config, names []string) []master.Config {
-	return slices.DeleteFunc(configs, func(c master.Config) bool { return !slices.Contains(names, c.Name) })
+func onlyApps(configs []config.Config, names []string) []config.Config {
+	return slices.DeleteFunc(configs, func(c config.Config) bool { return !slices.Contains(names, c.Name) })
 }
 
 // load reads the apps again, as the master process does at its start and
 // on every SIGHUP.
-func (t *startTarget) load() ([]master.Config, error) {
+func (t *startTarget) load() ([]config.Config, error) {
 	cli := appconfig.ReadCommandLine(t.flags)
-	var configs []master.Config
+	var configs []config.Config
 	var err error
 	if t.isFile {
 		configs, err = appconfig.Load(t.path, t.profile, cli, newLogger)
@@ -164,7 +164,7 @@ func startInBackground(out io.Writer, t *startTarget) error {
 		return err
 	}
 	cwd := t.dir
-	var toStart []master.Config
+	var toStart []config.Config
 	var names, reloaded []string
 	for _, cfg := range t.configs {
 		names = append(names, cfg.Name)

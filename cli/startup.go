@@ -12,8 +12,8 @@ import (
 
 	"github.com/clusterd/clusterd/appconfig"
 	"github.com/clusterd/clusterd/bootunit"
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/daemon"
-	"github.com/clusterd/clusterd/master"
 )
 
 func newStartupCommand() *cobra.Command {
@@ -68,7 +68,7 @@ then run: systemctl daemon-reload && systemctl enable --now clusterd-NAME.`,
 			if err := root.ParseFlags(args); err != nil {
 				return usageError{Err: err}
 			}
-			unit, name, err := bootunit.Systemd(root.Flags(), args, func(path, profile string) ([]master.Config, error) {
+			unit, name, err := bootunit.Systemd(root.Flags(), args, func(path, profile string) ([]config.Config, error) {
 				return appconfig.Read(path, profile, appconfig.ReadCommandLine(root.Flags()), newLogger)
 			})
 			if errors.Is(err, bootunit.ErrNoCommand) {
@@ -108,7 +108,7 @@ func resurrectUnit() (unit, name string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	killTimeout := master.Defaults().KillTimeout
+	killTimeout := config.Defaults().KillTimeout
 	for _, r := range recs {
 		t, err := recordTarget(r)
 		if err != nil {

@@ -21,9 +21,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/daemon"
-	"github.com/clusterd/clusterd/master"
 )
 
 // PM2's verbs. They find the apps of this user through the control sockets
@@ -644,10 +644,10 @@ unit of clusterd startup runs at boot.`,
 				recs = slices.DeleteFunc(recs, func(r daemon.Record) bool { return !slices.Contains(names, r.Name) })
 			}
 			if foreground {
-				return runApps(func() ([]master.Config, error) { return resurrectConfigs(recs) }, false)
+				return runApps(func() ([]config.Config, error) { return resurrectConfigs(recs) }, false)
 			}
 			var toStart []string
-			var configs []master.Config
+			var configs []config.Config
 			for _, r := range recs {
 				t, err := recordTarget(r)
 				if err != nil {
@@ -683,8 +683,8 @@ unit of clusterd startup runs at boot.`,
 // resurrectConfigs are the saved apps' configurations, each read as its
 // start read it, in its directory, with its environment and addresses.
 // A config file's app reads its file again on each reload.
-func resurrectConfigs(recs []daemon.Record) ([]master.Config, error) {
-	var configs []master.Config
+func resurrectConfigs(recs []daemon.Record) ([]config.Config, error) {
+	var configs []config.Config
 	for _, r := range recs {
 		t, err := recordTarget(r)
 		if err != nil {
@@ -695,12 +695,12 @@ func resurrectConfigs(recs []daemon.Record) ([]master.Config, error) {
 			return nil, fmt.Errorf("app %s: %w", r.Name, err)
 		}
 		for _, cfg := range loaded {
-			withEnv := func(cfg master.Config) master.Config {
+			withEnv := func(cfg config.Config) config.Config {
 				cfg.Env = append(slices.Clone(r.Env), cfg.Env...)
 				return cfg
 			}
 			if again := cfg.Reconfigure; again != nil {
-				cfg.Reconfigure = func() (master.Config, error) {
+				cfg.Reconfigure = func() (config.Config, error) {
 					next, err := again()
 					return withEnv(next), err
 				}

@@ -19,9 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/logcapture"
-	"github.com/clusterd/clusterd/master"
 )
 
 // The state directory is PM2's ~/.pm2: what outlives a master. It holds
@@ -161,7 +161,7 @@ func SavedEnv() []string {
 }
 
 // Client is the control client of an app.
-func Client(cfg master.Config) *control.Client {
+func Client(cfg config.Config) *control.Client {
 	path := cfg.ControlPath
 	if path == "" {
 		path, _ = control.DefaultPath(cfg.Name)
@@ -173,7 +173,7 @@ func Client(cfg master.Config) *control.Client {
 // session (a terminal's hangup never reaches it), stdin from /dev/null,
 // stdout and stderr appended to daemon.log in the state directory. It
 // returns once every app of configs has every slot ready.
-func SpawnAndWait(state string, args []string, dir string, env []string, configs []master.Config) error {
+func SpawnAndWait(state string, args []string, dir string, env []string, configs []config.Config) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -242,7 +242,7 @@ func indent(lines []string) string {
 // waitStarted polls the apps' control sockets until every slot of each has
 // a ready worker. A worker that exits first is a failed start; a master
 // that exits, or a deadline past the longest listen timeout, fails too.
-func waitStarted(configs []master.Config, exited <-chan error) error {
+func waitStarted(configs []config.Config, exited <-chan error) error {
 	longest := time.Duration(0)
 	pending := map[string]*control.Client{}
 	for _, cfg := range configs {

@@ -1,16 +1,12 @@
 package master
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/clusterd/clusterd/health"
 	"github.com/clusterd/clusterd/listener"
 	"github.com/clusterd/clusterd/reload"
 )
@@ -43,7 +39,7 @@ func (m *Master) scheduleProbe(p *proc) {
 		}
 		socket, path, timeout := p.health.Address, m.cfg.HealthCheck, m.cfg.HealthTimeout
 		go func() {
-			err := probeHTTP(socket, path, timeout)
+			err := health.Probe(socket, path, timeout)
 			m.post(func() { m.onProbe(p, err) })
 		}()
 	})
@@ -70,40 +66,6 @@ func (m *Master) onProbe(p *proc, err error) {
 	if s := m.slotOf(p); s != nil && s.worker == p && p.healthFailures >= m.cfg.HealthFailures {
 		m.replaceSlot(s, p, "health", fmt.Sprintf("%d health checks failed in a row, the last: %v", p.healthFailures, err))
 	}
-}
-
-// maxProbeAnswer bounds what a probe reads of an answer. Only the status
-// line counts; without a bound, a worker streaming bytes and no newline grew
-// the master by what it sent until the timeout (2.1 GB in 12 s, issue 13).
-const maxProbeAnswer = 4 << 10
-
-// probeHTTP asks the worker's health socket for path and wants a 2xx.
-func probeHTTP(socket, path string, timeout time.Duration) error {
-	conn, err := net.DialTimeout("unix", socket, timeout)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: clusterd-health\r\n\r\n", path); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(io.LimitReader(conn, maxProbeAnswer)).ReadString('\n')
-	if err == io.EOF && len(line) == maxProbeAnswer {
-		return fmt.Errorf("no status line in the first %d bytes of the answer", maxProbeAnswer)
-	}
-	if err != nil {
-		return fmt.Errorf("no answer within %s: %w", timeout, err)
-	}
-	fields := strings.Fields(line)
-	if len(fields) < 2 {
-		return fmt.Errorf("not an HTTP answer: %.100q", line)
-	}
-	code, err := strconv.Atoi(fields[1])
-	if err != nil || code < 200 || code > 299 {
-		return fmt.Errorf("status %s", strings.TrimSpace(strings.Join(fields[1:], " ")))
-	}
-	return nil
 }
 
 // replaceSlot replaces one slot's worker by a rolling restart (the reload

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
 )
 
@@ -218,9 +218,9 @@ type loop struct {
 	ended chan error
 }
 
-func startLoop(t *testing.T, edit func(*Config)) *loop {
+func startLoop(t *testing.T, edit func(*config.Config)) *loop {
 	t.Helper()
-	cfg := Defaults()
+	cfg := config.Defaults()
 	cfg.Command = []string{"/bin/true"}
 	cfg.NoListen = true
 	cfg.ControlPath = filepath.Join(t.TempDir(), "c.sock")
@@ -345,10 +345,10 @@ func (l *loop) slotState(slot int) (s slot) {
 }
 
 func TestCrashAfterReadyIsReplacedAtOnce(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady = true })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady = true })
 	first := l.worker(0)
 	l.ready(first)
-	l.clock.advance(Defaults().MinUptime)
+	l.clock.advance(config.Defaults().MinUptime)
 	l.host.exit(first, exitStatus(1), true)
 	l.waitFor("a new worker", func() bool { w := l.m.slots[0].worker; return w != nil && w.pid != first })
 	if s := l.slotState(0); s.restarts != 1 || s.failedStarts != 0 {
@@ -360,10 +360,10 @@ func TestCrashAfterReadyIsReplacedAtOnce(t *testing.T) {
 }
 
 func TestCrashWaitsForTheForkRate(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady = true })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady = true })
 	first := l.worker(0)
 	l.ready(first)
-	l.clock.advance(Defaults().MinUptime)
+	l.clock.advance(config.Defaults().MinUptime)
 	l.host.mu.Lock()
 	l.host.delay = 50 * time.Millisecond
 	l.host.mu.Unlock()
@@ -377,7 +377,7 @@ func TestCrashWaitsForTheForkRate(t *testing.T) {
 }
 
 func TestFailedStartsBackOffThenErrorTheSlot(t *testing.T) {
-	l := startLoop(t, func(c *Config) {
+	l := startLoop(t, func(c *config.Config) {
 		c.WaitReady = true
 		c.RestartDelay, c.MaxRestartDelay, c.MaxRestarts = 100*time.Millisecond, 300*time.Millisecond, 3
 	})
@@ -403,7 +403,7 @@ func TestFailedStartsBackOffThenErrorTheSlot(t *testing.T) {
 }
 
 func TestMinUptimeMakesReadyWithoutWaitReady(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.MinUptime = time.Second })
+	l := startLoop(t, func(c *config.Config) { c.MinUptime = time.Second })
 	pid := l.worker(0)
 	l.clock.advance(999 * time.Millisecond)
 	l.on(func() {
@@ -421,7 +421,7 @@ func TestMinUptimeMakesReadyWithoutWaitReady(t *testing.T) {
 }
 
 func TestListenTimeoutStopsThenKills(t *testing.T) {
-	l := startLoop(t, func(c *Config) {
+	l := startLoop(t, func(c *config.Config) {
 		c.WaitReady, c.ListenTimeout, c.KillTimeout = true, 2*time.Second, 3*time.Second
 	})
 	pid := l.worker(0)
@@ -440,10 +440,10 @@ func TestListenTimeoutStopsThenKills(t *testing.T) {
 // lives on: the rest of the tree is stopped, and the slot is refilled only
 // once it is gone, as a crash (the worker was ready).
 func TestWrapperTreeIsStoppedBeforeTheSlotIsRefilled(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady = true })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady = true })
 	pid := l.worker(0)
 	l.ready(pid)
-	l.clock.advance(Defaults().MinUptime)
+	l.clock.advance(config.Defaults().MinUptime)
 	l.host.exit(pid, exitStatus(0), false)
 	l.waitFor("the stop signal to what is left", func() bool { return l.host.signalled(pid, syscall.SIGTERM) })
 	if w := l.worker(0); w != pid {
@@ -457,7 +457,7 @@ func TestWrapperTreeIsStoppedBeforeTheSlotIsRefilled(t *testing.T) {
 }
 
 func TestReloadReplacesEverySlotAndQueuesTheNext(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady, c.Instances, c.ReadyGrace = true, 2, 100*time.Millisecond })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady, c.Instances, c.ReadyGrace = true, 2, 100*time.Millisecond })
 	old := []int{l.worker(0), l.worker(1)}
 	for _, pid := range old {
 		l.ready(pid)
@@ -495,8 +495,8 @@ func TestReloadReplacesEverySlotAndQueuesTheNext(t *testing.T) {
 	}
 	// The queued reload runs now: let its successors fail to become ready.
 	l.waitFor("the queued reload's successor", func() bool { return l.m.reload != nil && len(l.m.procs) == 3 })
-	l.clock.armed(t, Defaults().ListenTimeout)
-	l.clock.advance(Defaults().ListenTimeout)
+	l.clock.armed(t, config.Defaults().ListenTimeout)
+	l.clock.advance(config.Defaults().ListenTimeout)
 	if err := <-results; err == nil {
 		t.Fatal("the queued reload succeeded although its successor never became ready")
 	}
@@ -523,7 +523,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	})
 	l.waitFor("the stop of the last slot's worker", func() bool { return l.host.signalled(last, syscall.SIGTERM) })
 	l.on(func() {
-		if err := l.m.scaleTo(maxInstances + 1); err == nil {
+		if err := l.m.scaleTo(config.MaxInstances + 1); err == nil {
 			t.Error("scaled past the cap")
 		}
 	})
@@ -532,10 +532,10 @@ func TestScaleUpAndDown(t *testing.T) {
 // A transient EAGAIN at fork says nothing about the release: it is retried
 // with a back-off and never counts toward errored.
 func TestForkFailureBacksOff(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady = true })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady = true })
 	pid := l.worker(0)
 	l.ready(pid)
-	l.clock.advance(Defaults().MinUptime)
+	l.clock.advance(config.Defaults().MinUptime)
 	l.host.mu.Lock()
 	l.host.startErr = syscall.EAGAIN
 	l.host.mu.Unlock()
@@ -543,48 +543,22 @@ func TestForkFailureBacksOff(t *testing.T) {
 	l.waitFor("the failed fork to be retried", func() bool { return l.m.slots[0].forkFailures == 1 })
 	// Far more than --max-restarts. Each retry's timer is armed by the
 	// loop after the previous one failed: advance until the count moves.
-	l.advanceUntil("20 failed forks", Defaults().MaxRestartDelay, func() bool { return l.m.slots[0].forkFailures >= 20 })
+	l.advanceUntil("20 failed forks", config.Defaults().MaxRestartDelay, func() bool { return l.m.slots[0].forkFailures >= 20 })
 	if s := l.slotState(0); s.errored || s.failedStarts != 0 {
 		t.Fatalf("fork failures errored the slot: errored %v, failed starts %d", s.errored, s.failedStarts)
 	}
 	l.host.mu.Lock()
 	l.host.startErr = nil
 	l.host.mu.Unlock()
-	l.clock.advance(Defaults().MaxRestartDelay)
+	l.clock.advance(config.Defaults().MaxRestartDelay)
 	l.waitFor("the worker once forks work again", func() bool { return l.m.slots[0].worker != nil })
-}
-
-// Every field of Config has a reload rule: a new field must be sorted into
-// live, with the release, or fixed before it can ship.
-func TestEveryConfigFieldHasAReloadRule(t *testing.T) {
-	typ := reflect.TypeOf(Config{})
-	names := map[string]string{}
-	for i := range typ.NumField() {
-		field := typ.Field(i).Name
-		r, ok := reloadRules[field]
-		if !ok {
-			t.Errorf("Config.%s has no reload rule: add it to reloadRules", field)
-			continue
-		}
-		if r.rule != notAValue {
-			if other, dup := names[r.name]; dup || r.name == "" {
-				t.Errorf("Config.%s: name %q is empty or also %s's", field, r.name, other)
-			}
-			names[r.name] = field
-		}
-	}
-	for field := range reloadRules {
-		if _, ok := typ.FieldByName(field); !ok {
-			t.Errorf("reloadRules names %s, which Config does not have", field)
-		}
-	}
 }
 
 // A reload applies the live fields at once and names the fixed ones it
 // could not apply, from the one table.
 func TestReconfigureFollowsTheTable(t *testing.T) {
 	l := startLoop(t, nil)
-	var run Config
+	var run config.Config
 	var notApplied []string
 	l.on(func() {
 		next := l.m.fixed // what a re-read of the same file gives
@@ -612,7 +586,7 @@ func TestReconfigureFollowsTheTable(t *testing.T) {
 // min-uptime timer fired while news of the death was on its way (a busy
 // machine): the reaper's time of death decides.
 func TestDeathBeforeMinUptimeIsAFailedStartEvenIfReportedLate(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.MinUptime = time.Second })
+	l := startLoop(t, func(c *config.Config) { c.MinUptime = time.Second })
 	pid := l.worker(0)
 	diedAt := l.clock.Now().Add(500 * time.Millisecond)
 	l.clock.advance(time.Second) // the timer fires first
@@ -631,7 +605,7 @@ func TestDeathBeforeMinUptimeIsAFailedStartEvenIfReportedLate(t *testing.T) {
 // in a row it is re-forked after a growing back-off of at most a second,
 // not at once, and never errored (a crash storm under load looks the same).
 func TestReadyThenDieAtOnceIsACrashLoop(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady = true })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady = true })
 	for deaths := 1; deaths <= crashLoopBurst+5; deaths++ {
 		pid := l.worker(0)
 		l.ready(pid)
@@ -653,7 +627,7 @@ func TestReadyThenDieAtOnceIsACrashLoop(t *testing.T) {
 }
 
 func TestRestartDelayZeroRestartsAtOnce(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady, c.RestartDelay = true, 0 })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady, c.RestartDelay = true, 0 })
 	pid := l.worker(0)
 	l.host.exit(pid, exitStatus(1), true)
 	l.waitFor("a restart with no delay", func() bool { w := l.m.slots[0].worker; return w != nil && w.pid != pid })
@@ -662,7 +636,7 @@ func TestRestartDelayZeroRestartsAtOnce(t *testing.T) {
 // Removing --watchdog by a reload must not kill every worker whose
 // watchdog timer was armed (it did: a 0 interval read as "missed").
 func TestWatchdogTurnedOffByReloadKillsNothing(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady, c.Watchdog = true, time.Second })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady, c.Watchdog = true, time.Second })
 	pid := l.worker(0)
 	l.ready(pid)
 	l.on(func() {
@@ -678,7 +652,7 @@ func TestWatchdogTurnedOffByReloadKillsNothing(t *testing.T) {
 }
 
 func TestStopExitCodesExitZero(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.StopExitCodes = []int{0, 64} })
+	l := startLoop(t, func(c *config.Config) { c.StopExitCodes = []int{0, 64} })
 	l.host.exit(l.worker(0), exitStatus(64), true)
 	select {
 	case err := <-l.ended:
@@ -717,7 +691,7 @@ func (e every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
 
 // cron_restart is a ready-gated rolling reload at each scheduled time.
 func TestCronRestartIsARollingReload(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady, c.CronRestart = true, every(time.Hour) })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady, c.CronRestart = true, every(time.Hour) })
 	old := l.worker(0)
 	l.ready(old)
 	l.clock.advance(time.Hour)
@@ -729,7 +703,7 @@ func TestCronRestartIsARollingReload(t *testing.T) {
 
 // Each worker gets PM2's per-instance variables.
 func TestWorkersGetTheirInstance(t *testing.T) {
-	l := startLoop(t, func(c *Config) {
+	l := startLoop(t, func(c *config.Config) {
 		c.Instances = 2
 		c.WorkerEnv = func(slot, n int) []string {
 			return []string{fmt.Sprintf("NODE_APP_INSTANCE=%d", slot), fmt.Sprintf("instances=%d", n)}
@@ -750,7 +724,7 @@ func TestWorkersGetTheirInstance(t *testing.T) {
 // Missing log directories are created, as PM2 creates them.
 func TestMissingLogDirectoriesAreCreated(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "logs", "web")
-	startLoop(t, func(c *Config) { c.OutFile = filepath.Join(dir, "out.log") })
+	startLoop(t, func(c *config.Config) { c.OutFile = filepath.Join(dir, "out.log") })
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		t.Fatalf("the log directory was not made: %v", err)
 	}
@@ -759,13 +733,13 @@ func TestMissingLogDirectoriesAreCreated(t *testing.T) {
 // A temp cleaner that removes the --node-compat preload must not break
 // later re-forks: it is written again before a worker starts.
 func TestNodePreloadIsRewrittenWhenRemoved(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady, c.NodeCompat = true, true })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady, c.NodeCompat = true, true })
 	var preload string
 	l.on(func() { preload = l.m.nodePreload })
 	os.RemoveAll(filepath.Dir(preload))
 	pid := l.worker(0)
 	l.ready(pid)
-	l.clock.advance(Defaults().MinUptime)
+	l.clock.advance(config.Defaults().MinUptime)
 	l.host.exit(pid, exitStatus(1), true)
 	l.waitFor("the re-fork", func() bool { w := l.m.slots[0].worker; return w != nil && w.pid != pid })
 	if _, err := os.Stat(preload); err != nil {
@@ -777,7 +751,7 @@ func TestNodePreloadIsRewrittenWhenRemoved(t *testing.T) {
 // crash after ready waits, 1.5 times longer per restart in a row (100ms,
 // 150ms, 225ms), and a worker that ran 30 s starts the series again.
 func TestExpBackoffGrowsLikePM2s(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady = true; c.ExpBackoff = 100 * time.Millisecond })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady = true; c.ExpBackoff = 100 * time.Millisecond })
 	crashAfter := func(ran time.Duration) {
 		pid := l.worker(0)
 		l.ready(pid)
@@ -805,10 +779,10 @@ func TestExpBackoffGrowsLikePM2s(t *testing.T) {
 // (behind 256 others, on a busy machine), and a stop asked for meanwhile
 // reaches the worker once it exists.
 func TestStatusIsAnsweredWhileAForkWaits(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady = true })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady = true })
 	first := l.worker(0)
 	l.ready(first)
-	l.clock.advance(Defaults().MinUptime)
+	l.clock.advance(config.Defaults().MinUptime)
 	gate := make(chan struct{})
 	l.host.mu.Lock()
 	l.host.forkGate = gate

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/listener"
@@ -33,7 +34,7 @@ var ErrStopped = errors.New("the master has stopped")
 
 // Master supervises one cluster of workers. Create it with New, then Run.
 type Master struct {
-	cfg     Config
+	cfg     config.Config
 	log     *slog.Logger
 	pid     int
 	host    Host
@@ -51,7 +52,7 @@ type Master struct {
 	nodePreload string
 	// fixed is the configuration as started, to tell which of a
 	// Reconfigure's changes need a new master.
-	fixed Config
+	fixed config.Config
 	// configuredInstances is the count the configuration last asked for: a
 	// reload scales only when the configuration changes it, and so keeps
 	// what clusterd scale set meanwhile.
@@ -178,12 +179,12 @@ type slot struct {
 // New checks the configuration, resolves the command, opens the sockets and
 // the control socket, or adopts those of handoff (an upgrade). Every error
 // names what is wrong in one line. host is the process the app runs in.
-func New(cfg Config, host Host, handoff *Handoff) (m *Master, err error) {
+func New(cfg config.Config, host Host, handoff *Handoff) (m *Master, err error) {
 	return newMaster(cfg, host, handoff, realClock{})
 }
 
-func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master, err error) {
-	if err := cfg.validate(); err != nil {
+func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *Master, err error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	// Whatever New opened is closed again if a later step fails.
@@ -317,7 +318,7 @@ func (m *Master) Close() {
 // openSockets opens the listening sockets of every slot: those of socket
 // activation (systemd, or any sd_listen_fds launcher) are served as they
 // are, the rest are bound here.
-func openSockets(cfg *Config) (listener.Groups, error) {
+func openSockets(cfg *config.Config) (listener.Groups, error) {
 	if cfg.NoListen {
 		// Workers that serve no socket (queue consumers, schedulers) get
 		// LISTEN_FDS=0; every slot has the same empty set.
@@ -332,7 +333,7 @@ func openSockets(cfg *Config) (listener.Groups, error) {
 			// A Node app's listen(PORT) asks for its socket (nodelisten.go).
 			return make(listener.Groups, cfg.Instances), nil
 		}
-		cfg.Listen = []string{DefaultListen}
+		cfg.Listen = []string{config.DefaultListen}
 	}
 	specs := make([]listener.Spec, len(cfg.Listen))
 	for i, value := range cfg.Listen {
@@ -385,7 +386,7 @@ func (m *Master) startWatch() error {
 func (m *Master) Name() string { return m.cfg.Name }
 
 // Config is the configuration the master started with.
-func (m *Master) Config() Config { return m.fixed }
+func (m *Master) Config() config.Config { return m.fixed }
 
 // Run starts the workers and supervises them until ctx ends or a stop
 // command comes in; then it stops every worker gracefully and returns nil.

@@ -1,10 +1,10 @@
 package master
 
 import (
-	"reflect"
 	"slices"
 	"strings"
 
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/launch"
 )
 
@@ -23,80 +23,12 @@ func (m *Master) releaseEnv(own []string) []string {
 	return env
 }
 
-// How a reload treats each field of Config. One table decides both what a
-// reload changes and what it reports as not applied, and a test fails when
-// a field of Config is missing from it.
-type reloadRule int
-
-const (
-	// live: the running master takes the new value at once.
-	live reloadRule = iota
-	// withRelease: the reload's new workers run with it (the command, its
-	// directory and environment; the instance count once the reload
-	// succeeded).
-	withRelease
-	// fixed: only a new master applies it (its sockets, files, endpoints,
-	// who its workers run as, and what is one per process); a reload keeps
-	// the running value and names the field as not applied.
-	fixed
-	// notAValue: not configuration a file can change (the logger, the
-	// re-read function itself).
-	notAValue
-)
-
-// reloadRules maps each Config field to its rule and its name in a config
-// file (the flag's name with underscores).
-var reloadRules = map[string]struct {
-	rule reloadRule
-	name string
-}{
-	"Command": {withRelease, "script"}, "Dir": {withRelease, "cwd"}, "Env": {withRelease, "env"},
-	"Instances": {withRelease, "instances"}, "InstancesFrom": {live, "instances_from"},
-	"WorkerEnv": {withRelease, "instance_var"}, "CronRestart": {live, "cron_restart"},
-
-	"WaitReady": {live, "wait_ready"}, "ListenTimeout": {live, "listen_timeout"}, "KillTimeout": {live, "kill_timeout"},
-	"MinUptime": {live, "min_uptime"}, "MaxRestarts": {live, "max_restarts"}, "RestartDelay": {live, "restart_delay"},
-	"MaxRestartDelay": {live, "max_restart_delay"}, "ExpBackoff": {live, "exp_backoff_restart_delay"}, "Namespace": {live, "namespace"}, "ReadyGrace": {live, "ready_grace"},
-	"NoAutorestart": {live, "autorestart"}, "StopExitCodes": {live, "stop_exit_codes"}, "StopSignal": {live, "kill_signal"},
-	"Watchdog": {live, "watchdog"}, "HealthInterval": {live, "health_interval"}, "HealthTimeout": {live, "health_timeout"},
-	"HealthFailures": {live, "health_failures"}, "MaxMemoryRestart": {live, "max_memory_restart"},
-
-	"Name": {fixed, "name"}, "Listen": {fixed, "listen"}, "NoListen": {fixed, "no_listen"}, "ReusePort": {fixed, "reuseport"}, "SharedSocket": {fixed, "shared_socket"},
-	"ControlPath": {fixed, "control"}, "Metrics": {fixed, "metrics"}, "Pidfile": {fixed, "pidfile"},
-	"UpgradeTimeout": {fixed, "upgrade_timeout"}, "ForkRate": {fixed, "max_fork_rate"}, "ForkBurst": {fixed, "fork_burst"},
-	"User": {fixed, "user"}, "Group": {fixed, "group"},
-	"HealthCheck": {fixed, "health_check"}, "ReadyOnHealth": {fixed, "ready_on_health"},
-	"NodeCompat": {fixed, "node_compat"}, "NodeIPC": {fixed, "node_ipc"}, "ShutdownWithMessage": {fixed, "shutdown_with_message"},
-	"Watch": {fixed, "watch"}, "WatchIgnore": {fixed, "ignore_watch"}, "WatchDelay": {fixed, "watch_delay"},
-	"LogFile": {fixed, "log"}, "OutFile": {fixed, "out_file"}, "ErrorFile": {fixed, "error_file"},
-	"LogJSON": {fixed, "log_json"}, "LogTimeFormat": {fixed, "log_time_format"}, "NoLogTime": {fixed, "no_log_time"},
-	"LogMaxSize": {fixed, "log_max_size"}, "LogMaxFiles": {fixed, "log_max_files"},
-
-	"Reconfigure": {notAValue, ""}, "Logger": {notAValue, ""},
-}
-
 // reconfigure installs what a reload's new configuration may change in a
 // running master and returns the configuration the reload runs with. What
 // needs a new master keeps its running value, with a warning naming it,
 // and is listed in notApplied.
-func (m *Master) reconfigure(next Config) (run Config, notApplied []string) {
-	cur, nextV, started := reflect.ValueOf(&m.cfg).Elem(), reflect.ValueOf(next), reflect.ValueOf(m.fixed)
-	run = m.cfg
-	runV := reflect.ValueOf(&run).Elem()
-	for i := range cur.NumField() {
-		field := cur.Type().Field(i).Name
-		switch r := reloadRules[field]; r.rule {
-		case live:
-			cur.Field(i).Set(nextV.Field(i))
-			runV.Field(i).Set(nextV.Field(i))
-		case withRelease:
-			runV.Field(i).Set(nextV.Field(i))
-		case fixed:
-			if !reflect.DeepEqual(started.Field(i).Interface(), nextV.Field(i).Interface()) {
-				notApplied = append(notApplied, r.name)
-			}
-		}
-	}
+func (m *Master) reconfigure(next config.Config) (run config.Config, notApplied []string) {
+	m.cfg, run, notApplied = config.Reconcile(m.cfg, m.fixed, next)
 	if len(notApplied) > 0 {
 		m.log.Warn("configuration changes not applied: they need a restart of the master",
 			"fields", strings.Join(notApplied, ", "))

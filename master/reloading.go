@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/reload"
@@ -18,7 +19,7 @@ type reloadRun struct {
 	cancel  context.CancelFunc // nil until the rolling replacement starts
 	// next is the configuration the reload installs: the running one, or
 	// what Reconfigure gave.
-	next       Config
+	next       config.Config
 	notApplied []string
 	waiters    []func(error) // nil entries are reloads asked for by signal
 }
@@ -79,7 +80,7 @@ func (m *Master) beginReload(waiters []func(error)) {
 	go func() {
 		next, err := reconfigure()
 		if err == nil {
-			err = next.validate()
+			err = next.Validate()
 		}
 		m.post(func() {
 			if err != nil {

@@ -6,12 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/listener"
 )
-
-// maxInstances bounds a scale request: far above any sane cluster, well
-// below what would exhaust the machine's pids and descriptors by a typo.
-const maxInstances = 4096
 
 // ParseScale reads `clusterd scale`'s argument: N, +K or -K, relative to
 // current.
@@ -23,8 +20,8 @@ func ParseScale(arg string, current int) (int, error) {
 	if strings.HasPrefix(arg, "+") || strings.HasPrefix(arg, "-") {
 		n += current
 	}
-	if n < 1 || n > maxInstances {
-		return 0, fmt.Errorf("scale: %q would make %d instances; want 1 to %d", arg, n, maxInstances)
+	if n < 1 || n > config.MaxInstances {
+		return 0, fmt.Errorf("scale: %q would make %d instances; want 1 to %d", arg, n, config.MaxInstances)
 	}
 	return n, nil
 }
@@ -41,8 +38,8 @@ func (m *Master) scaleTo(target int) error {
 		return errors.New("a reload is in progress: scale again when it has finished")
 	case m.upgrading:
 		return errors.New("an upgrade of the master is in progress: scale the new master once it has finished")
-	case target < 1 || target > maxInstances:
-		return fmt.Errorf("want 1 to %d instances, not %d", maxInstances, target)
+	case target < 1 || target > config.MaxInstances:
+		return fmt.Errorf("want 1 to %d instances, not %d", config.MaxInstances, target)
 	}
 	from := len(m.slots)
 	for len(m.slots) < target {

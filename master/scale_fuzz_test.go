@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/clusterd/clusterd/config"
 )
 
 // FuzzParseScale feeds the scale command's argument ("N", "+K", "-K") to ParseScale: a
@@ -20,8 +22,8 @@ func FuzzParseScale(f *testing.F) {
 			}
 			return
 		}
-		if n < 1 || n > maxInstances {
-			t.Fatalf("ParseScale(%q, %d) = %d, want 1 to %d", arg, current, n, maxInstances)
+		if n < 1 || n > config.MaxInstances {
+			t.Fatalf("ParseScale(%q, %d) = %d, want 1 to %d", arg, current, n, config.MaxInstances)
 		}
 		if again, err := ParseScale(strconv.Itoa(n), int(current)); again != n || err != nil {
 			t.Fatalf("ParseScale(%d) = %d, %v", n, again, err)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clusterd/clusterd/config"
 )
 
 // TestSteeringFollowsWorkers: a slot takes new connections only while a
@@ -13,7 +15,7 @@ import (
 // of its worker's death until the successor is ready, and off while a
 // reload's successor starts.
 func TestSteeringFollowsWorkers(t *testing.T) {
-	l := startLoop(t, func(c *Config) { c.WaitReady = true; c.Instances = 2 })
+	l := startLoop(t, func(c *config.Config) { c.WaitReady = true; c.Instances = 2 })
 	want := func(when string, on ...bool) {
 		t.Helper()
 		var got []bool
@@ -27,7 +29,7 @@ func TestSteeringFollowsWorkers(t *testing.T) {
 	l.ready(first)
 	l.ready(l.worker(1))
 	want("both ready", true, true)
-	l.clock.advance(Defaults().MinUptime) // a crash, replaced at once
+	l.clock.advance(config.Defaults().MinUptime) // a crash, replaced at once
 
 	l.host.exit(first, unix.WaitStatus(syscall.SIGKILL), false) // its tree lives on for now
 	l.waitFor("news of the death", func() bool { return l.m.procs[first].leaderGone })

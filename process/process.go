@@ -28,6 +28,7 @@ import (
 	"github.com/oklog/run"
 	"golang.org/x/time/rate"
 
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -36,7 +37,7 @@ type Options struct {
 	// Apps reads the configuration of every app to run: at the start, and
 	// again on SIGHUP and `clusterd reload --all`, when the apps it has
 	// gained (or that were stopped by hand) are started.
-	Apps func() ([]master.Config, error)
+	Apps func() ([]config.Config, error)
 	// Logger gets the process's own lines; each app logs through its
 	// Config.Logger.
 	Logger *slog.Logger
@@ -77,7 +78,7 @@ type Process struct {
 // app is one running app.
 type app struct {
 	m       *master.Master
-	cfg     master.Config
+	cfg     config.Config
 	ready   bool
 	cancel  context.CancelFunc
 	metrics *metricsEndpoint
@@ -165,7 +166,7 @@ func (p *Process) Run(ctx context.Context) error {
 }
 
 // checkNames refuses two apps of one name: each is found by its name.
-func (p *Process) checkNames(configs []master.Config) error {
+func (p *Process) checkNames(configs []config.Config) error {
 	seen := map[string]bool{}
 	for _, cfg := range configs {
 		if seen[cfg.Name] {
@@ -215,7 +216,7 @@ func (p *Process) post(f func()) bool {
 
 // newApp makes an app's master: with the sockets an old process handed
 // over, if this process is its upgrade.
-func (p *Process) newApp(cfg master.Config, several bool) (*app, error) {
+func (p *Process) newApp(cfg config.Config, several bool) (*app, error) {
 	handoff, err := p.takeHandoff(cfg.Name)
 	if err != nil {
 		return nil, err

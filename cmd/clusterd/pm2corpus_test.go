@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/appconfig"
+	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
-	"github.com/clusterd/clusterd/master"
 	"github.com/clusterd/clusterd/process"
 )
 
@@ -59,7 +59,7 @@ func TestConfigPM2Corpus(t *testing.T) {
 // test's directory (log and pid files, working directory, user, watch,
 // metrics). Everything else runs as the file says: instances (at most 2
 // here), environment, timeouts, restart policy, signals, cron, Node mode.
-func startCorpusApps(t *testing.T, configs []master.Config) {
+func startCorpusApps(t *testing.T, configs []config.Config) {
 	t.Helper()
 	dir, derr := os.MkdirTemp("", "pm2c") // short: a unix socket's path is at most 107 bytes
 	if derr != nil {
@@ -83,7 +83,7 @@ func startCorpusApps(t *testing.T, configs []master.Config) {
 		cfg.Env = append(cfg.Env, "CLUSTERD_TEST_ROLE=main", testRunVar+"="+runID(t))
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p, err := process.New(process.Options{Apps: func() ([]master.Config, error) { return configs, nil }, Logger: slog.New(slog.DiscardHandler)})
+	p, err := process.New(process.Options{Apps: func() ([]config.Config, error) { return configs, nil }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

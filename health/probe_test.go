@@ -1,4 +1,4 @@
-package master
+package health
 
 import (
 	"bufio"
@@ -51,7 +51,7 @@ func TestProbeAnswerIsBounded(t *testing.T) {
 	for _, answer := range []string{"", "HTTP/1.1 200 OK"} {
 		socket := serveProbe(t, answer, true)
 		start := time.Now()
-		err := probeHTTP(socket, "/health", 5*time.Second)
+		err := Probe(socket, "/health", 5*time.Second)
 		if err == nil || !strings.Contains(err.Error(), "no status line in the first 4096 bytes") {
 			t.Errorf("answer %q then endless bytes: err = %v, want no status line", answer, err)
 		}
@@ -69,7 +69,7 @@ func TestProbeStatus(t *testing.T) {
 		{"SSH-2.0-OpenSSH\r\n", "not an HTTP answer"},
 		{"HTTP/1.1 200 OK", "no answer within"}, // no newline before the worker hung up
 	} {
-		err := probeHTTP(serveProbe(t, c.answer, false), "/health", 5*time.Second)
+		err := Probe(serveProbe(t, c.answer, false), "/health", 5*time.Second)
 		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("answer %q: err = %v, want %q", c.answer, err, c.err)
 		}

@@ -1,4 +1,4 @@
-package master
+package config
 
 import (
 	"errors"
@@ -13,7 +13,9 @@ import (
 	"github.com/clusterd/clusterd/logcapture"
 )
 
-// Config is everything a master needs; cmd/clusterd fills it from flags.
+// Config is everything a master needs. The CLI's flags, the app file loader
+// and a reload's re-read all produce one, so it lives apart from the master
+// that consumes it.
 type Config struct {
 	// Name identifies the cluster in logs, status and the default control
 	// socket path.
@@ -175,6 +177,11 @@ type Config struct {
 // DefaultListen is where a master listens when told nothing else.
 const DefaultListen = ":3000"
 
+// MaxInstances bounds the number of slots: far above any sane cluster, well
+// below what would exhaust the machine's pids and descriptors by a typo.
+// A scale request is held to it as a config file is.
+const MaxInstances = 4096
+
 // Defaults are the values a production user gets without flags.
 func Defaults() Config {
 	return Config{
@@ -200,13 +207,17 @@ func Defaults() Config {
 	}
 }
 
-func (c *Config) validate() error {
+// Validate reports every error of c at once, so that a config file is fixed
+// in one pass, and fills in what follows from other fields (NodeIPC,
+// StopSignal, Logger, MaxRestartDelay): a master and a reload's re-read
+// then see the same values.
+func (c *Config) Validate() error {
 	var errs []error
 	if len(c.Command) == 0 {
 		errs = append(errs, errors.New("no command given: usage is clusterd [flags] -- COMMAND [ARGS...]"))
 	}
-	if c.Instances < 1 || c.Instances > maxInstances {
-		errs = append(errs, fmt.Errorf("instances must be 1 to %d, got %d", maxInstances, c.Instances))
+	if c.Instances < 1 || c.Instances > MaxInstances {
+		errs = append(errs, fmt.Errorf("instances must be 1 to %d, got %d", MaxInstances, c.Instances))
 	}
 	for _, d := range []struct {
 		name  string
