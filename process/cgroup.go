@@ -209,7 +209,7 @@ func processLives(pid int) bool {
 		return false
 	}
 	// /proc tells a zombie apart, where it is this pid namespace's /proc.
-	if self, err := os.Readlink("/proc/self"); err != nil || self != strconv.Itoa(os.Getpid()) {
+	if procIsAnotherNamespaces() {
 		return true
 	}
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

@@ -47,6 +47,9 @@ type children struct {
 	sigchld  chan struct{} // coalesced: one pending pass covers any number of exits
 	session  int           // our own session id
 	pid1     bool
+	// hostProc: /proc is another pid namespace's (a namespace that kept
+	// the host's /proc mounted), so the pids it lists are not ours.
+	hostProc bool
 	cgroups  *cgroups
 	// Written by the goroutine only, under mu; read by the goroutine
 	// without it, by others with it.
@@ -75,6 +78,7 @@ func startChildren() (*children, error) {
 		sigchld:  make(chan struct{}, 1),
 		session:  mustGetsid(),
 		pid1:     os.Getpid() == 1,
+		hostProc: procIsAnotherNamespaces(),
 		workers:  map[int]*child{},
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -317,6 +321,11 @@ func (c *children) orphans() []orphan {
 			if err != nil {
 				continue
 			}
+			if c.hostProc {
+				if pid = pidHere(pid); pid <= 0 {
+					continue
+				}
+			}
 			if w := c.workers[pid]; w != nil && !w.leaderGone {
 				continue
 			}
@@ -326,6 +335,34 @@ func (c *children) orphans() []orphan {
 		}
 	}
 	return out
+}
+
+// procIsAnotherNamespaces: /proc/self names us by a pid that is not ours,
+// so /proc belongs to an outer pid namespace.
+func procIsAnotherNamespaces() bool {
+	self, err := os.Readlink("/proc/self")
+	return err == nil && self != strconv.Itoa(os.Getpid())
+}
+
+// pidHere turns a pid of the outer /proc into ours: the last of the
+// status file's NSpid numbers is the pid in the innermost namespace, the
+// process's own, which is ours for our children. 0 if it is gone.
+func pidHere(procPID int) int {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(procPID) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) == 0 {
+				return 0
+			}
+			pid, _ := strconv.Atoi(fields[len(fields)-1])
+			return pid
+		}
+	}
+	return 0
 }
 
 // nonWorkerChildren are our live children in our own session: tableflip's

@@ -163,3 +163,46 @@ apps:
 	}
 	stopNamespaceMaster(t, c, master)
 }
+
+// TestUpgradeInAPIDNamespaceNamesTheNewMaster: a master that is not PID 1
+// of its namespace may upgrade itself, and the pid it names for the new
+// master (in its log and in MAINPID) is the namespace's number, not the
+// host's that the namespace's kept /proc lists.
+func TestUpgradeInAPIDNamespaceNamesTheNewMaster(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Getuid() != 0 {
+		t.Skip("needs root and unshare(1) to make a PID namespace")
+	}
+	// sh is PID 1 and stays: its exit would end the namespace. Killing
+	// unshare at the end kills sh (--kill-child), and the namespace with it.
+	c := startCluster(t, clusterOptions{
+		wrapper:   []string{unshare, "--pid", "--fork", "--kill-child=SIGKILL", "/bin/sh", "-c", `"$@"; exec sleep 600`, "sh"},
+		args:      []string{"-i", "1"},
+		command:   demoCommand(t),
+		waitReady: true,
+	})
+	defer func() { c.cmd.Process.Kill(); <-c.exited }()
+	old := c.status().PID
+	if old == 1 {
+		t.Fatal("the master is PID 1 of its namespace; sh was to be")
+	}
+	if code, out := run(t, 60*time.Second, "upgrade", "--control", c.control); code != 0 {
+		t.Fatalf("upgrade: exit %d: %s", code, out)
+	}
+	var successor int
+	waitFor(t, 20*time.Second, "the new master on the control socket", func() error {
+		st, err := c.client.Status()
+		if err != nil || st.PID == old {
+			return errNotYet
+		}
+		successor = st.PID
+		return nil
+	})
+	c.waitLogged("new_master_pid=", 1)
+	_, rest, _ := strings.Cut(c.output.String(), "new_master_pid=")
+	var logged int
+	fmt.Sscanf(rest, "%d", &logged)
+	if logged != successor {
+		t.Errorf("the old master named the new one %d; it is %d in their namespace", logged, successor)
+	}
+}
