@@ -44,6 +44,9 @@ type Host interface {
 	// TellSupervisor passes sd_notify lines (STATUS=, RELOADING=1, READY=1)
 	// to the process's own supervisor, if it has one.
 	TellSupervisor(state string)
+	// ReloadTook reports how long a rolling reload of the app took,
+	// successful or not, for the process's metrics.
+	ReloadTook(d time.Duration)
 	// Upgrade replaces the whole process with the binary on disk (every
 	// app); ReloadAll reloads every app. reply gets the outcome.
 	Upgrade(reply func(error))

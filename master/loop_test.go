@@ -190,6 +190,7 @@ func (h *fakeHost) AppReady(*Master, string) {
 }
 
 func (h *fakeHost) TellSupervisor(string)       {}
+func (h *fakeHost) ReloadTook(time.Duration)    {}
 func (h *fakeHost) Upgrade(reply func(error))   { reply(errors.New("no upgrades here")) }
 func (h *fakeHost) ReloadAll(reply func(error)) { reply(nil) }
 

@@ -17,8 +17,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/launch"
@@ -84,7 +82,6 @@ type Master struct {
 	// metricsAddress is where the process serves this app's metrics ("":
 	// nowhere); the counts are what it reports, kept by the loop.
 	metricsAddress string
-	reloadDuration prometheus.Histogram
 	watcher        *watch.Watcher
 	// nodePreloadDir holds the --node-compat preload; removed at exit.
 	nodePreloadDir string
@@ -263,7 +260,6 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 		procs:               make(map[int]*proc),
 		forking:             map[*proc]bool{},
 		generation:          1,
-		reloadDuration:      newReloadDuration(),
 		restartCounts:       map[string]int{},
 		reloadCounts:        map[string]int{},
 	}

@@ -144,7 +144,7 @@ func (m *Master) finishReload(r *reloadRun, err error) {
 	}
 	m.lastReload = &out
 	m.reloadCounts[out.Outcome]++
-	m.reloadDuration.Observe(time.Duration(out.Duration).Seconds())
+	m.host.ReloadTook(time.Duration(out.Duration))
 	if r.cmd != nil { // RELOADING=1 was sent: the supervisor waits for READY=1
 		m.host.TellSupervisor("READY=1\n" + m.supervisorStatus())
 	}

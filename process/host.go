@@ -4,11 +4,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/clusterd/clusterd/master"
 )
 
 // appHost is the process as each app's master sees it (master.Host).
-type appHost struct{ p *Process }
+type appHost struct {
+	p              *Process
+	reloadDuration prometheus.Histogram
+}
 
 func (h appHost) StartWorker(f master.Fork, exited func(master.Exit)) (int, error) {
 	return h.p.children.start(f, exited)
@@ -29,6 +34,8 @@ func (h appHost) AppReady(m *master.Master, status string) {
 }
 
 func (h appHost) TellSupervisor(state string) { h.p.notifier.tell(state) }
+
+func (h appHost) ReloadTook(d time.Duration) { h.reloadDuration.Observe(d.Seconds()) }
 
 func (h appHost) Upgrade(reply func(error)) { go h.p.post(func() { h.p.upgrade(reply) }) }
 

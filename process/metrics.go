@@ -34,9 +34,10 @@ type metricsEndpoint struct {
 	apps []*master.Master
 }
 
-// attachMetrics adds m's figures to the endpoint at addr, opening it if no
+// attachMetrics adds a's figures to the endpoint at addr, opening it if no
 // app of the process has yet. It runs on the process's loop.
-func (p *Process) attachMetrics(addr string, m *master.Master) (*metricsEndpoint, error) {
+func (p *Process) attachMetrics(addr string, a *app) (*metricsEndpoint, error) {
+	m := a.m
 	e := p.metrics[addr]
 	if e == nil {
 		var err error
@@ -46,7 +47,7 @@ func (p *Process) attachMetrics(addr string, m *master.Master) (*metricsEndpoint
 		p.metrics[addr] = e
 	}
 	labelled := prometheus.WrapRegistererWith(prometheus.Labels{"app": m.Name()}, e.reg)
-	for _, c := range m.Collectors() {
+	for _, c := range appCollectors(a) {
 		if err := labelled.Register(c); err != nil {
 			return nil, fmt.Errorf("--metrics %s: app %s: %w", addr, m.Name(), err)
 		}
@@ -66,7 +67,7 @@ func (p *Process) detachMetrics(a *app) {
 	}
 	a.metrics = nil
 	labelled := prometheus.WrapRegistererWith(prometheus.Labels{"app": a.m.Name()}, e.reg)
-	for _, c := range a.m.Collectors() {
+	for _, c := range appCollectors(a) {
 		labelled.Unregister(c)
 	}
 	e.mu.Lock()

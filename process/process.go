@@ -26,6 +26,7 @@ import (
 
 	"github.com/cloudflare/tableflip"
 	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/clusterd/clusterd/config"
@@ -83,6 +84,8 @@ type app struct {
 	cancel  context.CancelFunc
 	metrics *metricsEndpoint
 	status  string // its STATUS= line when it became ready
+	// reloadDuration is fed by the master (Host.ReloadTook).
+	reloadDuration prometheus.Histogram
 }
 
 // New prepares a process: it becomes a child subreaper and, if it is the
@@ -221,16 +224,17 @@ func (p *Process) newApp(cfg config.Config, several bool) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := master.New(cfg, appHost{p}, handoff)
+	reloads := newReloadDuration()
+	m, err := master.New(cfg, appHost{p: p, reloadDuration: reloads}, handoff)
 	if err != nil {
 		if several {
 			err = fmt.Errorf("app %q: %w", cfg.Name, err)
 		}
 		return nil, err
 	}
-	a := &app{m: m, cfg: cfg}
+	a := &app{m: m, cfg: cfg, reloadDuration: reloads}
 	if cfg.Metrics != "" {
-		if a.metrics, err = p.attachMetrics(cfg.Metrics, m); err != nil {
+		if a.metrics, err = p.attachMetrics(cfg.Metrics, a); err != nil {
 			m.Close()
 			return nil, err
 		}
