@@ -23,6 +23,12 @@ type Options struct {
 	// kernel refuses steering, hashed over every slot (Mode ReusePort),
 	// instead of falling back to a shared socket.
 	Unsteered bool
+	// NonBlocking hands the socket over non-blocking, for a receiver that
+	// never sets the mode itself: Node takes a handle passed over its IPC
+	// channel as it comes, since its cluster primary's sockets are made by
+	// libuv, non-blocking; a blocking one would stall its event loop in
+	// accept(). Without it the socket is blocking, as systemd hands them.
+	NonBlocking bool
 }
 
 // Socket is a listening socket held as a bare, close-on-exec descriptor.
@@ -97,7 +103,7 @@ func Open(spec Spec, opts Options) (*Socket, error) {
 		// remove the path that workers are serving.
 		ul.SetUnlinkOnClose(false)
 	}
-	sock, err := detach(spec, ln)
+	sock, err := detach(spec, ln, opts.NonBlocking)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", spec.String(), err)
 	}
@@ -116,7 +122,7 @@ func FromFd(spec Spec, fd int) (*Socket, error) {
 
 // detach keeps a duplicate descriptor of ln and closes ln, taking the socket
 // out of this process's poller.
-func detach(spec Spec, ln net.Listener) (*Socket, error) {
+func detach(spec Spec, ln net.Listener, nonBlocking bool) (*Socket, error) {
 	defer ln.Close()
 	dup, err := BareFd(ln.(syscall.Conn))
 	if err != nil {
@@ -126,7 +132,7 @@ func detach(spec Spec, ln net.Listener) (*Socket, error) {
 	// worker written for socket activation (a plain accept loop) depends
 	// on it, and every event loop (Go's poller, libuv, asyncio) sets
 	// O_NONBLOCK itself before its first accept (docs/design.md §2).
-	if err := unix.SetNonblock(dup, false); err != nil {
+	if err := unix.SetNonblock(dup, nonBlocking); err != nil {
 		unix.Close(dup)
 		return nil, err
 	}

@@ -48,7 +48,7 @@ func (m *Master) nodeListen(p *proc, req notify.ListenRequest) (int, error) {
 		}
 		var err error
 		spec := listener.Spec{Name: "node" + strconv.Itoa(len(m.nodeSockets)), Network: "tcp", Address: addr}
-		if s, err = listener.Open(spec, listener.Options{}); err != nil {
+		if s, err = listener.Open(spec, listener.Options{NonBlocking: true}); err != nil {
 			m.log.Warn("a worker's listen() failed", "slot", p.slot, "pid", p.pid, "address", addr, "err", err)
 			return -1, err
 		}

@@ -65,6 +65,11 @@ func TestNodeListenOpensOnceAndRefusesWhatWorkersCouldNot(t *testing.T) {
 	if got := m.nodeAddresses(); len(got) != 1 {
 		t.Errorf("addresses %v, want one", got)
 	}
+	// Node serves a handle from its IPC channel in the mode it came in:
+	// a blocking one would stall its event loop in accept().
+	if flags, err := unix.FcntlInt(uintptr(first), unix.F_GETFL, 0); err != nil || flags&unix.O_NONBLOCK == 0 {
+		t.Errorf("the socket for a Node worker is blocking (flags %#o, %v)", flags, err)
+	}
 
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
