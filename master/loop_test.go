@@ -21,6 +21,7 @@ import (
 
 	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
+	"github.com/clusterd/clusterd/restart"
 )
 
 // The loop's policy, driven through the Host seam with a fake clock: no
@@ -352,8 +353,8 @@ func TestCrashAfterReadyIsReplacedAtOnce(t *testing.T) {
 	l.clock.advance(config.Defaults().MinUptime)
 	l.host.exit(first, exitStatus(1), true)
 	l.waitFor("a new worker", func() bool { w := l.m.slots[0].worker; return w != nil && w.pid != first })
-	if s := l.slotState(0); s.restarts != 1 || s.failedStarts != 0 {
-		t.Errorf("after a crash: restarts %d, failed starts %d", s.restarts, s.failedStarts)
+	if s := l.slotState(0); s.restarts != 1 || s.record.FailedStarts != 0 {
+		t.Errorf("after a crash: restarts %d, failed starts %d", s.restarts, s.record.FailedStarts)
 	}
 	if got := l.m.restartCounts["crash"]; got != 1 {
 		t.Errorf("crash restarts counted: %d", got)
@@ -387,7 +388,7 @@ func TestFailedStartsBackOffThenErrorTheSlot(t *testing.T) {
 	for i, delay := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond} {
 		pid := l.worker(0)
 		l.host.exit(pid, exitStatus(1), true)
-		l.waitFor("the back-off", func() bool { return l.m.slots[0].worker == nil && l.m.slots[0].failedStarts == i+1 })
+		l.waitFor("the back-off", func() bool { return l.m.slots[0].worker == nil && l.m.slots[0].record.FailedStarts == i+1 })
 		l.clock.advance(delay - time.Millisecond)
 		if l.worker(0) != 0 {
 			t.Fatalf("failure %d: restarted before its %s back-off", i+1, delay)
@@ -434,7 +435,7 @@ func TestListenTimeoutStopsThenKills(t *testing.T) {
 	l.clock.advance(3 * time.Second)
 	l.waitFor("SIGKILL after the kill timeout", func() bool { return l.host.signalled(pid, syscall.SIGKILL) })
 	l.host.exit(pid, unix.WaitStatus(syscall.SIGKILL), true)
-	l.waitFor("a failed start", func() bool { return l.m.slots[0].failedStarts == 1 })
+	l.waitFor("a failed start", func() bool { return l.m.slots[0].record.FailedStarts == 1 })
 }
 
 // A wrapper's main process (npm, sh -c) exits while the server it started
@@ -541,12 +542,12 @@ func TestForkFailureBacksOff(t *testing.T) {
 	l.host.startErr = syscall.EAGAIN
 	l.host.mu.Unlock()
 	l.host.exit(pid, exitStatus(1), true)
-	l.waitFor("the failed fork to be retried", func() bool { return l.m.slots[0].forkFailures == 1 })
+	l.waitFor("the failed fork to be retried", func() bool { return l.m.slots[0].record.ForkFailures == 1 })
 	// Far more than --max-restarts. Each retry's timer is armed by the
 	// loop after the previous one failed: advance until the count moves.
-	l.advanceUntil("20 failed forks", config.Defaults().MaxRestartDelay, func() bool { return l.m.slots[0].forkFailures >= 20 })
-	if s := l.slotState(0); s.errored || s.failedStarts != 0 {
-		t.Fatalf("fork failures errored the slot: errored %v, failed starts %d", s.errored, s.failedStarts)
+	l.advanceUntil("20 failed forks", config.Defaults().MaxRestartDelay, func() bool { return l.m.slots[0].record.ForkFailures >= 20 })
+	if s := l.slotState(0); s.errored || s.record.FailedStarts != 0 {
+		t.Fatalf("fork failures errored the slot: errored %v, failed starts %d", s.errored, s.record.FailedStarts)
 	}
 	l.host.mu.Lock()
 	l.host.startErr = nil
@@ -596,7 +597,7 @@ func TestDeathBeforeMinUptimeIsAFailedStartEvenIfReportedLate(t *testing.T) {
 	exited := l.host.exits[pid]
 	l.host.mu.Unlock()
 	exited(Exit{Status: exitStatus(3), TreeGone: true, At: diedAt})
-	l.waitFor("a failed start", func() bool { return l.m.slots[0].failedStarts == 1 })
+	l.waitFor("a failed start", func() bool { return l.m.slots[0].record.FailedStarts == 1 })
 	if got := l.m.restartCounts["crash"]; got != 0 {
 		t.Errorf("counted %d crashes", got)
 	}
@@ -607,23 +608,23 @@ func TestDeathBeforeMinUptimeIsAFailedStartEvenIfReportedLate(t *testing.T) {
 // not at once, and never errored (a crash storm under load looks the same).
 func TestReadyThenDieAtOnceIsACrashLoop(t *testing.T) {
 	l := startLoop(t, func(c *config.Config) { c.WaitReady = true })
-	for deaths := 1; deaths <= crashLoopBurst+5; deaths++ {
+	for deaths := 1; deaths <= restart.CrashLoopBurst+5; deaths++ {
 		pid := l.worker(0)
 		l.ready(pid)
 		l.host.exit(pid, exitStatus(1), true)
 		l.waitFor("the death to be judged", func() bool { w := l.m.slots[0].worker; return w == nil || w.pid != pid })
-		if deaths < crashLoopBurst {
+		if deaths < restart.CrashLoopBurst {
 			l.waitFor("a re-fork at once", func() bool { return l.m.slots[0].worker != nil })
 			continue
 		}
 		if w := l.worker(0); w != 0 {
 			t.Fatalf("death %d in a loop: re-forked at once (%d)", deaths, w)
 		}
-		l.clock.advance(crashLoopMaxDelay)
+		l.clock.advance(restart.CrashLoopMaxDelay)
 		l.waitFor("the re-fork after the back-off", func() bool { return l.m.slots[0].worker != nil })
 	}
-	if s := l.slotState(0); s.errored || s.failedStarts != 0 {
-		t.Errorf("a crash loop errored the slot (%v) or counted failed starts (%d)", s.errored, s.failedStarts)
+	if s := l.slotState(0); s.errored || s.record.FailedStarts != 0 {
+		t.Errorf("a crash loop errored the slot (%v) or counted failed starts (%d)", s.errored, s.record.FailedStarts)
 	}
 }
 

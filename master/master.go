@@ -24,6 +24,7 @@ import (
 	"github.com/clusterd/clusterd/logcapture"
 	"github.com/clusterd/clusterd/notify"
 	"github.com/clusterd/clusterd/reload"
+	"github.com/clusterd/clusterd/restart"
 	"github.com/clusterd/clusterd/watch"
 )
 
@@ -148,10 +149,10 @@ type slot struct {
 	index  int
 	worker *proc           // nil while waiting for a restart or errored
 	cmd    *launch.Command // the release its workers run
-	// failedStarts counts consecutive deaths before ready.
-	failedStarts int
-	restarts     int
-	errored      bool
+	// record is its deaths in a row, which the restart policy reads.
+	record   restart.Record
+	restarts int
+	errored  bool
 	// replacing: a rolling replacement of this slot's worker runs (memory
 	// limit); memoryRestarts counts them.
 	replacing bool
@@ -164,13 +165,6 @@ type slot struct {
 	retrySeq int
 	retryAt  time.Time
 	lastExit string
-	// forkFailures counts forks in a row that failed for want of a
-	// resource (EAGAIN, EMFILE): retried, never counted as failed starts.
-	forkFailures int
-	// earlyCrashes counts deaths in a row within crashLoopWindow of READY.
-	earlyCrashes int
-	// expDelay is the last wait of --exp-backoff-restart-delay (0: none yet).
-	expDelay time.Duration
 }
 
 // New checks the configuration, resolves the command, opens the sockets and
@@ -519,33 +513,17 @@ func (m *Master) startWorker(s *slot) {
 // startFailed handles a worker of s that could not be started, before or
 // at its fork.
 func (m *Master) startFailed(s *slot, err error) {
-	if isTransient(err) {
+	if restart.IsTransient(err) {
 		// The machine is short of processes, memory or descriptors for a
 		// moment: that says nothing about the release, so it never errors
 		// the slot. Try again, backing off up to the longest delay.
-		s.forkFailures++
-		delay := backoff(max(m.cfg.RestartDelay, 10*time.Millisecond), s.forkFailures, m.cfg.MaxRestartDelay)
+		delay := m.restartPolicy().AfterForkFailure(&s.record)
 		m.log.Error("worker could not be forked; retrying", "slot", s.index, "err", err, "retry_in", delay)
 		m.scheduleStart(s, delay)
 		return
 	}
 	m.log.Error("worker failed to start", "slot", s.index, "err", err)
-	m.afterFailedStart(s, 0)
-}
-
-// isTransient: a fork failed for want of a resource that may be back in a
-// moment.
-func isTransient(err error) bool {
-	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOMEM)
-}
-
-// backoff is base doubled for each failure after the first, at most limit.
-func backoff(base time.Duration, failures int, limit time.Duration) time.Duration {
-	delay := base
-	for i := 1; i < failures && delay < limit; i++ {
-		delay *= 2
-	}
-	return min(delay, limit)
+	m.carryOut(s, m.restartPolicy().AfterFailedStart(&s.record, 0))
 }
 
 // spawn starts a worker process for slot running cmd. A successor belongs to
@@ -673,7 +651,7 @@ func (m *Master) onForked(p *proc, pid int, err error, output *logcapture.Pipes)
 	m.logs.Start(output, p.slot, pid)
 	m.procs[pid] = p
 	if s := m.slotOf(p); s != nil && s.worker == p {
-		s.forkFailures = 0
+		s.record.Forked()
 	}
 	if p.health != nil {
 		m.scheduleProbe(p)
@@ -746,17 +724,6 @@ func (m *Master) onNotify(p *proc, msg string) {
 	}
 }
 
-// A worker that dies within crashLoopWindow of its READY, crashLoopBurst
-// times in a row, is in a crash loop: re-forked after a back-off of at most
-// crashLoopMaxDelay instead of at once, so a program that says READY and
-// exits costs about one fork a second, not hundreds, while a storm of
-// crashes under load still has its queued requests served within a second.
-const (
-	crashLoopWindow   = 20 * time.Millisecond
-	crashLoopBurst    = 3
-	crashLoopMaxDelay = time.Second
-)
-
 // readyByUptime is why a worker is ready without --wait-ready.
 const readyByUptime = "alive for min-uptime"
 
@@ -771,7 +738,7 @@ func (m *Master) markReady(p *proc, why string) {
 		m.watchWorker(p)
 	}
 	if s := m.slotOf(p); s != nil && s.worker == p {
-		p.failedStartsBefore, s.failedStarts = s.failedStarts, 0
+		p.failedStartsBefore = s.record.Ready()
 	}
 	m.log.Info("worker ready", "slot", p.slot, "pid", p.pid, "after", p.readyAt.Sub(p.startedAt).Round(time.Millisecond), "by", why)
 	m.steer()
@@ -864,8 +831,8 @@ func (m *Master) onReaped(p *proc, e Exit) {
 	if !p.leaderGone {
 		p.leaderGone = true
 		defer m.steer() // its slot is off from the first news of its death
-		p.exitStatus = describeExit(e.Status, nil)
-		p.exitCode = exitCode(e.Status, nil)
+		p.exitStatus = restart.DescribeExit(e.Status, nil)
+		p.exitCode = restart.ExitCode(e.Status, nil)
 		p.diedAt = e.At
 		if p.diedAt.IsZero() {
 			p.diedAt = m.clock.Now()
@@ -876,7 +843,7 @@ func (m *Master) onReaped(p *proc, e Exit) {
 			// the way: it never was alive that long.
 			p.state = starting
 			if s := m.slotOf(p); s != nil && s.worker == p {
-				s.failedStarts = p.failedStartsBefore
+				s.record.Unready(p.failedStartsBefore)
 			}
 		}
 	}
@@ -943,32 +910,27 @@ func (m *Master) onExit(p *proc) {
 		"uptime", uptime, "reason", reason)
 }
 
-// afterWorkerDeath tells the two kinds of death apart (docs/design.md §7). A
-// worker that was ready crashed under load: replace it at once, limited only
-// by the process-wide fork rate. One that died before it was ready failed to
-// start: back off, and give the slot up after MaxRestarts in a row.
+// restartPolicy is the restart package's view of the configuration, which
+// a reload may change.
+func (m *Master) restartPolicy() restart.Policy {
+	return restart.Policy{
+		RestartDelay: m.cfg.RestartDelay, MaxRestartDelay: m.cfg.MaxRestartDelay, MaxRestarts: m.cfg.MaxRestarts,
+		ExpBackoff: m.cfg.ExpBackoff, NoAutorestart: m.cfg.NoAutorestart, StopExitCodes: m.cfg.StopExitCodes,
+	}
+}
+
+// afterWorkerDeath carries out what the restart policy decides about the
+// death of s's worker p (docs/design.md §7): a crash is replaced at once, a
+// crash loop and a failed start after a back-off, an exit on purpose not.
 func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
 	defer m.updateSupervisorStatus()
-	// A crash loop: workers that die right after saying READY, one after
-	// another. From the master's side a crash storm under load looks the
-	// same (a request that kills its worker can wait in the queue for the
-	// next one), so a loop is not a failed start: it is re-forked after a
-	// short back-off that grows to crashLoopMaxDelay (never longer, so a
-	// storm's queued requests are served), and logged as a loop.
-	if p.state == ready {
-		if p.diedAt.Sub(p.readyAt) < crashLoopWindow {
-			s.earlyCrashes++
-		} else {
-			s.earlyCrashes = 0
-		}
-	}
-	crashLoop := p.state == ready && s.earlyCrashes >= crashLoopBurst
-	if why := m.noRestartReason(p); why == "" {
-		m.restartCounts[restartReason(p)]++
-	} else {
+	d := m.restartPolicy().AfterDeath(&s.record, restart.Death{
+		WasReady: p.state == ready, SinceReady: p.diedAt.Sub(p.readyAt), Uptime: uptime, ExitCode: p.exitCode,
+	})
+	if d.Action == restart.Stop {
 		s.stopped = true
 		m.log.Info("worker exited and is not restarted", "slot", s.index, "pid", p.pid, "exit", how,
-			"uptime", uptime, "because", why)
+			"uptime", uptime, "because", d.Why)
 		if m.allSlotsStopped() {
 			// A stop exit code means "done on purpose": the master exits 0,
 			// which systemd's Restart=on-failure reads as a clean stop.
@@ -982,64 +944,37 @@ func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Dura
 		}
 		return
 	}
+	m.restartCounts[restartReason(p)]++
 	s.restarts++
 	attrs := []any{"slot", s.index, "pid", p.pid, "exit", how, "uptime", uptime}
 	if p.stopReason != "" {
 		attrs = append(attrs, "reason", p.stopReason)
 	}
-	switch {
-	case crashLoop:
-		delay := backoff(max(m.cfg.RestartDelay, 10*time.Millisecond), s.earlyCrashes-crashLoopBurst+1, crashLoopMaxDelay)
-		if s.earlyCrashes == crashLoopBurst || s.earlyCrashes%100 == 0 {
-			m.log.Warn("crash loop: workers die right after saying they are ready; re-forking with a back-off", append(attrs, "in_a_row", s.earlyCrashes, "retry_in", delay)...)
+	switch d.Kind {
+	case restart.CrashLoop:
+		if d.Announce {
+			m.log.Warn("crash loop: workers die right after saying they are ready; re-forking with a back-off", append(attrs, "in_a_row", s.record.EarlyCrashes, "retry_in", d.Delay)...)
 		}
-		m.scheduleStart(s, delay)
-		return
-	case p.state == ready && m.cfg.ExpBackoff > 0:
-		delay := m.expBackoff(s, uptime)
-		m.log.Warn("worker crashed", append(attrs, "retry_in", delay)...)
-		m.scheduleStart(s, delay)
-		return
-	case p.state == ready:
+	case restart.Crash:
+		if d.Delay > 0 {
+			attrs = append(attrs, "retry_in", d.Delay)
+		}
 		m.log.Warn("worker crashed", attrs...)
-		m.scheduleStart(s, 0)
+	default:
+		m.log.Warn("worker failed to start", attrs...)
+	}
+	m.carryOut(s, d)
+}
+
+// carryOut restarts s after the decision's delay, or gives it up.
+func (m *Master) carryOut(s *slot, d restart.Decision) {
+	if d.Action == restart.Errored {
+		s.errored = true
+		m.log.Error("slot errored: too many failed starts in a row; it is retried on the next reload",
+			"slot", s.index, "failed_starts", s.record.FailedStarts, "max_restarts", m.cfg.MaxRestarts)
 		return
 	}
-	m.log.Warn("worker failed to start", attrs...)
-	m.afterFailedStart(s, uptime)
-}
-
-// PM2's exp_backoff_restart_delay, as PM2 computes it: the growth and cap
-// of the wait, and the uptime after which it starts again from the
-// configured value.
-const (
-	expBackoffGrowth = 1.5
-	expBackoffMax    = 15 * time.Second
-	expBackoffReset  = 30 * time.Second
-)
-
-// expBackoff is the wait before s's next worker under
-// --exp-backoff-restart-delay, given how long the one that died ran.
-func (m *Master) expBackoff(s *slot, uptime time.Duration) time.Duration {
-	switch {
-	case s.expDelay == 0 || uptime >= expBackoffReset:
-		s.expDelay = m.cfg.ExpBackoff
-	default:
-		s.expDelay = min(time.Duration(float64(s.expDelay)*expBackoffGrowth), max(expBackoffMax, m.cfg.ExpBackoff))
-	}
-	return s.expDelay
-}
-
-// noRestartReason says why a worker's exit must not be followed by a new
-// worker, or "" when it must.
-func (m *Master) noRestartReason(p *proc) string {
-	if m.cfg.NoAutorestart {
-		return "--no-autorestart"
-	}
-	if p.exitCode >= 0 && slices.Contains(m.cfg.StopExitCodes, p.exitCode) {
-		return fmt.Sprintf("exit code %d is a stop exit code", p.exitCode)
-	}
-	return ""
+	m.scheduleStart(s, d.Delay)
 }
 
 func (m *Master) allSlotsStopped() bool {
@@ -1051,20 +986,6 @@ func (m *Master) allSlotsStopped() bool {
 	return true
 }
 
-// exitCode is the worker's exit code, 128+N for a death by signal N as a
-// shell reports it, -1 when unknown.
-func exitCode(status unix.WaitStatus, waitErr error) int {
-	switch {
-	case waitErr != nil:
-		return -1
-	case status.Exited():
-		return status.ExitStatus()
-	case status.Signaled():
-		return 128 + int(status.Signal())
-	}
-	return -1
-}
-
 // restartReason names why p is replaced, for clusterd_worker_restarts_total.
 func restartReason(p *proc) string {
 	switch {
@@ -1074,21 +995,6 @@ func restartReason(p *proc) string {
 		return "crash"
 	}
 	return "failed_start"
-}
-
-func (m *Master) afterFailedStart(s *slot, uptime time.Duration) {
-	s.failedStarts++
-	if s.failedStarts > m.cfg.MaxRestarts {
-		s.errored = true
-		m.log.Error("slot errored: too many failed starts in a row; it is retried on the next reload",
-			"slot", s.index, "failed_starts", s.failedStarts, "max_restarts", m.cfg.MaxRestarts)
-		return
-	}
-	delay := backoff(m.cfg.RestartDelay, s.failedStarts, m.cfg.MaxRestartDelay)
-	if m.cfg.ExpBackoff > 0 {
-		delay = m.expBackoff(s, uptime)
-	}
-	m.scheduleStart(s, delay)
 }
 
 // scheduleStart starts s's next worker after at least delay, and no sooner
@@ -1143,22 +1049,6 @@ func (m *Master) forceStop(sig syscall.Signal) {
 			m.host.SignalWorker(p.pid, unix.SIGKILL)
 		}
 	}
-}
-
-func describeExit(status unix.WaitStatus, waitErr error) string {
-	switch {
-	case waitErr != nil:
-		return "unknown (" + waitErr.Error() + ")"
-	case status.Exited():
-		return fmt.Sprintf("exit code %d", status.ExitStatus())
-	case status.Signaled():
-		s := "signal " + unix.SignalName(status.Signal())
-		if status.CoreDump() {
-			s += " (core dumped)"
-		}
-		return s
-	}
-	return fmt.Sprintf("status %#x", uint32(status))
 }
 
 // reloadOptions are the reload package's view of the configuration.

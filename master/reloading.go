@@ -228,7 +228,8 @@ func (m *Master) promote(p *proc) error {
 	old := s.worker
 	p.successor = false
 	s.worker, s.cmd = p, p.cmd
-	s.errored, s.stopped, s.failedStarts = false, false, 0
+	s.errored, s.stopped = false, false
+	s.record.Reset()
 	s.retrySeq++ // a restart pending for this slot is no longer needed
 	m.steer()
 	if old != nil {
