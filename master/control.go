@@ -105,7 +105,7 @@ func (m *Master) status() control.Status {
 		}
 		st.SocketModes = append(st.SocketModes, mode)
 	}
-	for _, addr := range m.nodeAddresses() {
+	for _, addr := range m.nodeSockets.Addresses() {
 		st.Listeners = append(st.Listeners, addr)
 		st.SocketModes = append(st.SocketModes, "shared: opened for the workers' listen()")
 	}

@@ -99,7 +99,7 @@ type Master struct {
 	steerFailed    bool // logged once
 	// nodeSockets are what the workers' listen() calls had the master open
 	// (nodelisten.go), by requested address.
-	nodeSockets map[string]*listener.Socket
+	nodeSockets *listener.OnDemand
 }
 
 // makeFileDirs creates the missing directories of the log and pid files,
@@ -298,9 +298,7 @@ func (m *Master) Close() {
 	}
 	m.control.Close()
 	m.sockets.Close()
-	for _, s := range m.nodeSockets {
-		s.Close()
-	}
+	m.nodeSockets.Close()
 	m.devNull.Close()
 	m.logs.Close()
 }
@@ -415,7 +413,7 @@ func (m *Master) Run(ctx context.Context) error {
 				s.Release()
 			}
 		}
-		for _, s := range m.nodeSockets {
+		for _, s := range m.nodeSockets.Set() {
 			s.Release()
 		}
 	}

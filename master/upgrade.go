@@ -56,7 +56,7 @@ func (m *Master) prepareUpgrade(offer func(name string, fd int) error) error {
 	if err := offer(HandoffControl, control); err != nil {
 		return fmt.Errorf("upgrade: %w", err)
 	}
-	if set := m.nodeSocketSet(); len(set) > 0 {
+	if set := m.nodeSockets.Set(); len(set) > 0 {
 		carrier, err := listener.Groups{set}.Send()
 		if err != nil {
 			return fmt.Errorf("upgrade: the workers' listen() sockets: %w", err)
