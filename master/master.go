@@ -376,7 +376,9 @@ func (m *Master) startWatch() error {
 		})
 	}
 	failed := func(err error) { m.post(func() { m.log.Error("watch mode", "err", err) }) }
-	w, err := watch.Start(m.cfg.Watch, m.cfg.WatchIgnore, m.cfg.WatchDelay, changed, failed)
+	w, err := watch.Start(m.cfg.Watch, watch.Options{Ignore: m.cfg.WatchIgnore, Delay: m.cfg.WatchDelay,
+		Poll: m.cfg.WatchPoll, PollInterval: m.cfg.WatchPollInterval, NoFollowSymlinks: m.cfg.WatchNoFollowSymlinks,
+		Depth: m.cfg.WatchDepth, AwaitWriteFinish: m.cfg.WatchAwaitWrite}, changed, failed)
 	m.watcher = w
 	return err
 }
