@@ -165,7 +165,7 @@ func TestStopListStartDelete(t *testing.T) {
 		t.Fatalf("stop: exit %d: %s", code, out)
 	}
 	code, out := run(t, 30*time.Second, "ls")
-	if code != 0 || !regexpMatch(`(?m)^web\s+-\s+-\s+-\s+-\s+stopped\s+-\s+-\s*$`, out) {
+	if code != 0 || !regexpMatch(`(?m)^web\s+-\s+-\s+-\s+-\s+-\s+stopped\s+-\s+-\s*$`, out) {
 		t.Fatalf("ls after stop: exit %d:\n%s", code, out)
 	}
 	if code, out := run(t, 60*time.Second, "start", "web"); code != 0 {
@@ -177,7 +177,7 @@ func TestStopListStartDelete(t *testing.T) {
 	}
 	serves(t, st.Listeners[0])
 	code, out = run(t, 30*time.Second, "list")
-	if code != 0 || strings.Count(out, "ready") != 2 || !regexpMatch(`(?m)^web\s+1\s+\d+\s+\S+\s+0\s+ready\s+\d+%\s+[\d.]+ MiB\s*$`, out) {
+	if code != 0 || strings.Count(out, "ready") != 2 || !regexpMatch(`(?m)^web\s+-\s+1\s+\d+\s+\S+\s+0\s+ready\s+\d+%\s+[\d.]+ MiB\s*$`, out) {
 		t.Errorf("list: exit %d:\n%s", code, out)
 	}
 	if code, out := run(t, 30*time.Second, "delete", "web"); code != 0 || strings.TrimSpace(out) != "deleted web" {
@@ -412,6 +412,13 @@ func TestNamespaceVerbs(t *testing.T) {
 		if st := appStatus(t, name); st.Generation != want || (name != "ns-c") != (st.Namespace == "api") {
 			t.Errorf("%s after reload api: generation %d (want %d), namespace %q", name, st.Generation, want, st.Namespace)
 		}
+	}
+	// ls has pm2 ls's namespace column: each worker's row names it.
+	code, out := run(t, 30*time.Second, "ls")
+	if code != 0 || !regexpMatch(`(?m)^APP\s+NAMESPACE\s+SLOT\s+PID\s`, out) ||
+		!regexpMatch(`(?m)^ns-a\s+api\s+0\s+\d+\s`, out) || !regexpMatch(`(?m)^ns-b\s+api\s+0\s+\d+\s`, out) ||
+		!regexpMatch(`(?m)^ns-c\s+-\s+0\s+\d+\s`, out) {
+		t.Errorf("ls: exit %d, want a namespace column (api, api, -):\n%s", code, out)
 	}
 	if code, out := run(t, 60*time.Second, "stop", "api"); code != 0 {
 		t.Fatalf("stop api: exit %d: %s", code, out)
