@@ -229,6 +229,11 @@ func newMaster(cfg Config, host Host, handoff *Handoff, clock Clock) (m *Master,
 		}
 	}
 	undo = append(undo, func() { ctl.Close() }, func() { sockets.Close() })
+	// A socket of its own (--control) is linked from the per-user
+	// directory, where ls and the verbs look.
+	if err := ctl.Point(cfg.Name); err != nil {
+		cfg.Logger.Warn("this master is reached by its control socket's path only", "control", cfg.ControlPath, "err", err)
+	}
 	devNull, err := os.OpenFile(os.DevNull, os.O_RDONLY, 0) // the workers' stdin, not our terminal
 	if err != nil {
 		return nil, err

@@ -428,3 +428,61 @@ func TestNamespaceVerbs(t *testing.T) {
 	}
 	appStatus(t, "ns-c") // runs on
 }
+
+// TestVerbsFindOwnControlSocket: a master given its own --control path,
+// outside the per-user directory, leaves a link there named after the app,
+// so ls lists it and stop all and kill reach it; the link goes when the
+// master stops.
+func TestVerbsFindOwnControlSocket(t *testing.T) {
+	pm2Home(t)
+	runtimeDir := os.Getenv("XDG_RUNTIME_DIR")
+	start := func(name string) (*cluster, string) {
+		c := startCluster(t, clusterOptions{
+			args:       []string{"--name", name, "-i", "1", "--wait-ready"},
+			command:    demoCommand(t),
+			waitReady:  true,
+			runtimeDir: runtimeDir,
+		})
+		link, err := control.DefaultPath(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if to, err := os.Readlink(link); err != nil || to != c.control {
+			t.Fatalf("%s: link to %q (%v), want one to the master's own socket %s", link, to, err, c.control)
+		}
+		return c, link
+	}
+	stopped := func(c *cluster, link, by string) {
+		t.Helper()
+		waitFor(t, 30*time.Second, "the master to exit after "+by, func() error {
+			select {
+			case <-c.exited:
+			default:
+				return errNotYet
+			}
+			if _, err := os.Lstat(link); err == nil {
+				return fmt.Errorf("%s is still there after the master exited", link)
+			}
+			return nil
+		})
+	}
+
+	c, link := start("solo")
+	code, out := run(t, 30*time.Second, "ls")
+	if code != 0 || !regexpMatch(`(?m)^solo\s+-\s+0\s+\d+\s+\S+\s+0\s+ready\s`, out) {
+		t.Fatalf("ls: exit %d, want solo's worker listed, ready:\n%s", code, out)
+	}
+	if code, out := run(t, 30*time.Second, "describe", "solo"); code != 0 || !strings.Contains(out, "ready") {
+		t.Errorf("describe solo: exit %d:\n%s", code, out)
+	}
+	if code, out := run(t, 60*time.Second, "stop", "all"); code != 0 {
+		t.Fatalf("stop all: exit %d: %s", code, out)
+	}
+	stopped(c, link, "stop all")
+
+	c, link = start("solo2")
+	if code, out := run(t, 60*time.Second, "kill"); code != 0 || !strings.Contains(out, "stopped 1 apps") {
+		t.Fatalf("kill: exit %d, want it to stop solo2: %s", code, out)
+	}
+	stopped(c, link, "kill")
+}
