@@ -36,6 +36,11 @@ func NewFlags(f *pflag.FlagSet) *Flags {
 	f.Lookup("watch").NoOptDefVal = "."
 	f.StringArrayVar(&cfg.WatchIgnore, "watch-ignore", nil, "glob of paths that never trigger a reload, repeatable (.git, node_modules, *.log, *.sock, *.pid are always ignored)")
 	f.Var(durationValue{&cfg.WatchDelay}, "watch-delay", "debounce: a burst of changes within this delay is one reload")
+	f.BoolVar(&cfg.WatchPoll, "watch-poll", false, "watch by looking at every file of the watched trees each --watch-poll-interval instead of with inotify, for file systems where inotify sees nothing (NFS, CIFS, some container and VM mounts; PM2's watch_options.usePolling)")
+	f.Var(durationValue{&cfg.WatchPollInterval}, "watch-poll-interval", "with --watch-poll, how often the watched trees are looked at (0: 100ms, as chokidar)")
+	f.BoolVar(&cfg.WatchNoFollowSymlinks, "watch-no-follow-symlinks", false, "do not enter symlinked directories under a watched path (PM2's watch_options.followSymlinks: false)")
+	f.Var(depthValue{&cfg.WatchDepth}, "watch-depth", "watch at most this many directory levels below a watched path; 0 watches its own entries only (default: all; PM2's watch_options.depth)")
+	f.Var(durationValue{&cfg.WatchAwaitWrite}, "watch-await-write", "count a written file only once it has stayed unwritten and the same size this long, so a long copy is one change, seen complete (0: off; PM2's watch_options.awaitWriteFinish)")
 	f.BoolVar(&cfg.NodeIPC, "node-ipc", false, "give each worker a Node IPC channel (NODE_CHANNEL_FD) as PM2 does, so process.send('ready') marks it ready")
 	f.BoolVar(&cfg.NodeCompat, "node-compat", false, "run a Node app written for PM2 unchanged: the Node IPC channel (process.send('ready')), server.listen(PORT) served from clusterd's socket, and an http.Server.close that drains without loss (a preload in NODE_OPTIONS); on by itself for node, npm, npx, ts-node and .js/.mjs/.cjs/.ts scripts")
 	f.BoolVar(&flags.noNodeCompat, "no-node-compat", false, "run a Node command without --node-compat's preload and IPC channel")

@@ -50,6 +50,26 @@ func (v *instancesValue) Set(s string) error {
 	return nil
 }
 
+// depthValue is a count of directory levels, or nothing given (all).
+type depthValue struct{ n **int }
+
+func (v depthValue) String() string {
+	if v.n == nil || *v.n == nil {
+		return ""
+	}
+	return strconv.Itoa(**v.n)
+}
+func (v depthValue) Type() string { return "N" }
+
+func (v depthValue) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a number of directory levels (0 or more), not %q", s)
+	}
+	*v.n = &n
+	return nil
+}
+
 // durationValue accepts Go durations ("1600ms", "5s") and, as PM2 does,
 // plain numbers as milliseconds.
 type durationValue struct{ d *time.Duration }

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
 )
 
 func TestSizeValue(t *testing.T) {
@@ -59,5 +62,63 @@ func TestAppWithoutListenGetsNoSocketUnlessNode(t *testing.T) {
 		if c.NoListen != want {
 			t.Errorf("app %s: no_listen %v, want %v", c.Name, c.NoListen, want)
 		}
+	}
+}
+
+// PM2's watch_options reach the master's configuration as the --watch-*
+// flags would set them, clusterd's own field names work too, and the
+// command line still wins over the file.
+func TestWatchOptionsReachTheConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "apps.yml")
+	os.WriteFile(path, []byte(`apps:
+  - name: pm2
+    script: /bin/true
+    watch: true
+    watch_options: {usePolling: true, interval: 250, followSymlinks: false, depth: 0, awaitWriteFinish: true}
+  - name: own
+    script: /bin/true
+    watch: true
+    watch_poll: true
+    watch_depth: 3
+  - name: plain
+    script: /bin/true
+    watch: true
+`), 0o644)
+	newLogger := func(slog.Level, bool) *slog.Logger { return slog.Default() }
+	configs, warnings, err := read(path, "", nil, newLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("warnings %q, want none: every option given maps", warnings)
+	}
+	pm2, own, plain := configs[0], configs[1], configs[2]
+	if !pm2.WatchPoll || pm2.WatchPollInterval != 250*time.Millisecond || !pm2.WatchNoFollowSymlinks ||
+		pm2.WatchDepth == nil || *pm2.WatchDepth != 0 || pm2.WatchAwaitWrite != 2*time.Second {
+		t.Errorf("pm2: poll %v every %s, no-follow %v, depth %v, await %s; want true, 250ms, true, 0, 2s",
+			pm2.WatchPoll, pm2.WatchPollInterval, pm2.WatchNoFollowSymlinks, pm2.WatchDepth, pm2.WatchAwaitWrite)
+	}
+	if !own.WatchPoll || own.WatchDepth == nil || *own.WatchDepth != 3 {
+		t.Errorf("own: poll %v, depth %v; want true, 3", own.WatchPoll, own.WatchDepth)
+	}
+	if plain.WatchPoll || plain.WatchNoFollowSymlinks || plain.WatchDepth != nil || plain.WatchAwaitWrite != 0 || plain.WatchPollInterval != 0 {
+		t.Errorf("plain: %+v; want inotify, links followed, every level, no await", plain)
+	}
+	fs := pflag.NewFlagSet("clusterd", pflag.ContinueOnError)
+	NewFlags(fs)
+	if err := fs.Parse([]string{"--watch-depth", "5", "--watch-await-write", "100ms"}); err != nil {
+		t.Fatal(err)
+	}
+	configs, _, err = read(path, "", ReadCommandLine(fs), newLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range configs {
+		if c.WatchDepth == nil || *c.WatchDepth != 5 || c.WatchAwaitWrite != 100*time.Millisecond {
+			t.Errorf("app %s: depth %v, await %s; want 5 and 100ms from the command line", c.Name, c.WatchDepth, c.WatchAwaitWrite)
+		}
+	}
+	if err := fs.Parse([]string{"--watch-depth", "-1"}); err == nil {
+		t.Error("--watch-depth -1 accepted")
 	}
 }

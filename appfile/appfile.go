@@ -72,6 +72,7 @@ type App struct {
 	// exp-backoff-restart-delay flag).
 	ExpBackoffRestartDelay time.Duration
 	// WatchOptions are what maps of PM2's watch_options; nil: none given.
+	// They are in Settings too, as the --watch-* flags that do them.
 	WatchOptions *WatchOptions
 	// DisableLogs: PM2 keeps no line of the app's output anywhere
 	// (disable_logs). Its files are os.DevNull, which must never be
@@ -454,6 +455,9 @@ func (p *parser) app(node *yaml.Node, index int) (App, error) {
 				app.WatchOptions = &opts
 				if len(ignored) > 0 {
 					set(written, "watch-ignore", key.Line, ignored...)
+				}
+				for _, s := range opts.settings() {
+					set(written, s[0], key.Line, s[1])
 				}
 				if len(unmapped) > 0 {
 					warn(key.Line, written, "%s: no effect here: chokidar's, which clusterd's watcher is not", strings.Join(unmapped, ", "))

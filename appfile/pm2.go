@@ -123,6 +123,9 @@ func (w Warning) String() string {
 }
 
 // WatchOptions are what maps of PM2's watch_options (chokidar's options).
+// They become the --watch-poll, --watch-poll-interval,
+// --watch-no-follow-symlinks, --watch-depth and --watch-await-write
+// settings.
 type WatchOptions struct {
 	// UsePolling: poll for changes instead of inotify (network and
 	// container file systems); Interval is how often.
@@ -137,6 +140,27 @@ type WatchOptions struct {
 	// AwaitWriteFinish: a file counts as changed once its size has been
 	// stable this long (chokidar's stabilityThreshold; true is 2s).
 	AwaitWriteFinish time.Duration
+}
+
+// settings are the flags that do what the options ask, as flag and value.
+func (o WatchOptions) settings() [][2]string {
+	var out [][2]string
+	if o.UsePolling {
+		out = append(out, [2]string{"watch-poll", "true"})
+	}
+	if o.Interval > 0 {
+		out = append(out, [2]string{"watch-poll-interval", o.Interval.String()})
+	}
+	if o.FollowSymlinks != nil && !*o.FollowSymlinks {
+		out = append(out, [2]string{"watch-no-follow-symlinks", "true"})
+	}
+	if o.Depth != nil {
+		out = append(out, [2]string{"watch-depth", strconv.Itoa(*o.Depth)})
+	}
+	if o.AwaitWriteFinish > 0 {
+		out = append(out, [2]string{"watch-await-write", o.AwaitWriteFinish.String()})
+	}
+	return out
 }
 
 // chokidarQuiet are chokidar options whose PM2 values are what clusterd's

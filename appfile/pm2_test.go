@@ -67,7 +67,7 @@ apps:
     combine_logs: true
     cron_restart: "0 3 * * *"
     watch: [src]
-    watch_options: {usePolling: true, interval: 500, followSymlinks: false, ignored: ["*.tmp"], atomic: true}
+    watch_options: {usePolling: true, interval: 500, followSymlinks: false, depth: 2, awaitWriteFinish: {stabilityThreshold: 300, pollInterval: 50}, ignored: ["*.tmp"], atomic: true}
     vizion: true
     source_map_support: true
     treekill: true
@@ -94,6 +94,12 @@ apps:
 		"out-file":                  {"/var/log/shop/api.out.log"},
 		"error-file":                {"/var/log/shop/api.err.log"},
 		"watch-ignore":              {"*.tmp"},
+		// watch_options become the watcher's flags.
+		"watch-poll":               {"true"},
+		"watch-poll-interval":      {"500ms"},
+		"watch-no-follow-symlinks": {"true"},
+		"watch-depth":              {"2"},
+		"watch-await-write":        {"300ms"},
 	} {
 		if got := settingsOf(api)[flag]; !slices.Equal(got, want) {
 			t.Errorf("api --%s = %q, want %q", flag, got, want)
@@ -105,7 +111,8 @@ apps:
 	if api.CronRestart == nil || api.CronRestart.Pattern != "0 3 * * *" {
 		t.Errorf("cron_restart %+v", api.CronRestart)
 	}
-	if o := api.WatchOptions; o == nil || !o.UsePolling || o.Interval != 500*time.Millisecond || o.FollowSymlinks == nil || *o.FollowSymlinks {
+	if o := api.WatchOptions; o == nil || !o.UsePolling || o.Interval != 500*time.Millisecond || o.FollowSymlinks == nil || *o.FollowSymlinks ||
+		o.Depth == nil || *o.Depth != 2 || o.AwaitWriteFinish != 300*time.Millisecond {
 		t.Errorf("watch_options %+v", o)
 	}
 	if want := []string{"PORT=4000"}; !slices.Equal(api.Env, want) {

@@ -77,19 +77,20 @@ func listApps(names []string) []listEntry {
 // "-" when they could not be sampled, never a made-up 0.
 func renderList(out io.Writer, entries []listEntry) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tSLOT\tPID\tUPTIME\tRESTARTS\tSTATUS\tCPU\tMEMORY")
+	fmt.Fprintln(tw, "APP\tNAMESPACE\tSLOT\tPID\tUPTIME\tRESTARTS\tSTATUS\tCPU\tMEMORY")
 	for _, e := range entries {
 		switch {
 		case e.err != nil:
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tunreachable: %v\t-\t-\n", e.name, e.err)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\tunreachable: %v\t-\t-\n", e.name, e.err)
 		case e.st == nil:
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tstopped\t-\t-\n", e.name)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\tstopped\t-\t-\n", e.name)
 		case len(e.st.Workers) == 0:
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tno workers\t-\t-\n", e.name)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\tno workers\t-\t-\n", e.name, control.OrDash(e.st.Namespace))
 		}
 		if e.st == nil {
 			continue
 		}
+		namespace := control.OrDash(e.st.Namespace) // PM2's "default" is no namespace here: "-", as describe shows it
 		for _, w := range e.st.Workers {
 			slot, pid, uptime, cpu, mem := strconv.Itoa(w.Slot), "-", "-", "-", "-"
 			if w.Successor {
@@ -104,7 +105,7 @@ func renderList(out io.Writer, entries []listEntry) error {
 			if w.RSSBytes > 0 {
 				mem = fmt.Sprintf("%.1f MiB", float64(w.RSSBytes)/(1<<20))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.name, slot, pid, uptime, w.Restarts, w.State, cpu, mem)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.name, namespace, slot, pid, uptime, w.Restarts, w.State, cpu, mem)
 		}
 	}
 	return tw.Flush()
@@ -115,8 +116,8 @@ func newListCommand() *cobra.Command {
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   "One row per worker of every app of this user, stopped apps included (pm2 ls)",
-		Long: `ls shows every app of this user: one row per worker with its slot, pid,
-uptime, restarts, state, CPU (sampled over a quarter of a second, as top
+		Long: `ls shows every app of this user: one row per worker with its PM2
+namespace ("-" for none), slot, pid, uptime, restarts, state, CPU (sampled over a quarter of a second, as top
 does) and memory; "-" where a figure could not be read. An app started in
 the background and then stopped, killed or lost (a reboot) is listed as
 stopped: clusterd start NAME brings it back.`,

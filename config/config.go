@@ -66,6 +66,18 @@ type Config struct {
 	Watch       []string
 	WatchIgnore []string
 	WatchDelay  time.Duration
+	// PM2's watch_options: WatchPoll stats the watched trees every
+	// WatchPollInterval (0: 100ms) instead of using inotify;
+	// WatchNoFollowSymlinks does not enter symlinked directories;
+	// WatchDepth, if set, is how many directory levels below a watched
+	// path are watched (0: its own entries only); WatchAwaitWrite, if
+	// positive, counts a written file once it has stayed unwritten and
+	// the same size that long.
+	WatchPoll             bool
+	WatchPollInterval     time.Duration
+	WatchNoFollowSymlinks bool
+	WatchDepth            *int
+	WatchAwaitWrite       time.Duration
 	// NodeIPC gives each worker a Node IPC channel (NODE_CHANNEL_FD), as
 	// PM2 does: process.send('ready') then marks it ready.
 	// ShutdownWithMessage stops workers with the message 'shutdown' on it

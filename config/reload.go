@@ -47,6 +47,8 @@ var reloadRules = map[string]struct {
 	"HealthCheck": {fixed, "health_check"}, "ReadyOnHealth": {fixed, "ready_on_health"},
 	"NodeCompat": {fixed, "node_compat"}, "NodeIPC": {fixed, "node_ipc"}, "ShutdownWithMessage": {fixed, "shutdown_with_message"},
 	"Watch": {fixed, "watch"}, "WatchIgnore": {fixed, "ignore_watch"}, "WatchDelay": {fixed, "watch_delay"},
+	"WatchPoll": {fixed, "watch_poll"}, "WatchPollInterval": {fixed, "watch_poll_interval"}, "WatchNoFollowSymlinks": {fixed, "watch_no_follow_symlinks"},
+	"WatchDepth": {fixed, "watch_depth"}, "WatchAwaitWrite": {fixed, "watch_await_write"},
 	"LogFile": {fixed, "log"}, "OutFile": {fixed, "out_file"}, "ErrorFile": {fixed, "error_file"},
 	"LogJSON": {fixed, "log_json"}, "LogTimeFormat": {fixed, "log_time_format"}, "NoLogTime": {fixed, "no_log_time"},
 	"LogMaxSize": {fixed, "log_max_size"}, "LogMaxFiles": {fixed, "log_max_files"},

@@ -62,6 +62,10 @@ type Server struct {
 	path     string
 	ln       *net.UnixListener
 	handlers sync.WaitGroup
+	// owned: Close removes the socket's path, and pointer, if set, the
+	// link to it in the per-user directory (see Point).
+	owned   bool
+	pointer string
 }
 
 // Listen binds the control socket, mode 0600 in a 0700 directory.
@@ -98,7 +102,46 @@ func Listen(path string) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	return &Server{path: path, ln: ln}, nil
+	return &Server{path: path, ln: ln, owned: true}, nil
+}
+
+// Point makes a master whose socket is outside the per-user directory
+// findable there: a symbolic link named after the app (DefaultPath(name))
+// leads to the socket, so ls, stop all, kill and the verbs that take the
+// app's name reach it; Close removes it. Nothing is made for a socket in
+// that directory already. A live master at the link's place keeps it: this
+// one is then reached by its own path only, which the error says.
+func (c *Server) Point(name string) error {
+	link, err := DefaultPath(name)
+	if err != nil {
+		return err
+	}
+	target := mustAbs(c.path)
+	if filepath.Dir(target) == filepath.Dir(link) {
+		return nil
+	}
+	if to, err := os.Readlink(link); err == nil && to == target {
+		c.pointer = link // an upgrade's new master: the old one's link leads here already
+		return nil
+	}
+	dir := filepath.Dir(link)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("control socket directory: %w", err)
+	}
+	if err := checkPrivateDir(dir); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(link); err == nil {
+		if Live(link) {
+			return fmt.Errorf("%s leads to another live master: ls and the verbs do not find this one (give it its own --name)", link)
+		}
+		os.Remove(link) // a stale socket or link in our own directory
+	}
+	if err := os.Symlink(target, link); err != nil {
+		return fmt.Errorf("link to the control socket: %w", err)
+	}
+	c.pointer = link
+	return nil
 }
 
 // checkPrivateDir refuses a directory that someone else could have planted
@@ -147,9 +190,10 @@ func (c *Server) Serve(handle func(*net.UnixConn)) {
 	}
 }
 
-// handOver stops accepting but leaves the socket's path: a new master
-// serves it now.
+// handOver stops accepting but leaves the socket's path, and the link to
+// it: a new master serves it now.
 func (c *Server) HandOver() {
+	c.owned = false
 	c.ln.SetUnlinkOnClose(false)
 	c.ln.Close()
 }
@@ -158,6 +202,11 @@ func (c *Server) HandOver() {
 // socket file.
 func (c *Server) Close() {
 	c.ln.Close() // a net.UnixListener removes its path on Close
+	if c.owned && c.pointer != "" {
+		if to, err := os.Readlink(c.pointer); err == nil && to == mustAbs(c.path) {
+			os.Remove(c.pointer) // still ours: no other master took the name meanwhile
+		}
+	}
 	done := make(chan struct{})
 	go func() { c.handlers.Wait(); close(done) }()
 	select {
@@ -361,7 +410,18 @@ func Adopt(path string, ln *net.UnixListener) *Server {
 }
 
 // Own makes the socket's path this master's: Close removes it.
-func (c *Server) Own() { c.ln.SetUnlinkOnClose(true) }
+func (c *Server) Own() {
+	c.owned = true
+	c.ln.SetUnlinkOnClose(true)
+}
+
+func mustAbs(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	return abs
+}
 
 // Listener is the socket itself, for handing it to a new master.
 func (c *Server) Listener() *net.UnixListener { return c.ln }
@@ -391,8 +451,8 @@ func Masters(dir string) (live, stale []string) {
 			live = append(live, p)
 			continue
 		}
-		if checkOwner(p) == nil {
-			os.Remove(p)
+		if checkOwner(p) == nil || checkOwned(p, false) == nil && isLink(p) {
+			os.Remove(p) // a socket, or a link a master left here, not what it led to
 		}
 		stale = append(stale, p)
 	}
@@ -401,8 +461,34 @@ func Masters(dir string) (live, stale []string) {
 
 // checkOwner refuses a socket, or a directory holding it, that belongs to
 // neither us nor root: in a shared temp dir, another user could have made
-// it to answer in a master's place.
+// it to answer in a master's place. A symbolic link (Point's) is followed
+// once: the link and its directory must be ours, and so must the socket it
+// leads to and that socket's directory.
 func checkOwner(path string) error {
+	if !isLink(path) {
+		return checkOwned(path, true)
+	}
+	if err := checkOwned(path, false); err != nil {
+		return err
+	}
+	target, err := os.Readlink(path)
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(path), target)
+	}
+	return checkOwned(target, true)
+}
+
+func isLink(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
+}
+
+// checkOwned checks that path and its directory belong to us or root, and
+// that path is a socket if socket says so.
+func checkOwned(path string, socket bool) error {
 	for _, p := range []string{filepath.Dir(path), path} {
 		fi, err := os.Lstat(p)
 		if err != nil {
@@ -415,7 +501,7 @@ func checkOwner(path string) error {
 		if int(st.Uid) != os.Getuid() && st.Uid != 0 {
 			return fmt.Errorf("%s belongs to uid %d, not to you (uid %d): refusing to talk to it", p, st.Uid, os.Getuid())
 		}
-		if p == path && fi.Mode()&fs.ModeSocket == 0 {
+		if socket && p == path && fi.Mode()&fs.ModeSocket == 0 {
 			return fmt.Errorf("%s is not a socket", p)
 		}
 	}

@@ -226,6 +226,9 @@ func startLoop(t *testing.T, edit func(*config.Config)) *loop {
 	cfg.Command = []string{"/bin/true"}
 	cfg.NoListen = true
 	cfg.ControlPath = filepath.Join(t.TempDir(), "c.sock")
+	// The master links its socket from the per-user directory: this
+	// test's own, not the user's.
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg.Instances = 1
 	if edit != nil {

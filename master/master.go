@@ -221,6 +221,11 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 		}
 	}
 	undo = append(undo, func() { ctl.Close() }, func() { sockets.Close() })
+	// A socket of its own (--control) is linked from the per-user
+	// directory, where ls and the verbs look.
+	if err := ctl.Point(cfg.Name); err != nil {
+		cfg.Logger.Warn("this master is reached by its control socket's path only", "control", cfg.ControlPath, "err", err)
+	}
 	devNull, err := os.OpenFile(os.DevNull, os.O_RDONLY, 0) // the workers' stdin, not our terminal
 	if err != nil {
 		return nil, err
@@ -365,7 +370,9 @@ func (m *Master) startWatch() error {
 		})
 	}
 	failed := func(err error) { m.post(func() { m.log.Error("watch mode", "err", err) }) }
-	w, err := watch.Start(m.cfg.Watch, m.cfg.WatchIgnore, m.cfg.WatchDelay, changed, failed)
+	w, err := watch.Start(m.cfg.Watch, watch.Options{Ignore: m.cfg.WatchIgnore, Delay: m.cfg.WatchDelay,
+		Poll: m.cfg.WatchPoll, PollInterval: m.cfg.WatchPollInterval, NoFollowSymlinks: m.cfg.WatchNoFollowSymlinks,
+		Depth: m.cfg.WatchDepth, AwaitWriteFinish: m.cfg.WatchAwaitWrite}, changed, failed)
 	m.watcher = w
 	return err
 }

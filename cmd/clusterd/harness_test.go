@@ -72,6 +72,9 @@ type cluster struct {
 	output  *proctest.Buffer
 	exited  chan struct{}
 	exitErr error
+	// runtimeDir is the master's XDG_RUNTIME_DIR: with its own --control,
+	// it links the socket from runtimeDir/clusterd.
+	runtimeDir string
 }
 
 // clusterOptions: args go before "--", command after it.
@@ -89,6 +92,9 @@ type clusterOptions struct {
 	// config, if set, is a config file to start (-c) instead of a command,
 	// and app the app whose control socket the cluster talks to. Control
 	// sockets are then in runtimeDir (XDG_RUNTIME_DIR), one per app.
+	// Without config, the master's socket is its own (--control), linked
+	// from runtimeDir's per-user directory: a new one unless given, never
+	// the user's.
 	config, app string
 	runtimeDir  string
 	// controlPath, if set, is the control socket (default: a new one).
@@ -124,6 +130,10 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		o.env = append(o.env, "XDG_RUNTIME_DIR="+o.runtimeDir)
 		args = append([]string{"-c", o.config}, o.args...)
 	} else {
+		if o.runtimeDir == "" {
+			o.runtimeDir = t.TempDir()
+		}
+		o.env = append(o.env, "XDG_RUNTIME_DIR="+o.runtimeDir)
 		args = append([]string{"--control", controlPath}, o.args...)
 		if !containsFlag(o.args, "-l", "--listen") && !o.ownListen {
 			args = append(args, "-l", "127.0.0.1:0")
@@ -144,6 +154,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		output:  &proctest.Buffer{},
 		exited:  make(chan struct{}),
 	}
+	c.runtimeDir = o.runtimeDir
 	c.cmd.Env = tagEnv(t, o.env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.output, c.output
 	// Its own process group, as under a shell's job control.

@@ -66,6 +66,9 @@ func startCorpusApps(t *testing.T, configs []config.Config) {
 		t.Fatal(derr)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	// The masters link their sockets from the per-user directory: this
+	// test's own, not the user's.
+	t.Setenv("XDG_RUNTIME_DIR", dir)
 	for i := range configs {
 		cfg := &configs[i]
 		cfg.Command, cfg.Dir, cfg.User, cfg.Group = demoCommand(t), "", "", ""

@@ -65,6 +65,10 @@ func TestUpgradeUnderLoad(t *testing.T) {
 			if raw, _ := os.ReadFile(pidfile); strings.TrimSpace(string(raw)) != strconv.Itoa(st.PID) {
 				t.Errorf("pidfile says %q, want the new master %d", raw, st.PID)
 			}
+			// So does its link in the per-user directory.
+			if to, err := os.Readlink(filepath.Join(c.runtimeDir, "clusterd", "default.sock")); err != nil || to != c.control {
+				t.Errorf("after the upgrade the per-user link leads to %q (%v), want %s", to, err, c.control)
+			}
 			if got := listeningSockets(t, st.PID); !slices.Equal(got, sockets) {
 				t.Errorf("listening sockets changed across the upgrade: %v -> %v", sockets, got)
 			}
@@ -147,6 +151,9 @@ func TestUpgradeFailureKeepsOldMaster(t *testing.T) {
 	}
 	if _, err := os.Stat(c.control); err != nil {
 		t.Fatalf("a failed new master removed the control socket: %v", err)
+	}
+	if to, err := os.Readlink(filepath.Join(c.runtimeDir, "clusterd", "default.sock")); err != nil || to != c.control {
+		t.Fatalf("a failed new master took the per-user link: it leads to %q (%v), want %s", to, err, c.control)
 	}
 }
 

@@ -165,7 +165,7 @@ func TestStopListStartDelete(t *testing.T) {
 		t.Fatalf("stop: exit %d: %s", code, out)
 	}
 	code, out := run(t, 30*time.Second, "ls")
-	if code != 0 || !regexpMatch(`(?m)^web\s+-\s+-\s+-\s+-\s+stopped\s+-\s+-\s*$`, out) {
+	if code != 0 || !regexpMatch(`(?m)^web\s+-\s+-\s+-\s+-\s+-\s+stopped\s+-\s+-\s*$`, out) {
 		t.Fatalf("ls after stop: exit %d:\n%s", code, out)
 	}
 	if code, out := run(t, 60*time.Second, "start", "web"); code != 0 {
@@ -177,7 +177,7 @@ func TestStopListStartDelete(t *testing.T) {
 	}
 	serves(t, st.Listeners[0])
 	code, out = run(t, 30*time.Second, "list")
-	if code != 0 || strings.Count(out, "ready") != 2 || !regexpMatch(`(?m)^web\s+1\s+\d+\s+\S+\s+0\s+ready\s+\d+%\s+[\d.]+ MiB\s*$`, out) {
+	if code != 0 || strings.Count(out, "ready") != 2 || !regexpMatch(`(?m)^web\s+-\s+1\s+\d+\s+\S+\s+0\s+ready\s+\d+%\s+[\d.]+ MiB\s*$`, out) {
 		t.Errorf("list: exit %d:\n%s", code, out)
 	}
 	if code, out := run(t, 30*time.Second, "delete", "web"); code != 0 || strings.TrimSpace(out) != "deleted web" {
@@ -413,6 +413,13 @@ func TestNamespaceVerbs(t *testing.T) {
 			t.Errorf("%s after reload api: generation %d (want %d), namespace %q", name, st.Generation, want, st.Namespace)
 		}
 	}
+	// ls has pm2 ls's namespace column: each worker's row names it.
+	code, out := run(t, 30*time.Second, "ls")
+	if code != 0 || !regexpMatch(`(?m)^APP\s+NAMESPACE\s+SLOT\s+PID\s`, out) ||
+		!regexpMatch(`(?m)^ns-a\s+api\s+0\s+\d+\s`, out) || !regexpMatch(`(?m)^ns-b\s+api\s+0\s+\d+\s`, out) ||
+		!regexpMatch(`(?m)^ns-c\s+-\s+0\s+\d+\s`, out) {
+		t.Errorf("ls: exit %d, want a namespace column (api, api, -):\n%s", code, out)
+	}
 	if code, out := run(t, 60*time.Second, "stop", "api"); code != 0 {
 		t.Fatalf("stop api: exit %d: %s", code, out)
 	}
@@ -420,4 +427,62 @@ func TestNamespaceVerbs(t *testing.T) {
 		t.Errorf("ns-a still answers after stop api")
 	}
 	appStatus(t, "ns-c") // runs on
+}
+
+// TestVerbsFindOwnControlSocket: a master given its own --control path,
+// outside the per-user directory, leaves a link there named after the app,
+// so ls lists it and stop all and kill reach it; the link goes when the
+// master stops.
+func TestVerbsFindOwnControlSocket(t *testing.T) {
+	pm2Home(t)
+	runtimeDir := os.Getenv("XDG_RUNTIME_DIR")
+	start := func(name string) (*cluster, string) {
+		c := startCluster(t, clusterOptions{
+			args:       []string{"--name", name, "-i", "1", "--wait-ready"},
+			command:    demoCommand(t),
+			waitReady:  true,
+			runtimeDir: runtimeDir,
+		})
+		link, err := control.DefaultPath(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if to, err := os.Readlink(link); err != nil || to != c.control {
+			t.Fatalf("%s: link to %q (%v), want one to the master's own socket %s", link, to, err, c.control)
+		}
+		return c, link
+	}
+	stopped := func(c *cluster, link, by string) {
+		t.Helper()
+		waitFor(t, 30*time.Second, "the master to exit after "+by, func() error {
+			select {
+			case <-c.exited:
+			default:
+				return errNotYet
+			}
+			if _, err := os.Lstat(link); err == nil {
+				return fmt.Errorf("%s is still there after the master exited", link)
+			}
+			return nil
+		})
+	}
+
+	c, link := start("solo")
+	code, out := run(t, 30*time.Second, "ls")
+	if code != 0 || !regexpMatch(`(?m)^solo\s+-\s+0\s+\d+\s+\S+\s+0\s+ready\s`, out) {
+		t.Fatalf("ls: exit %d, want solo's worker listed, ready:\n%s", code, out)
+	}
+	if code, out := run(t, 30*time.Second, "describe", "solo"); code != 0 || !strings.Contains(out, "ready") {
+		t.Errorf("describe solo: exit %d:\n%s", code, out)
+	}
+	if code, out := run(t, 60*time.Second, "stop", "all"); code != 0 {
+		t.Fatalf("stop all: exit %d: %s", code, out)
+	}
+	stopped(c, link, "stop all")
+
+	c, link = start("solo2")
+	if code, out := run(t, 60*time.Second, "kill"); code != 0 || !strings.Contains(out, "stopped 1 apps") {
+		t.Fatalf("kill: exit %d, want it to stop solo2: %s", code, out)
+	}
+	stopped(c, link, "kill")
 }

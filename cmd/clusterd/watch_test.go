@@ -81,3 +81,43 @@ func TestWatchReloadsOncePerBurst(t *testing.T) {
 		t.Errorf("want 4 watch reloads (burst, new directory, a save in it, broken save), got %d:\n%s", n, c.output)
 	}
 }
+
+// TestWatchPollReloads: with --watch-poll the master watches without
+// inotify (what network and container file systems need), with the depth
+// and write-finish options: a save reloads, a change deeper than
+// --watch-depth does not.
+func TestWatchPollReloads(t *testing.T) {
+	rel := newRelease(t)
+	dir := filepath.Dir(rel.path)
+	rel.deploy(fmt.Sprintf("exec %q demo", bin(t)))
+	deep := filepath.Join(dir, "a", "b")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, clusterOptions{
+		args: []string{"-i", "1", "--wait-ready", "--watch=" + dir, "--watch-poll", "--watch-poll-interval", "50ms",
+			"--watch-depth", "1", "--watch-await-write", "100ms", "--watch-delay", "100ms", "--listen-timeout", "3s"},
+		command: []string{rel.path}, waitReady: true,
+	})
+	before := c.waitAllReady()
+	os.WriteFile(filepath.Join(deep, "deep.js"), []byte("x"), 0o644) // level 2: not watched
+	rel.deploy(fmt.Sprintf("# save\nexec %q demo", bin(t)))
+	waitFor(t, 30*time.Second, "the reload after the save", func() error {
+		if st := c.status(); st.Reload.Last == nil || st.Reload.InProgress {
+			return errNotYet
+		}
+		return nil
+	})
+	if after := c.waitAllReady(); slices.Equal(after, before) {
+		t.Fatalf("the polled save kept worker %v", before)
+	}
+	waitFor(t, 10*time.Second, "the reload's log line", func() error {
+		if !strings.Contains(c.output.String(), "watch mode: files changed, rolling reload") {
+			return errNotYet
+		}
+		return nil
+	})
+	if out := c.output.String(); strings.Contains(out, "deep.js") {
+		t.Errorf("a change below --watch-depth was seen:\n%s", out)
+	}
+}
