@@ -157,6 +157,8 @@ func (p *Process) Run(ctx context.Context) error {
 	group.Add(func() error { return p.loop(loopCtx, started) }, func(error) { stopLoop() })
 	signals := newSignalRouter(p)
 	group.Add(signals.run, signals.stop)
+	trimmer := make(chan struct{})
+	group.Add(func() error { trimEvery(trimInterval, trimmer); return nil }, func(error) { close(trimmer) })
 	if w := p.newWatchdog(); w != nil {
 		group.Add(w.run, w.stop)
 	}
@@ -303,6 +305,8 @@ func (p *Process) appReady(m *master.Master, status string) {
 		}
 	}
 	p.notifier.tell(fmt.Sprintf("READY=1\nMAINPID=%d\n%s", p.pid, p.statusLine()))
+	// Started: what start-up made resident goes back (memory.go).
+	go trimMemory()
 }
 
 // statusLine is a STATUS= line for the whole process: each app's own.
