@@ -1,7 +1,6 @@
 package process
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clusterd/clusterd/internal/cpulimit"
 )
 
 // cgroups gives every worker a cgroup v2 of its own, where this process may
@@ -45,7 +46,7 @@ const cgroupPrefix = "clusterd."
 // cgroups the workers' process groups still do most of the job.
 func openCgroups() *cgroups {
 	g := &cgroups{}
-	own, err := ownCgroupDir()
+	own, err := cpulimit.OwnCgroupV2()
 	if err != nil {
 		g.why = err.Error()
 		return g
@@ -65,7 +66,9 @@ func openCgroups() *cgroups {
 func (g *cgroups) create() (dir string, fd int, err error) {
 	g.next++
 	dir = filepath.Join(g.base, "w"+strconv.Itoa(g.next))
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	// MkdirAll: while the master had no worker, its empty base looked
+	// like any other empty cgroup to another master's sweep.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", -1, err
 	}
 	fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -170,15 +173,22 @@ func cleanStaleCgroups(own, ns string) (killed int) {
 	}
 	prefix := cgroupPrefix + ns + "."
 	for _, e := range entries {
-		pidText, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || !e.IsDir() {
+		base := filepath.Join(own, e.Name())
+		pidText, ours := strings.CutPrefix(e.Name(), prefix)
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), cgroupPrefix) {
+			continue
+		}
+		if !ours {
+			// Another pid namespace's, whose pids mean nothing here (a
+			// container's master ends with its namespace, without
+			// cleaning up): removed only once empty, which rmdir checks.
+			removeEmptyTree(base)
 			continue
 		}
 		pid, err := strconv.Atoi(pidText)
 		if err != nil || pid == os.Getpid() || processLives(pid) {
 			continue // its master lives (an upgrade's other half, another app)
 		}
-		base := filepath.Join(own, e.Name())
 		workers, _ := os.ReadDir(base)
 		for _, w := range workers {
 			if w.IsDir() {
@@ -202,6 +212,18 @@ func cleanStaleCgroups(own, ns string) (killed int) {
 	return killed
 }
 
+// removeEmptyTree removes base and its worker cgroups where no process is
+// left in them; the kernel refuses to remove a populated cgroup.
+func removeEmptyTree(base string) {
+	workers, _ := os.ReadDir(base)
+	for _, w := range workers {
+		if w.IsDir() {
+			removeCgroup(filepath.Join(base, w.Name()))
+		}
+	}
+	removeCgroup(base)
+}
+
 // processLives: pid names a process that has not exited. A zombie has: a
 // master killed with SIGKILL stays one until its parent waits for it.
 func processLives(pid int) bool {
@@ -219,73 +241,6 @@ func processLives(pid int) bool {
 	// pid (comm) S ...: the state follows the last ')'.
 	i := strings.LastIndexByte(string(stat), ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
-}
-
-// ownCgroupDir is the directory of this process's cgroup v2, from
-// /proc/self/cgroup and the cgroup2 mount in /proc/self/mountinfo.
-func ownCgroupDir() (string, error) {
-	raw, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return "", fmt.Errorf("no cgroup: %w", err)
-	}
-	var path string
-	for _, line := range strings.Split(string(raw), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			path = p
-		}
-	}
-	if path == "" {
-		return "", errors.New("no cgroup v2 hierarchy (cgroup v1 only)")
-	}
-	mounts, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer mounts.Close()
-	scanner := bufio.NewScanner(mounts)
-	for scanner.Scan() {
-		// id parent major:minor root mountpoint options [optional...] - fstype source super
-		fields := strings.Fields(scanner.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 5 || sep+1 >= len(fields) || fields[sep+1] != "cgroup2" {
-			continue
-		}
-		root, mountPoint := fields[3], unescapeMount(fields[4])
-		rel, ok := strings.CutPrefix(path, root)
-		if root == "/" {
-			rel, ok = path, true
-		}
-		if !ok {
-			continue
-		}
-		return filepath.Join(mountPoint, rel), nil
-	}
-	return "", errors.New("the cgroup v2 hierarchy is not mounted")
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // pidNamespace names this process's pid namespace by its inode, so masters

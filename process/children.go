@@ -166,8 +166,11 @@ func (c *children) start(f master.Fork, exited func(master.Exit)) (pid int, err 
 			if cgErr != nil || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EBUSY) {
 				// Before Linux 5.7, or a cgroup the kernel will not fork
 				// into: the process groups alone, from now on.
-				why := fmt.Sprintf("forking into a cgroup: %v", errors.Join(cgErr, err))
-				c.cgroups.off(why)
+				c.cgroups.off(fmt.Sprintf("forking into a cgroup: %v", errors.Join(cgErr, err)))
+			}
+			if cgErr != nil || err != nil {
+				// This worker starts without one: a cgroup problem is
+				// never the release's failed start.
 				sys.UseCgroupFD, sys.CgroupFD = false, 0
 				pid, err = syscall.ForkExec(f.Path, f.Argv, &attr)
 			}

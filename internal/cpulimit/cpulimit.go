@@ -16,6 +16,7 @@ package cpulimit
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -202,4 +203,20 @@ func readInt(file string) (int64, error) {
 		return 0, err
 	}
 	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// OwnCgroupV2 is the directory of this process's cgroup v2, where the
+// process makes a cgroup per worker. It is here because this package
+// already reads /proc/self/cgroup and mountinfo the way the runtime does.
+func OwnCgroupV2() (string, error) {
+	raw, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", fmt.Errorf("no cgroup: %w", err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if path, ok := strings.CutPrefix(line, "0::"); ok && strings.HasPrefix(path, "/") {
+			return mountedAt("/proc/self/mountinfo", path, false)
+		}
+	}
+	return "", errors.New("no cgroup v2 hierarchy (cgroup v1 only)")
 }
