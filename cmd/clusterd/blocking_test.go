@@ -26,6 +26,7 @@ apps:
     listen: 127.0.0.1:0
     wait_ready: true
     listen_timeout: 10s
+    kill_timeout: 2s
   - name: go
     cmd: [%%[1]q, demo]
     instances: 2

@@ -292,7 +292,10 @@ func alive(pid int) bool {
 func TestStop(t *testing.T) {
 	for _, how := range []string{"SIGTERM", "clusterd stop", "Ctrl-C"} {
 		t.Run(strings.ReplaceAll(how, " ", "-"), func(t *testing.T) {
-			c := startCluster(t, clusterOptions{args: []string{"-i", "2"}, command: demoCommand(t), waitReady: true})
+			// --wait-ready: a worker drains once it has set itself up; on a
+			// busy machine min-uptime alone can pass before its SIGTERM
+			// handler is in place.
+			c := startCluster(t, clusterOptions{args: []string{"-i", "2", "--wait-ready"}, command: demoCommand(t), waitReady: true})
 			pids := c.waitAllReady()
 			for _, pid := range pids {
 				if pgid, _ := syscall.Getpgid(pid); pgid != pid {
