@@ -120,6 +120,7 @@ var scenarios = []scenario{
 	{"8", "Soak", (*suite).soak},
 	{"9", "Balance over the workers", (*suite).balance},
 	{"10", "Kill -9 of one of two workers under load", (*suite).killUnderLoad},
+	{"11", "Scale cycles under load", (*suite).scaleCycles},
 }
 
 func main() {
