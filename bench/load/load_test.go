@@ -1,12 +1,15 @@
 package load
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"net"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -419,5 +422,70 @@ func TestStopEndsRunGracefully(t *testing.T) {
 	r := <-done
 	if r.Unanswered != 0 || r.FailedTotal() != 0 || r.Answered != progress.Load() || r.Issued != r.Answered {
 		t.Fatalf("after Stop: %s; progress %d", r, progress.Load())
+	}
+}
+
+func TestConnsByWorker(t *testing.T) {
+	// The worker is named by the connection's accept order (odd ones 4101, even ones 4102),
+	// and answers every request on its connection: 400 requests, but 4 connections.
+	var accepted atomic.Int64
+	var mu sync.Mutex
+	pidOf := map[net.Conn]string{}
+	s := serve(t, func(conn net.Conn, _ int64, _ []byte) bool {
+		mu.Lock()
+		pid, ok := pidOf[conn]
+		if !ok {
+			pid = []string{"4102", "4101"}[accepted.Add(1)%2]
+			pidOf[conn] = pid
+		}
+		mu.Unlock()
+		conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Worker-Pid: " + pid + "\r\n\r\n"))
+		return true
+	})
+	r := run(t, Options{Addr: s.addr(), Concurrency: 4, MaxRequests: 400, KeepAlive: true})
+	check(t, r, want{issued: 400, answered: 400})
+	var conns int64
+	for _, n := range r.ConnsByWorker {
+		conns += n
+	}
+	if conns != s.accepted.Load() || len(r.ConnsByWorker) != 2 {
+		t.Errorf("ConnsByWorker = %v, want the %d accepted connections over 2 workers", r.ConnsByWorker, s.accepted.Load())
+	}
+	if r.ConnsByWorker["4101"] != 2 || r.ConnsByWorker["4102"] != 2 {
+		t.Errorf("ConnsByWorker = %v, want 2 each", r.ConnsByWorker)
+	}
+}
+
+func TestSamples(t *testing.T) {
+	// Odd requests are answered, even ones reset: every request after a reset dials anew.
+	s := serve(t, func(conn net.Conn, n int64, _ []byte) bool {
+		if n%2 == 1 {
+			conn.Write([]byte(okResponse))
+			return true
+		}
+		conn.(*net.TCPConn).SetLinger(0)
+		conn.Close()
+		return false
+	})
+	r := run(t, Options{Addr: s.addr(), MaxRequests: 40, KeepAlive: true, Samples: true})
+	check(t, r, want{issued: 40, answered: 20, failed: map[string]int64{FailRead: 20}})
+	if len(r.Samples) != 40 {
+		t.Fatalf("%d samples for 40 requests", len(r.Samples))
+	}
+	slices.SortFunc(r.Samples, func(a, b Sample) int { return cmp.Compare(a.Start, b.Start) })
+	for i, smp := range r.Samples {
+		wantOutcome, wantNew := "", i%2 == 0
+		if i%2 == 1 {
+			wantOutcome = FailRead
+		}
+		if smp.Outcome != wantOutcome || smp.NewConn != wantNew || smp.Took <= 0 {
+			t.Errorf("sample %d = %+v, want outcome %q, new connection %v", i, smp, wantOutcome, wantNew)
+		}
+	}
+	if r.Started.IsZero() {
+		t.Error("Started is zero")
+	}
+	if r2 := run(t, Options{Addr: s.addr(), MaxRequests: 4, KeepAlive: true}); r2.Samples != nil {
+		t.Errorf("%d samples kept without Options.Samples", len(r2.Samples))
 	}
 }

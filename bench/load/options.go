@@ -44,6 +44,10 @@ type Options struct {
 	// Progress, if set, is incremented by every answered request while the run goes on,
 	// so a caller can wait for traffic to flow. It costs a shared atomic per answer.
 	Progress *atomic.Int64
+	// Samples keeps one Sample per issued request in Result.Samples, for figures over time
+	// (the latency of new connections in the second after a worker was killed). It costs
+	// 32 bytes per request; keep runs that use it short.
+	Samples bool
 }
 
 const defaultTimeout = 5 * time.Second
@@ -60,12 +64,14 @@ type plan struct {
 	interval         time.Duration // between request starts under Rate, 0 = unpaced
 	stop             <-chan struct{}
 	progress         *atomic.Int64
+	keepSamples      bool
 }
 
 func (o Options) plan() (plan, error) {
 	p := plan{
 		stop:        o.Stop,
 		progress:    o.Progress,
+		keepSamples: o.Samples,
 		concurrency: max(o.Concurrency, 1),
 		duration:    o.Duration,
 		maxRequests: o.MaxRequests,

@@ -54,6 +54,10 @@ type Result struct {
 	// ByWorker counts answered requests per X-Worker-Pid response header value; answers
 	// without that header are not counted here.
 	ByWorker map[string]int64 `json:"by_worker"`
+	// ConnsByWorker counts connections per X-Worker-Pid of the answer to the first request
+	// sent on each: which worker the connection was accepted by, as far as the client can
+	// tell. A connection whose first request was not answered (2xx) is not counted.
+	ConnsByWorker map[string]int64 `json:"conns_by_worker"`
 	// ServerClosed counts complete responses after which the server closed the connection
 	// (Connection: close, or HTTP/1.0 without keep-alive). That is normal during a drain and
 	// not a failure; without KeepAlive it is normally every response.
@@ -62,9 +66,30 @@ type Result struct {
 	// the last byte of its response. Under Rate a request's start is its scheduled time, so
 	// time spent waiting behind slow requests counts (no coordinated omission).
 	Latency Histogram `json:"latency"`
+	// Started is when the run started; Samples' Start are offsets from it.
+	Started time.Time `json:"started"`
 	// Elapsed runs from the start until the last request ended.
 	Elapsed time.Duration `json:"elapsed_ns"`
+	// Samples holds one entry per issued request when Options.Samples is set, in no
+	// particular order. It is left out of the JSON form.
+	Samples []Sample `json:"-"`
 }
+
+// Sample is what a run keeps of one request when Options.Samples is set.
+type Sample struct {
+	// Start is when the request started (its scheduled time under Rate), from Result.Started.
+	Start time.Duration
+	// Took runs from Start until the request ended: answered, failed or cut.
+	Took time.Duration
+	// NewConn is set when the request dialled its own connection.
+	NewConn bool
+	// Outcome is "" for an answered request, a failure kind (FailConnect, FailRead, ...) or
+	// OutcomeUnanswered.
+	Outcome string
+}
+
+// OutcomeUnanswered is the Sample.Outcome of a request cut when the context was done.
+const OutcomeUnanswered = "unanswered"
 
 // FailedTotal is the number of failed requests of all kinds.
 func (r Result) FailedTotal() int64 {
@@ -125,6 +150,8 @@ type tally struct {
 	failed                                     [numKinds]int64
 	firstError                                 [numKinds]string
 	byWorker                                   map[string]*int64 // pointer: counting does not allocate
+	connsByWorker                              map[string]*int64
+	samples                                    []Sample
 	latency                                    Histogram
 }
 
@@ -135,17 +162,25 @@ func (t *tally) fail(k kind, err error) {
 	t.failed[k]++
 }
 
-// answeredBy counts an answer from the worker with this X-Worker-Pid (may be empty).
-func (t *tally) answeredBy(pid []byte) {
+// answeredBy counts an answer from the worker with this X-Worker-Pid (may be empty), and
+// the connection too when this was its first request.
+func (t *tally) answeredBy(pid []byte, firstOnConn bool) {
 	if len(pid) == 0 {
 		return
 	}
-	if n, ok := t.byWorker[string(pid)]; ok {
+	count(t.byWorker, pid)
+	if firstOnConn {
+		count(t.connsByWorker, pid)
+	}
+}
+
+func count(m map[string]*int64, pid []byte) {
+	if n, ok := m[string(pid)]; ok {
 		*n++
 		return
 	}
 	n := int64(1)
-	t.byWorker[string(pid)] = &n
+	m[string(pid)] = &n
 }
 
 func (r *Result) add(t *tally) {
@@ -166,5 +201,9 @@ func (r *Result) add(t *tally) {
 	for pid, n := range t.byWorker {
 		r.ByWorker[pid] += *n
 	}
+	for pid, n := range t.connsByWorker {
+		r.ConnsByWorker[pid] += *n
+	}
+	r.Samples = append(r.Samples, t.samples...)
 	r.Latency.Merge(&t.latency)
 }

@@ -35,13 +35,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		w := &worker{runner: r, br: bufio.NewReader(nil)}
 		w.dialer.KeepAlive = -1 // TCP keep-alive probes are for idle connections; ours never idle
 		w.byWorker = map[string]*int64{}
+		w.connsByWorker = map[string]*int64{}
 		workers[i] = w
 		wg.Go(func() { w.run(ctx) })
 	}
 	wg.Wait()
 
-	res := Result{Elapsed: time.Since(r.start),
-		Failed: map[string]int64{}, FirstError: map[string]string{}, ByWorker: map[string]int64{}}
+	res := Result{Started: r.start, Elapsed: time.Since(r.start), Failed: map[string]int64{},
+		FirstError: map[string]string{}, ByWorker: map[string]int64{}, ConnsByWorker: map[string]int64{}}
 	for _, w := range workers {
 		res.add(&w.tally)
 	}
@@ -81,7 +82,26 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		w.issued++
+		if !w.keepSamples {
+			w.do(ctx, start)
+			continue
+		}
+		newConn := w.conn == nil
+		answered, failed, unanswered := w.answered, w.tally.failed, w.unanswered
 		w.do(ctx, start)
+		smp := Sample{Start: start.Sub(w.start), Took: time.Since(start), NewConn: newConn}
+		switch {
+		case w.answered > answered:
+		case w.unanswered > unanswered:
+			smp.Outcome = OutcomeUnanswered
+		default:
+			for k := range w.tally.failed {
+				if w.tally.failed[k] > failed[k] {
+					smp.Outcome = kindNames[k]
+				}
+			}
+		}
+		w.samples = append(w.samples, smp)
 	}
 }
 
@@ -143,6 +163,7 @@ func (w *worker) sleepUntil(ctx context.Context, due time.Time) bool {
 // unanswered. It never retries.
 func (w *worker) do(ctx context.Context, start time.Time) {
 	deadline := start.Add(w.timeout)
+	firstOnConn := w.conn == nil
 	if w.conn == nil {
 		if err := w.dial(ctx, deadline); err != nil {
 			w.failed(ctx, kindConnect, err)
@@ -181,7 +202,7 @@ func (w *worker) do(ctx context.Context, start time.Time) {
 			w.progress.Add(1)
 		}
 		w.latency.Record(time.Since(start))
-		w.answeredBy(w.resp.worker)
+		w.answeredBy(w.resp.worker, firstOnConn)
 	case 500 <= status && status < 600:
 		w.fail(kindStatus5xx, statusError(status))
 	default:

@@ -55,6 +55,14 @@ type profile struct {
 	// Soak (8).
 	SoakCrashes int `json:"soak_crashes"`
 	SoakReloads int `json:"soak_reloads"`
+	// Balance (9): rounds of one keep-alive run per server and connection count.
+	BalanceRounds   int           `json:"balance_rounds"`
+	BalanceDuration time.Duration `json:"balance_duration_ns"`
+	// Kill -9 of one of two workers under load (10): trials per server and load.
+	KillRounds int `json:"kill_rounds"`
+	// Scale cycles (11): cycles of scale 4 / scale 2 per series, series per server.
+	ScaleCycles int `json:"scale_cycles"`
+	ScaleRounds int `json:"scale_rounds"`
 }
 
 var (
@@ -65,6 +73,9 @@ var (
 		RestartTrials: 10,
 		CostWorkers:   []int{2, 16}, PM2CostWorkers: []int{2}, CostWindow: 2 * time.Second,
 		SoakCrashes: 50, SoakReloads: 5,
+		BalanceRounds: 2, BalanceDuration: time.Second,
+		KillRounds:  1,
+		ScaleCycles: 3, ScaleRounds: 1,
 	}
 	fullProfile = profile{
 		Name: "full", Rounds: 8, Duration: 5 * time.Second, Warmup: time.Second,
@@ -73,6 +84,9 @@ var (
 		RestartTrials: 100,
 		CostWorkers:   []int{2, 16, 64, 256}, PM2CostWorkers: []int{2, 16, 64}, CostWindow: 5 * time.Second,
 		SoakCrashes: 1000, SoakReloads: 100,
+		BalanceRounds: 8, BalanceDuration: 3 * time.Second,
+		KillRounds:  5,
+		ScaleCycles: 10, ScaleRounds: 2,
 	}
 )
 
@@ -104,6 +118,9 @@ var scenarios = []scenario{
 	{"6", "Restart latency", (*suite).restartLatency},
 	{"7", "Cost of the master", (*suite).masterCost},
 	{"8", "Soak", (*suite).soak},
+	{"9", "Balance over the workers", (*suite).balance},
+	{"10", "Kill -9 of one of two workers under load", (*suite).killUnderLoad},
+	{"11", "Scale cycles under load", (*suite).scaleCycles},
 }
 
 func main() {

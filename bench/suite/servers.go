@@ -79,6 +79,10 @@ type clusterdStatus struct {
 	Reload struct {
 		InProgress bool `json:"in_progress"`
 	} `json:"reload"`
+	// SocketModes says how each listening address is served: "shared",
+	// "reuseport+steering" or "reuseport", with the reason after a colon where steering
+	// was wanted and is not done.
+	SocketModes []string `json:"socket_modes"`
 }
 
 func (c *clusterdServer) status(ctx context.Context) (*clusterdStatus, error) {
@@ -178,6 +182,24 @@ func (c *clusterdServer) workerPIDs(ctx context.Context) ([]int, error) {
 func (c *clusterdServer) reload(ctx context.Context) error {
 	_, err := run(ctx, 2*time.Minute, nil, c.s.clusterd, "reload", "--control", c.control)
 	return err
+}
+
+// scale runs `clusterd scale N` and waits until exactly n workers are ready (those removed
+// have drained and exited).
+func (c *clusterdServer) scale(ctx context.Context, n int) error {
+	if _, err := run(ctx, time.Minute, nil, c.s.clusterd, "scale", strconv.Itoa(n), "--control", c.control); err != nil {
+		return err
+	}
+	return c.waitReady(ctx, time.Minute)
+}
+
+// socketMode is how the master serves its (first) address, as `clusterd status` says.
+func (c *clusterdServer) socketMode(ctx context.Context) string {
+	st, err := c.status(ctx)
+	if err != nil || len(st.SocketModes) == 0 {
+		return "unknown"
+	}
+	return st.SocketModes[0]
 }
 
 func (c *clusterdServer) stop() error {
