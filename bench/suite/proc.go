@@ -130,6 +130,11 @@ func killPIDs(pids []int, wait time.Duration) []int {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+	return waitGone(pids, wait)
+}
+
+// waitGone waits up to wait for pids to exit, and returns those still alive.
+func waitGone(pids []int, wait time.Duration) []int {
 	deadline := time.Now().Add(wait)
 	for {
 		var left []int

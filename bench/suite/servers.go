@@ -208,12 +208,26 @@ func (c *clusterdServer) stop() error {
 	}
 	workers, _ := c.workerPIDs(context.Background())
 	var errs []error
-	if !c.p.exited() {
+	// After an upgrade the master that answers is the new one, not the
+	// process the suite started (which has exited): stop it by its pid.
+	successor := 0
+	if st, err := c.status(context.Background()); err == nil && st.PID != c.p.pid() {
+		successor = st.PID
+	}
+	if !c.p.exited() || successor != 0 {
 		if _, err := run(context.Background(), stopGrace, nil, c.s.clusterd, "stop", "--control", c.control); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
 		}
+	}
+	if !c.p.exited() {
 		if err := c.p.stop(syscall.SIGTERM, stopGrace); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if successor != 0 {
+		if left := waitGone([]int{successor}, stopGrace); len(left) > 0 {
+			killPIDs(left, 5*time.Second)
+			errs = append(errs, fmt.Errorf("%s: the upgraded master %d did not stop within %v", c.name, successor, stopGrace))
 		}
 	}
 	if left := killPIDs(workers, 5*time.Second); len(left) > 0 {

@@ -1,14 +1,163 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
-// masterUpgrade is scenario 4, which waits for the master-upgrade issue (SIGUSR2 handing the
-// sockets to a new master through tableflip).
-func (s *suite) masterUpgrade(context.Context) (*section, error) {
+	"github.com/clusterd/clusterd/bench/load"
+)
+
+// upgradeRun is one series of master upgrades under one load.
+type upgradeRun struct {
+	Mode     string          `json:"mode"`
+	Round    int             `json:"round"`
+	Upgrades int             `json:"upgrades"`
+	Failed   []string        `json:"failed,omitempty"` // upgrades that reported failure
+	Times    []time.Duration `json:"upgrade_times_ns"`
+	Masters  []int           `json:"master_pids"`
+	// SameSocket: the listening socket's inode was the same after every
+	// upgrade as before the first.
+	SameSocket bool        `json:"same_socket"`
+	Sockets    []uint64    `json:"socket_inodes"`
+	Result     load.Result `json:"result"`
+	Issued     int64       `json:"issued"`
+	Lost       int64       `json:"failed_or_unanswered"`
+	Brief      string      `json:"brief"`
+}
+
+// masterUpgrade is scenario 4: `clusterd upgrade` replaces the master process with the
+// binary on disk (tableflip hands the sockets over) while bench/load sends requests; every
+// request is accounted for, and the listening socket must be the very same one throughout.
+func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
 	sec := &section{}
-	sec.printf("Not measured: clusterd cannot upgrade its master in place yet (SIGUSR2 with " +
-		"tableflip is the subject of the master-upgrade issue). When it can, this scenario will " +
-		"count failed requests across upgrades under both loads of scenario 3 and check that the " +
-		"listening socket stays the same (its inode in /proc/PID/fdinfo).\n")
-	return sec, nil
+	srv := &clusterdServer{s: s, name: "clusterd, Go demo (upgraded)", instances: 2, command: []string{s.clusterd, "demo"}}
+	modes := []loadMode{keepAliveMode, newConnMode}
+	sec.printf("Two `clusterd demo` workers; %d upgrades in a row (`clusterd upgrade`, one every %v "+
+		"after the previous one returned) while bench/load sends requests, %d round(s) per load. "+
+		"An upgrade starts the binary on disk as a new master, hands it the listening sockets and the "+
+		"control socket, waits until the new master's own workers are ready, then drains the old "+
+		"master's workers and exits. bench/load never retries and accounts for every request; the "+
+		"listening socket is identified by its inode in /proc/net/tcp before and after each upgrade.\n",
+		s.prof.Reloads, reloadGap, s.prof.ReloadRounds)
+	stop, err := s.startAll(ctx, srv)
+	if err != nil {
+		return sec, err
+	}
+	var runs []upgradeRun
+	err = func() error {
+		for round := range s.prof.ReloadRounds {
+			for _, m := range modes {
+				ur, err := s.upgradeSeries(ctx, srv, m, round)
+				runs = append(runs, ur)
+				logf("  round %d, %s: %d upgrades, median %v, same socket %v, %s", round+1, m.Name,
+					ur.Upgrades, percentile(ur.Times, 50).Round(time.Millisecond), ur.SameSocket, ur.Brief)
+				if err != nil {
+					return fmt.Errorf("%s: %w", m.Name, err)
+				}
+			}
+		}
+		return nil
+	}()
+	err = errors.Join(err, stop())
+	sec.raw = runs
+
+	var rows [][]string
+	for _, m := range modes {
+		var upgrades, failed int
+		var issued, lost int64
+		var times []time.Duration
+		same := true
+		for _, ur := range runs {
+			if ur.Mode != m.Name {
+				continue
+			}
+			upgrades += ur.Upgrades
+			failed += len(ur.Failed)
+			issued += ur.Issued
+			lost += ur.Lost
+			times = append(times, ur.Times...)
+			same = same && ur.SameSocket
+			for _, f := range ur.Failed {
+				sec.printf("- %s: an upgrade failed: `%s`\n", m.Name, strings.ReplaceAll(f, "\n", " "))
+			}
+		}
+		if upgrades == 0 {
+			continue
+		}
+		rows = append(rows, []string{m.Name, fmt.Sprintf("%d of %d", upgrades-failed, upgrades), fmt.Sprint(issued),
+			fmt.Sprint(lost), fmt.Sprintf("%.1f ppm", 1e6*float64(lost)/float64(max(issued, 1))),
+			fmt.Sprint(same), spreadOfDurations(times).ms()})
+		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed + unanswered over %d master upgrades, %s", upgrades, m.Name),
+			Target: "0, same listening socket", Measured: fmt.Sprintf("%d of %d, same socket %v", lost, issued, same),
+			Met: judged(lost == 0 && failed == 0 && same)})
+	}
+	sec.table([]string{"Load", "Upgrades succeeded", "Requests issued", "Failed + unanswered", "Lost per million",
+		"Same listening socket", "Upgrade took, median (min–max)"}, rows)
+	return sec, err
+}
+
+// upgradeSeries upgrades srv's master prof.Reloads times under one load.
+func (s *suite) upgradeSeries(ctx context.Context, srv *clusterdServer, m loadMode, round int) (upgradeRun, error) {
+	ur := upgradeRun{Mode: m.Name, Round: round, SameSocket: true}
+	port := srv.address[strings.LastIndexByte(srv.address, ':')+1:]
+	before := listeningInodes(port)
+	ur.Sockets = before
+	maxRun := time.Duration(s.prof.Reloads)*time.Minute + time.Minute
+	res, err := loadDuring(ctx, srv.addr(), m, maxRun, func() error {
+		for range s.prof.Reloads {
+			start := time.Now()
+			_, err := run(ctx, 2*time.Minute, nil, s.clusterd, "upgrade", "--control", srv.control)
+			ur.Times = append(ur.Times, time.Since(start))
+			ur.Upgrades++
+			if err != nil {
+				ur.Failed = append(ur.Failed, err.Error())
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				continue
+			}
+			if st, err := srv.status(ctx); err == nil {
+				ur.Masters = append(ur.Masters, st.PID)
+			}
+			if now := listeningInodes(port); !slices.Equal(now, before) {
+				ur.SameSocket = false
+				ur.Sockets = append(ur.Sockets, now...)
+			}
+			time.Sleep(reloadGap)
+		}
+		return nil
+	})
+	ur.Result = res
+	ur.Issued, ur.Lost, ur.Brief = res.Issued, res.FailedTotal()+res.Unanswered, brief(res)
+	return ur, err
+}
+
+// listeningInodes are the inodes of the TCP sockets listening on port, from
+// /proc/net/tcp and tcp6, sorted.
+func listeningInodes(port string) []uint64 {
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil
+	}
+	hexPort := fmt.Sprintf(":%04X", p)
+	var out []uint64
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		raw, _ := os.ReadFile(file)
+		for _, line := range strings.Split(string(raw), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 9 && f[3] == "0A" && strings.HasSuffix(f[1], hexPort) {
+				if ino, err := strconv.ParseUint(f[9], 10, 64); err == nil {
+					out = append(out, ino)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
