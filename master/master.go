@@ -377,8 +377,10 @@ func (m *Master) startWatch() error {
 	return err
 }
 
-// Name is the app's name.
-func (m *Master) Name() string { return m.cfg.Name }
+// Name is the app's name. Other goroutines call it: it reads the start's
+// configuration, which nothing writes, not m.cfg, which a reload replaces
+// on the loop (a reload never changes the name).
+func (m *Master) Name() string { return m.fixed.Name }
 
 // Config is the configuration the master started with.
 func (m *Master) Config() config.Config { return m.fixed }
