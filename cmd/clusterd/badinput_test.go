@@ -14,6 +14,7 @@ import (
 // TestBadInput: every mistake gets one clear line on stderr naming the
 // problem and a non-zero exit; never a panic, a stack trace or a usage dump.
 func TestBadInput(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	dir := t.TempDir()
 	notExec := filepath.Join(dir, "server.sh")
 	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
@@ -80,6 +81,7 @@ func TestBadInput(t *testing.T) {
 // TestSecondMasterOnSameControlSocket: the control socket is the master's
 // identity; a second master must refuse it, and the first keeps running.
 func TestSecondMasterOnSameControlSocket(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	c := startCluster(t, clusterOptions{args: []string{"-i", "1"}, command: demoCommand(t), waitReady: true})
 	pids := c.waitAllReady()
 	code, out := run(t, 20*time.Second, "--control", c.control, "-l", "127.0.0.1:0", "--", bin(t), "demo")
@@ -94,6 +96,7 @@ func TestSecondMasterOnSameControlSocket(t *testing.T) {
 // TestControlSocketIsPrivate: mode 0600, and a process of another user
 // gets no answer (SO_PEERCRED), even where file modes would let it in.
 func TestControlSocketIsPrivate(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	c := startCluster(t, clusterOptions{args: []string{"-i", "1"}, command: demoCommand(t), waitReady: true})
 	fi, err := os.Stat(c.control)
 	if err != nil {
@@ -135,6 +138,7 @@ func TestControlSocketIsPrivate(t *testing.T) {
 // TestReloadRequestsDuringReloadQueue: a reload asked for during another
 // one runs after it, never interleaved, and every asker gets its outcome.
 func TestReloadRequestsDuringReloadQueue(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	c := startCluster(t, clusterOptions{
 		// --min-uptime stretches each slot's replacement so the requests overlap.
 		args:    []string{"-i", "2", "--min-uptime", "400ms"},

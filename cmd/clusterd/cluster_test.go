@@ -180,6 +180,7 @@ func TestReloadAbortsOnNeverReadyRelease(t *testing.T) {
 // TestReloadAbortsWhenNewWorkerDies: a release that exits at once aborts
 // the reload at the first slot and touches no old worker.
 func TestReloadAbortsWhenNewWorkerDies(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	rel := newRelease(t)
 	rel.deploy(fmt.Sprintf("exec %q demo", bin(t)))
 	c := startCluster(t, clusterOptions{
@@ -200,6 +201,7 @@ func TestReloadAbortsWhenNewWorkerDies(t *testing.T) {
 // with a growing delay, then its slots are marked errored (no hot loop),
 // and the next reload with a good release brings them back.
 func TestFailedStartsBackOffThenError(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	rel := newRelease(t)
 	rel.deploy("exit 3")
 	c := startCluster(t, clusterOptions{
@@ -236,6 +238,7 @@ func TestFailedStartsBackOffThenError(t *testing.T) {
 // TestKilledWorkerIsReplaced: a worker killed with SIGKILL after it was
 // ready is a crash under load: it is replaced at once.
 func TestKilledWorkerIsReplaced(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	c := startCluster(t, clusterOptions{
 		args: []string{"-i", "2", "--wait-ready"}, command: demoCommand(t), waitReady: true,
 	})
@@ -290,6 +293,7 @@ func alive(pid int) bool {
 // Ctrl-C in a terminal (SIGINT to the master's process group, which the
 // workers are not in). Each drains the workers and exits 0.
 func TestStop(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	for _, how := range []string{"SIGTERM", "clusterd stop", "Ctrl-C"} {
 		t.Run(strings.ReplaceAll(how, " ", "-"), func(t *testing.T) {
 			// --wait-ready: a worker drains once it has set itself up; on a
@@ -340,6 +344,7 @@ func TestStop(t *testing.T) {
 // own pid; none of the master's supervisor variables; and the soft
 // RLIMIT_NOFILE the master started with, not the one Go raised.
 func TestWorkerGetsOnlyItsOwn(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	c := startCluster(t, clusterOptions{
 		args:    []string{"-i", "1", "-l", "web=127.0.0.1:0"},
 		command: []string{"/bin/sleep", "600"},
@@ -418,6 +423,7 @@ func softNofile(t *testing.T, pid int) string {
 // its group) can mark it ready; a message from any other process is
 // dropped and logged.
 func TestNotifyFromAnotherProcessIsIgnored(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	c := startCluster(t, clusterOptions{
 		args:    []string{"-i", "1", "--wait-ready", "--listen-timeout", "30s"},
 		command: []string{"/bin/sleep", "600"},

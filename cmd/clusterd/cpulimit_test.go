@@ -13,6 +13,7 @@ import (
 // internal/cpulimit's tests cover the file formats; this shows the kernel's
 // files are read, on whichever of v1 or v2 this machine mounts.
 func TestInstancesMaxHonoursCPUQuota(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	dir := quotaCgroup(t, 1)
 	c := startCluster(t, clusterOptions{
 		wrapper:   []string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, dir},

@@ -26,6 +26,12 @@ import (
 // it runs main(), so the tests drive real master processes (with the race
 // detector when -race is on), and `clusterd demo` workers are the test
 // binary too (the helper-process pattern of os/exec's tests).
+//
+// Parallel tests: a test marked t.Parallel() spends its time waiting on
+// processes (starts, stops, back-offs, timeouts), runs no load whose
+// figures depend on the CPU, never kills a master (the next master's
+// cgroup sweep would act on it), and changes nothing process-wide (no
+// t.Setenv). The rest run one at a time, first.
 func TestMain(m *testing.M) {
 	if os.Getenv("CLUSTERD_TEST_ROLE") == "main" {
 		main()

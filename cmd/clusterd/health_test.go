@@ -80,6 +80,7 @@ func TestHealthCheckReplacesSickWorker(t *testing.T) {
 // TestReadyOnHealth: a worker that cannot send READY=1 is made ready by
 // its first passing health probe.
 func TestReadyOnHealth(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	python := lookPython(t)
 	script, _ := filepath.Abs("testdata/no_ready_worker.py")
 	c := startCluster(t, clusterOptions{

@@ -47,6 +47,7 @@ func waitLines(t *testing.T, path string, n int) []string {
 // interleave, but every one arrives whole, in order, with its own worker's
 // prefix.
 func TestLogLinesFromTwoWorkersNeverMix(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	const perWorker, width = 300, 20_000
 	logFile := filepath.Join(t.TempDir(), "app.log")
 	// The padding is the slot's digit, so a line mixed from two workers
@@ -107,6 +108,7 @@ exec sleep 600`, width, perWorker)
 // last line without a newline (the worker exits after it) arrive whole,
 // and --log-json lines parse, with every field.
 func TestLongAndPartialLinesAsJSON(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	logFile := filepath.Join(t.TempDir(), "app.log")
 	const long = 70_000
 	script := fmt.Sprintf(`head -c %d /dev/zero | tr '\0' a; echo; printf 'last words, no newline' >&2; exit 3`, long)
@@ -150,6 +152,7 @@ func TestLongAndPartialLinesAsJSON(t *testing.T) {
 // reopen-logs` or sends SIGUSR1; new lines land in a new file of the old
 // name, and not one line is lost or repeated across the three files.
 func TestReopenAfterRename(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	logFile := filepath.Join(t.TempDir(), "app.log")
 	c := startCluster(t, clusterOptions{
 		args:    []string{"-i", "1", "--log", logFile, "--no-log-time"},
@@ -196,6 +199,7 @@ func TestReopenAfterRename(t *testing.T) {
 // and `--follow` prints the newest lines and then new ones as they come.
 // Without a log file, the lines also go to the master's stdout.
 func TestLogsCommand(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	trigger := filepath.Join(t.TempDir(), "go-on")
 	script := fmt.Sprintf(`i=1; while [ $i -le 20 ]; do echo "line $i"; i=$((i+1)); done
 while [ ! -e %q ]; do sleep 0.01; done
@@ -267,6 +271,7 @@ echo "after the trigger"; exec sleep 600`, trigger)
 // supervising: status answers, a killed worker is replaced, a rolling
 // reload completes, and `clusterd logs` still shows lines.
 func TestStalledLogDoesNotBlockSupervision(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	fifo := filepath.Join(t.TempDir(), "out.fifo")
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
@@ -318,6 +323,7 @@ func TestStalledLogDoesNotBlockSupervision(t *testing.T) {
 // TestLogFlagErrors: a wrong log flag is one clear line and a non-zero exit,
 // before any worker starts.
 func TestLogFlagErrors(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	dir := t.TempDir()
 	control := filepath.Join(dir, "c.sock")
 	logFile := filepath.Join(dir, "app.log")
@@ -347,6 +353,7 @@ func TestLogFlagErrors(t *testing.T) {
 // pm2 logs does; --out and --err pick a stream, --raw leaves only the
 // workers' text.
 func TestLogsFromFilesOutErrRaw(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	dir := t.TempDir()
 	outFile, errFile := filepath.Join(dir, "out.log"), filepath.Join(dir, "err.log")
 	script := `i=1; while [ $i -le 1500 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; exec sleep 600`

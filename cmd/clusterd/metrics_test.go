@@ -45,6 +45,7 @@ func counter(families map[string]*dto.MetricFamily, name, label, value string) f
 // the master's own RSS; the crash counter moves when a worker dies;
 // /healthz and /readyz answer; a taken port is a one-line error.
 func TestMetrics(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	c := startCluster(t, clusterOptions{
 		args: []string{"-i", "2", "--wait-ready", "--metrics", "127.0.0.1:0"}, command: demoCommand(t), waitReady: true,
 	})

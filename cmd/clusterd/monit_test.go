@@ -15,6 +15,7 @@ import (
 // TestStatusUsageAndMonit: status shows each worker's CPU and memory, and
 // monit redraws that table in place until Ctrl-C, then exits 0.
 func TestStatusUsageAndMonit(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	c := startCluster(t, clusterOptions{args: []string{"-i", "2"}, command: demoCommand(t), waitReady: true})
 	code, out := run(t, 20*time.Second, "status", "--json", "--usage", "--control", c.control)
 	var st control.Status

@@ -14,6 +14,7 @@ import (
 // worker that exits is not replaced, and when none is left the master
 // exits with the last worker's exit code.
 func TestNoAutorestart(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	c := startCluster(t, clusterOptions{
 		args:    []string{"-i", "2", "--no-autorestart"},
 		command: []string{"/bin/sh", "-c", "sleep 1; exit 7"},
@@ -39,6 +40,7 @@ func TestNoAutorestart(t *testing.T) {
 // stop_exit_codes) means stopped on purpose: that slot stays stopped,
 // while any other death is still replaced.
 func TestStopExitCodes(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	script := `if [ "$CLUSTERD_SLOT" = 0 ]; then sleep 0.2; exit 0; fi; exec sleep 600`
 	c := startCluster(t, clusterOptions{
 		args:    []string{"-i", "2", "--stop-exit-codes", "0,64", "--min-uptime", "100ms"},

@@ -69,6 +69,7 @@ func TestScaleUnderLoad(t *testing.T) {
 }
 
 func TestScaleRefusals(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	c := startCluster(t, clusterOptions{args: []string{"-i", "1"}, command: []string{"/bin/sleep", "600"}, waitReady: true})
 	for _, tc := range []struct{ arg, want string }{
 		{"-1", "would make 0 instances"},

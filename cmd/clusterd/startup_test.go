@@ -14,6 +14,7 @@ import (
 // workers (KillMode=mixed, a stop timeout above the kill timeout), and
 // passes systemd-analyze verify where that tool exists.
 func TestStartupSystemdUnit(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	code, unit := run(t, 20*time.Second, "startup", "systemd", "--name", "api", "-i", "4", "--kill-timeout", "20s", "--", "/bin/sleep", "600")
 	if code != 0 {
 		t.Fatalf("startup: exit %d: %s", code, unit)
@@ -53,6 +54,7 @@ func verifyUnit(t *testing.T, name, unit string) {
 // stops after the longest kill timeout; a broken file fails now, not at
 // boot.
 func TestStartupSystemdUnitForConfigFile(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	dir := t.TempDir()
 	path := writeConfig(t, dir, "apps:\n  - {name: web, cmd: /bin/sleep 600, kill_timeout: 40s}\n  - {name: api, cmd: /bin/sleep 600}\n")
 	code, unit := run(t, 20*time.Second, "startup", "systemd", "-c", path, "--env", "production")

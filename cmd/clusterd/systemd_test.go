@@ -65,6 +65,7 @@ func (f *fakeSystemd) expect(t *testing.T, want ...string) string {
 // MONOTONIC_USEC and then READY=1 around a reload, STATUS= lines,
 // WATCHDOG=1 pings, STOPPING=1; and the pidfile follows the master.
 func TestMasterSpeaksSdNotify(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	systemd := newFakeSystemd(t)
 	pidfile := filepath.Join(t.TempDir(), "clusterd.pid")
 	c := startCluster(t, clusterOptions{

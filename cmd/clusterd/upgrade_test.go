@@ -163,6 +163,7 @@ func TestUpgradeFailureKeepsOldMaster(t *testing.T) {
 // it was: the stop no longer orphans the new master nor removes the paths
 // it now serves.
 func TestStopDuringUpgradeWaitsForIt(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	dir := t.TempDir()
 	binary, real := filepath.Join(dir, "clusterd"), filepath.Join(dir, "clusterd.real")
 	raw, err := os.ReadFile(bin(t))

@@ -15,6 +15,7 @@ import (
 // every worker runs as --user with its group and no supplementary groups,
 // serving that port, through a reload too.
 func TestWorkersRunAsUser(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	if os.Getuid() != 0 {
 		t.Skip("--user needs the master to run as root")
 	}

@@ -10,6 +10,7 @@ import (
 // TestVersionFlag builds clusterd the way `make build` stamps it and checks
 // what --version prints.
 func TestVersionFlag(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}

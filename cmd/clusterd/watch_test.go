@@ -87,6 +87,7 @@ func TestWatchReloadsOncePerBurst(t *testing.T) {
 // and write-finish options: a save reloads, a change deeper than
 // --watch-depth does not.
 func TestWatchPollReloads(t *testing.T) {
+	t.Parallel() // waits more than it computes: see harness_test.go
 	rel := newRelease(t)
 	dir := filepath.Dir(rel.path)
 	rel.deploy(fmt.Sprintf("exec %q demo", bin(t)))
