@@ -11,19 +11,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// trimInterval is how often the master gives back what its work since
-// the last trim made resident (a reload, a burst of status calls): a
-// forced GC of a few MB and one madvise, about a millisecond a minute.
-const trimInterval = time.Minute
+// trimInterval is how often the master gives back the code pages that
+// its work since the last trim mapped (a reload, a burst of status
+// calls): one madvise call, and the few page faults of the idle loop's
+// own code coming back.
+const trimInterval = 10 * time.Second
 
-// trimEvery trims memory every interval until stop is closed.
+// trimEvery unmaps the binary's unused pages every interval until stop is
+// closed. The heap needs no such help after start: Go's scavenger returns
+// what it frees.
 func trimEvery(interval time.Duration, stop <-chan struct{}) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
-			trimMemory()
+			unmapUnusedCode()
 		case <-stop:
 			return
 		}
@@ -46,9 +49,15 @@ func trimEvery(interval time.Duration, stop <-chan struct{}) {
 // on its next touch. Writable mappings are never touched. The page cache
 // is not smaller for it, and the bench says so next to the figure: what
 // goes is the master's claim on pages it does not use. It runs once every
-// app is ready, then every trimInterval.
+// app is ready; the code pages are unmapped again every trimInterval.
 func trimMemory() {
 	debug.FreeOSMemory()
+	unmapUnusedCode()
+}
+
+// unmapUnusedCode drops the page table entries of the binary's read-only
+// mappings (see trimMemory).
+func unmapUnusedCode() {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return

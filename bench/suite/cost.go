@@ -81,9 +81,13 @@ type costRun struct {
 	IdleWakeups float64 `json:"idle_wakeups_per_sec"`  // context switches per second
 	LoadWakeups float64 `json:"load_wakeups_per_sec"`  // context switches per second
 	RSSAfter    uint64  `json:"rss_after_load_bytes"`  //
-	FDsAfter    int     `json:"fds_after_load"`        //
-	ThreadsMax  int     `json:"threads_after_load"`    //
-	Note        string  `json:"note,omitempty"`        //
+	// RSSSettled is sampled settleAfterLoad after the load, with nothing
+	// asked of the supervisor meanwhile: clusterd's master unmaps the code
+	// pages its last requests touched every 10 s (process/memory.go).
+	RSSSettled uint64 `json:"rss_settled_bytes,omitempty"`
+	FDsAfter   int    `json:"fds_after_load"`     //
+	ThreadsMax int    `json:"threads_after_load"` //
+	Note       string `json:"note,omitempty"`     //
 }
 
 // measureCost starts srv, times it to all ready, and samples its supervisor idle and under
@@ -134,7 +138,10 @@ func (s *suite) measureCost(ctx context.Context, srv server, manager, kind strin
 		}
 		cr.WorkersCPU = sampleAll(workers) - w0
 		cr.LoadRPS, cr.LoadErrors = res.RequestsPerSec, res.Errors
-		return nil
+		time.Sleep(settleAfterLoad)
+		settled, err := sampleProc(pid)
+		cr.RSSSettled = settled.RSS
+		return err
 	}()
 	cr.compute()
 	logf("  %s: ready after %v, RSS %.1f MiB, idle CPU %.3f%%, under load %.3f%% of a CPU (%.2f%% of all CPU used)",
@@ -163,6 +170,10 @@ func (cr *costRun) compute() {
 	}
 	cr.RSSAfter, cr.FDsAfter, cr.ThreadsMax = last.RSS, last.FDs, last.Threads
 }
+
+// settleAfterLoad is how long after the load the settled RSS is sampled:
+// one trim period of clusterd's master and a second.
+const settleAfterLoad = 11 * time.Second
 
 // tinyWorker reports READY=1 on NOTIFY_FD and sleeps: a worker that costs nothing to start,
 // to time the master's own part of a 256-worker start.
@@ -225,14 +236,14 @@ func (s *suite) masterCost(ctx context.Context) (*section, error) {
 			load = []string{pct(cr.LoadCPU), pct(cr.LoadShare), fmt.Sprintf("%.0f", cr.LoadWakeups), kilo(cr.LoadRPS)}
 		}
 		rows = append(rows, append([]string{cr.Manager, cr.WorkerKind, fmt.Sprint(cr.Workers),
-			fmtMs(float64(cr.StartReady)), mib(cr.RSSAfter), pct(cr.IdleCPU), fmt.Sprintf("%.1f", cr.IdleWakeups)},
+			fmtMs(float64(cr.StartReady)), mib(cr.RSSAfter), settledMiB(cr), pct(cr.IdleCPU), fmt.Sprintf("%.1f", cr.IdleWakeups)},
 			append(load, fmt.Sprint(cr.FDsAfter), fmt.Sprint(cr.ThreadsMax))...))
 		if cr.WorkerKind != "tiny (sh)" && cr.RSSAfter > 0 {
 			xs[cr.Manager] = append(xs[cr.Manager], float64(cr.Workers))
 			rss[cr.Manager] = append(rss[cr.Manager], float64(cr.RSSAfter)/(1<<20))
 		}
 	}
-	sec.table([]string{"Supervisor", "Workers", "N", "Start to all ready", "RSS", "CPU idle (of one CPU)",
+	sec.table([]string{"Supervisor", "Workers", "N", "Start to all ready", "RSS after load", "RSS 11 s later", "CPU idle (of one CPU)",
 		"Wake-ups/s idle", "CPU under load (of one CPU)", "Share of all CPU under load", "Wake-ups/s under load",
 		"wrk req/s (scale)", "Open fds", "Threads"}, rows)
 
@@ -266,8 +277,10 @@ func (s *suite) masterCost(ctx context.Context) (*section, error) {
 			sec.goals = append(sec.goals, goal{What: fmt.Sprintf("start to all %d ready, tiny worker", cr.Workers),
 				Target: "< 1.5 s", Measured: fmtMs(float64(cr.StartReady)), Met: judged(cr.StartReady < 1500*time.Millisecond)})
 		case cr.Workers == 2:
-			sec.goals = append(sec.goals, goal{What: "master RSS, 2 workers", Target: "≤ 10 MiB", Measured: mib(cr.RSSAfter),
+			sec.goals = append(sec.goals, goal{What: "master RSS, 2 workers, right after the load", Target: "≤ 10 MiB", Measured: mib(cr.RSSAfter),
 				Met: judged(cr.RSSAfter <= 10<<20)})
+			sec.goals = append(sec.goals, goal{What: "master RSS, 2 workers, 11 s after the load", Target: "≤ 10 MiB", Measured: settledMiB(cr),
+				Met: judged(cr.RSSSettled > 0 && cr.RSSSettled <= 10<<20)})
 			sec.goals = append(sec.goals, goal{What: "master CPU idle, 2 workers", Target: "< 0.1 %", Measured: pct(cr.IdleCPU),
 				Met: judged(cr.IdleCPU < 0.001)})
 			sec.goals = append(sec.goals, goal{What: "master CPU under connection churn, 2 workers", Target: "none (< 0.1 %)",
@@ -286,4 +299,11 @@ func (s *suite) masterCost(ctx context.Context) (*section, error) {
 		sec.plots = append(sec.plots, plotFile{"master-rss", "Scenario 7: RSS of clusterd's master and PM2's daemon by number of workers", svg})
 	}
 	return sec, errors.Join(append(errs, perr)...)
+}
+
+func settledMiB(cr costRun) string {
+	if cr.RSSSettled == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(cr.RSSSettled)/(1<<20))
 }
