@@ -107,17 +107,21 @@ func TestServerClosesWithoutAnswer(t *testing.T) {
 	}
 }
 
+// answerOddResetEven answers odd requests and meets even ones with a reset
+// (RST, not FIN).
+func answerOddResetEven(conn net.Conn, n int64, _ []byte) bool {
+	if n%2 == 1 {
+		conn.Write([]byte(okResponse))
+		return true
+	}
+	conn.(*net.TCPConn).SetLinger(0)
+	conn.Close()
+	return false
+}
+
 func TestServerResets(t *testing.T) {
 	// Odd requests are answered, even ones are met with a reset (RST, not FIN).
-	s := serve(t, func(conn net.Conn, n int64, _ []byte) bool {
-		if n%2 == 1 {
-			conn.Write([]byte(okResponse))
-			return true
-		}
-		conn.(*net.TCPConn).SetLinger(0)
-		conn.Close()
-		return false
-	})
+	s := serve(t, answerOddResetEven)
 	r := run(t, Options{Addr: s.addr(), MaxRequests: 40, KeepAlive: true})
 	check(t, r, want{issued: 40, answered: 20, failed: map[string]int64{FailRead: 20}})
 	if !strings.Contains(r.FirstError[FailRead], "reset") {
@@ -458,15 +462,7 @@ func TestConnsByWorker(t *testing.T) {
 
 func TestSamples(t *testing.T) {
 	// Odd requests are answered, even ones reset: every request after a reset dials anew.
-	s := serve(t, func(conn net.Conn, n int64, _ []byte) bool {
-		if n%2 == 1 {
-			conn.Write([]byte(okResponse))
-			return true
-		}
-		conn.(*net.TCPConn).SetLinger(0)
-		conn.Close()
-		return false
-	})
+	s := serve(t, answerOddResetEven)
 	r := run(t, Options{Addr: s.addr(), MaxRequests: 40, KeepAlive: true, Samples: true})
 	check(t, r, want{issued: 40, answered: 20, failed: map[string]int64{FailRead: 20}})
 	if len(r.Samples) != 40 {

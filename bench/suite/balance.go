@@ -54,23 +54,7 @@ type balanceRun struct {
 
 // spreadOfMaxMin is spreadOf that keeps +Inf (a worker that got nothing): dropping those
 // rounds would hide the worst ones.
-func spreadOfMaxMin(values []float64) spread {
-	var v []float64
-	for _, x := range values {
-		if !math.IsNaN(x) {
-			v = append(v, x)
-		}
-	}
-	if len(v) == 0 {
-		return spread{Min: math.NaN(), Median: math.NaN(), Max: math.NaN()}
-	}
-	slices.Sort(v)
-	med := v[len(v)/2]
-	if len(v)%2 == 0 {
-		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
-	return spread{Min: v[0], Median: med, Max: v[len(v)-1], N: len(v)}
-}
+func spreadOfMaxMin(values []float64) spread { return spreadKeeping(values, true) }
 
 // infinite writes +Inf as ∞ (a worker that got nothing).
 func infinite(s string) string { return strings.ReplaceAll(s, "+Inf", "∞") }

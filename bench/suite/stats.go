@@ -16,10 +16,14 @@ type spread struct {
 	N      int     `json:"n"`
 }
 
-func spreadOf(values []float64) spread {
+func spreadOf(values []float64) spread { return spreadKeeping(values, false) }
+
+// spreadKeeping is the spread of values without NaNs, and without
+// infinities unless keepInf.
+func spreadKeeping(values []float64, keepInf bool) spread {
 	var v []float64
 	for _, x := range values {
-		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+		if !math.IsNaN(x) && (keepInf || !math.IsInf(x, 0)) {
 			v = append(v, x)
 		}
 	}

@@ -35,15 +35,7 @@ func TestWrapperWorkerStopsWithItsServer(t *testing.T) {
 	addr := c.addr()
 	l := startLoad(t, addr, true)
 	l.waitAnswered(t, 300)
-	if code, out := run(t, 60*time.Second, "reload", "--control", c.control); code != 0 {
-		t.Fatalf("reload: exit %d: %s", code, out)
-	}
-	waitFor(t, 15*time.Second, "the old server to stop with its wrapper", func() error {
-		if alive(server) {
-			return fmt.Errorf("the old wrapper's server %d still runs", server)
-		}
-		return nil
-	})
+	reloadUntilGone(t, c, server, "the old wrapper's server")
 	l.waitAnswered(t, 300)
 	l.finish(t) // fails the test on any failed or unanswered request
 	newWrapper := c.waitAllReady()[0]
@@ -177,15 +169,7 @@ func TestWhatLeftTheGroupStopsWithItsWorker(t *testing.T) {
 	if !alive(first) {
 		t.Fatalf("the daemon %d is not running", first)
 	}
-	if code, out := run(t, 60*time.Second, "reload", "--control", c.control); code != 0 {
-		t.Fatalf("reload: exit %d: %s", code, out)
-	}
-	waitFor(t, 15*time.Second, "the old worker's daemon to stop with it", func() error {
-		if alive(first) {
-			return fmt.Errorf("daemon %d of the replaced worker still runs", first)
-		}
-		return nil
-	})
+	reloadUntilGone(t, c, first, "the replaced worker's daemon")
 	second := daemon(1)
 	c.cmd.Process.Kill()
 	<-c.exited
@@ -197,4 +181,19 @@ func TestWhatLeftTheGroupStopsWithItsWorker(t *testing.T) {
 		t.Errorf("the daemon %d left by the killed master still runs", second)
 	}
 	other.waitLogged("killed what a master that died had left running", 1)
+}
+
+// reloadUntilGone reloads c and waits for pid, a process of a replaced
+// worker's tree, to be gone.
+func reloadUntilGone(t *testing.T, c *cluster, pid int, what string) {
+	t.Helper()
+	if code, out := run(t, 60*time.Second, "reload", "--control", c.control); code != 0 {
+		t.Fatalf("reload: exit %d: %s", code, out)
+	}
+	waitFor(t, 15*time.Second, what+" to stop", func() error {
+		if alive(pid) {
+			return fmt.Errorf("%s (pid %d) still runs", what, pid)
+		}
+		return nil
+	})
 }
