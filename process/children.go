@@ -150,33 +150,8 @@ func (c *children) start(f master.Fork, exited func(master.Exit)) (pid int, err 
 		sys := *attr.Sys
 		sys.Setsid, sys.Setpgid = true, false
 		attr.Sys = &sys
-		cgroup := ""
-		if c.cgroups.base != "" {
-			dir, fd, cgErr := c.cgroups.create()
-			if cgErr == nil {
-				sys.UseCgroupFD, sys.CgroupFD = true, fd
-				pid, err = syscall.ForkExec(f.Path, f.Argv, &attr)
-				unix.Close(fd)
-				if err == nil {
-					cgroup = dir
-				} else {
-					removeCgroup(dir)
-				}
-			}
-			if cgErr != nil || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EBUSY) {
-				// Before Linux 5.7, or a cgroup the kernel will not fork
-				// into: the process groups alone, from now on.
-				c.cgroups.off(fmt.Sprintf("forking into a cgroup: %v", errors.Join(cgErr, err)))
-			}
-			if cgErr != nil || err != nil {
-				// This worker starts without one: a cgroup problem is
-				// never the release's failed start.
-				sys.UseCgroupFD, sys.CgroupFD = false, 0
-				pid, err = syscall.ForkExec(f.Path, f.Argv, &attr)
-			}
-		} else {
-			pid, err = syscall.ForkExec(f.Path, f.Argv, &attr)
-		}
+		var cgroup string
+		pid, cgroup, err = c.fork(f.Path, f.Argv, &attr)
 		if err == nil {
 			c.mu.Lock()
 			c.workers[pid] = &child{pid: pid, exited: exited, cgroup: cgroup}
@@ -184,6 +159,39 @@ func (c *children) start(f master.Fork, exited func(master.Exit)) (pid int, err 
 		}
 	})
 	return pid, err
+}
+
+// fork forks and execs, into a cgroup of its own where there are cgroups.
+// Only an error of the cgroup itself (fork into one unsupported, or it was
+// removed meanwhile) is retried without one; any other error is the
+// program's, returned after one try: a broken release is not exec'd twice
+// per start.
+func (c *children) fork(path string, argv []string, attr *syscall.ProcAttr) (pid int, cgroup string, err error) {
+	if c.cgroups.base == "" {
+		pid, err = syscall.ForkExec(path, argv, attr)
+		return pid, "", err
+	}
+	dir, fd, cgErr := c.cgroups.create()
+	if cgErr == nil {
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, fd
+		pid, err = syscall.ForkExec(path, argv, attr)
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = false, 0
+		unix.Close(fd)
+		if err == nil {
+			return pid, dir, nil
+		}
+		removeCgroup(dir)
+		if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENODEV) {
+			return 0, "", err
+		}
+	}
+	if cgErr != nil || !errors.Is(err, unix.ENODEV) {
+		// Before Linux 5.7, or a cgroup the kernel will not fork into:
+		// the process groups alone, from now on.
+		c.cgroups.off(fmt.Sprintf("forking into a cgroup: %v", errors.Join(cgErr, err)))
+	}
+	pid, err = syscall.ForkExec(path, argv, attr)
+	return pid, "", err
 }
 
 // signal sends sig to a worker's process group: the worker and whatever
