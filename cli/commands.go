@@ -81,7 +81,6 @@ binary, SIGUSR1 reopen the log files, SIGTTIN/SIGTTOU one worker more/fewer.`,
 
 	root.AddCommand(newDemoCommand(), newStatusCommand(), newReloadCommand(), newScaleCommand(), newUpgradeCommand(), newStopCommand(), newStartupCommand(), newMonitCommand())
 	root.AddCommand(newLogsCommand(), newReopenLogsCommand(), newStartCommand(), newImportPM2Command())
-	root.AddCommand(newGenManCommand())
 	root.AddCommand(newListCommand(), newRestartCommand(), newDeleteCommand(), newKillCommand(), newDescribeCommand(),
 		newEnvCommand(), newSignalCommand(), newFlushCommand(), newSaveCommand(), newResurrectCommand(), newUnstartupCommand())
 	return root

@@ -14,7 +14,7 @@
 //
 //	/usr/bin/clusterd
 //	/usr/lib/systemd/system/clusterd@.service  (clusterd@NAME runs /etc/clusterd/NAME.yml)
-//	/usr/share/man/man1/clusterd*.1.gz      (clusterd gen-man)
+//	/usr/share/man/man1/clusterd*.1.gz      (go run ./internal/genman)
 //	/usr/share/bash-completion/completions/clusterd, zsh and fish alike
 //	                                        (cobra's clusterd completion SHELL)
 //

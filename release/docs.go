@@ -21,8 +21,9 @@ var completionDest = map[string]string{
 }
 
 // generateDocs runs clusterd (built for this machine) to write its shell
-// completions and gzipped man pages into dir.
-func generateDocs(clusterd, dir string) ([]docFile, error) {
+// completions, and internal/genman of the repository at src to write its
+// gzipped man pages, into dir.
+func generateDocs(src, version, clusterd, dir string) ([]docFile, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -39,12 +40,14 @@ func generateDocs(clusterd, dir string) ([]docFile, error) {
 		docs = append(docs, docFile{path, dest})
 	}
 	man := filepath.Join(dir, "man")
-	if out, err := exec.Command(clusterd, "gen-man", man).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("clusterd gen-man: %w\n%s", err, out)
+	genman := exec.Command("go", "run", "./internal/genman", "-version", version, man)
+	genman.Dir = src
+	if out, err := genman.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("genman: %w\n%s", err, out)
 	}
 	pages, err := filepath.Glob(filepath.Join(man, "*.1"))
 	if err != nil || len(pages) == 0 {
-		return nil, fmt.Errorf("clusterd gen-man wrote no pages in %s", man)
+		return nil, fmt.Errorf("genman wrote no pages in %s", man)
 	}
 	for _, page := range pages {
 		gz, err := gzipFile(page)

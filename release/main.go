@@ -75,7 +75,7 @@ func release(o options) error {
 		return err
 	}
 	defer os.RemoveAll(assets)
-	docs, err := generateDocs(host, assets)
+	docs, err := generateDocs(o.src, o.version, host, assets)
 	if err != nil {
 		return err
 	}

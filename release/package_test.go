@@ -24,7 +24,7 @@ func TestDebInstalls(t *testing.T) {
 	}
 	work := t.TempDir()
 	exe := hostClusterd(t)
-	docs, err := generateDocs(exe, filepath.Join(work, "docs"))
+	docs, err := generateDocs("..", testStamps.version, exe, filepath.Join(work, "docs"))
 	if err != nil {
 		t.Fatal(err)
 	}
