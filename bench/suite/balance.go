@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // Scenario 9: how evenly keep-alive connections (and so requests) are dealt over the workers.
@@ -54,7 +55,7 @@ type balanceRun struct {
 
 // spreadOfMaxMin is spreadOf that keeps +Inf (a worker that got nothing): dropping those
 // rounds would hide the worst ones.
-func spreadOfMaxMin(values []float64) spread { return spreadKeeping(values, true) }
+func spreadOfMaxMin(values []float64) stats.Spread { return stats.SpreadKeeping(values, true) }
 
 // infinite writes +Inf as ∞ (a worker that got nothing).
 func infinite(s string) string { return strings.ReplaceAll(s, "+Inf", "∞") }
@@ -219,19 +220,19 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 			}
 			cs, rs := spreadOfMaxMin(cr), spreadOfMaxMin(rr)
 			rows = append(rows, []string{manager, t.app, strconv.Itoa(n), strconv.Itoa(c),
-				infinite(cs.ratio()), infinite(rs.ratio()), split})
+				infinite(cs.Ratio()), infinite(rs.Ratio()), split})
 			isDefault := (t.manager == "clusterd, shared socket" && !steered) || (t.manager == "clusterd, socket per slot" && steered)
 			switch {
 			case isDefault && n == 2 && c == 64:
 				sec.goals = append(sec.goals, goal{What: fmt.Sprintf("connections max/min, clusterd's default (%s), %s, N=2, C=64",
 					strings.TrimPrefix(manager, "clusterd, "), t.app), Target: "≤ 1.25",
-					Measured: infinite(cs.format("%.2f")), Met: judged(cs.Median <= 1.25)})
+					Measured: infinite(cs.Format("%.2f")), Met: judged(cs.Median <= 1.25)})
 			case strings.HasPrefix(t.manager, "PM2") && n == 2 && c == 64:
 				sec.goals = append(sec.goals, goal{What: "connections max/min, PM2, Node server, N=2, C=64",
-					Target: "(reported; ~1.00)", Measured: infinite(cs.format("%.2f"))})
+					Target: "(reported; ~1.00)", Measured: infinite(cs.Format("%.2f"))})
 			case t.manager == "clusterd, socket per slot" && !steered && n == 2 && c == 64:
 				sec.goals = append(sec.goals, goal{What: fmt.Sprintf("connections max/min, clusterd %s (unsteered), %s, N=2, C=64", flagReusePort, t.app),
-					Target: "(reported)", Measured: infinite(cs.format("%.2f"))})
+					Target: "(reported)", Measured: infinite(cs.Format("%.2f"))})
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clusterd/clusterd/bench/stats"
 	"github.com/prometheus/procfs"
 )
 
@@ -233,10 +234,10 @@ func (s *suite) masterCost(ctx context.Context) (*section, error) {
 	for _, cr := range runs {
 		load := []string{"–", "–", "–", "–"}
 		if !cr.Load[1].At.IsZero() {
-			load = []string{pct(cr.LoadCPU), pct(cr.LoadShare), fmt.Sprintf("%.0f", cr.LoadWakeups), kilo(cr.LoadRPS)}
+			load = []string{pct(cr.LoadCPU), pct(cr.LoadShare), fmt.Sprintf("%.0f", cr.LoadWakeups), stats.Kilo(cr.LoadRPS)}
 		}
 		rows = append(rows, append([]string{cr.Manager, cr.WorkerKind, fmt.Sprint(cr.Workers),
-			fmtMs(float64(cr.StartReady)), mib(cr.RSSAfter), settledMiB(cr), pct(cr.IdleCPU), fmt.Sprintf("%.1f", cr.IdleWakeups)},
+			stats.Ms(float64(cr.StartReady)), mib(cr.RSSAfter), settledMiB(cr), pct(cr.IdleCPU), fmt.Sprintf("%.1f", cr.IdleWakeups)},
 			append(load, fmt.Sprint(cr.FDsAfter), fmt.Sprint(cr.ThreadsMax))...))
 		if cr.WorkerKind != "tiny (sh)" && cr.RSSAfter > 0 {
 			xs[cr.Manager] = append(xs[cr.Manager], float64(cr.Workers))
@@ -275,7 +276,7 @@ func (s *suite) masterCost(ctx context.Context) (*section, error) {
 		switch {
 		case cr.WorkerKind == "tiny (sh)":
 			sec.goals = append(sec.goals, goal{What: fmt.Sprintf("start to all %d ready, tiny worker", cr.Workers),
-				Target: "< 1.5 s", Measured: fmtMs(float64(cr.StartReady)), Met: judged(cr.StartReady < 1500*time.Millisecond)})
+				Target: "< 1.5 s", Measured: stats.Ms(float64(cr.StartReady)), Met: judged(cr.StartReady < 1500*time.Millisecond)})
 		case cr.Workers == 2:
 			sec.goals = append(sec.goals, goal{What: "master RSS, 2 workers, right after the load", Target: "≤ 10 MiB", Measured: mib(cr.RSSAfter),
 				Met: judged(cr.RSSAfter <= 10<<20)})
@@ -289,7 +290,7 @@ func (s *suite) masterCost(ctx context.Context) (*section, error) {
 			sec.goals = append(sec.goals, goal{What: "master RSS, 256 workers", Target: "≤ 20 MiB", Measured: mib(cr.RSSAfter),
 				Met: judged(cr.RSSAfter <= 20<<20)})
 			sec.goals = append(sec.goals, goal{What: "start to all 256 ready, Go demo", Target: "< 1.5 s",
-				Measured: fmtMs(float64(cr.StartReady)), Met: judged(cr.StartReady < 1500*time.Millisecond)})
+				Measured: stats.Ms(float64(cr.StartReady)), Met: judged(cr.StartReady < 1500*time.Millisecond)})
 		}
 	}
 	names := []string{"clusterd master", "PM2 daemon"}

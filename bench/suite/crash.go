@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // crashRate is the probability that one request kills its worker, as issue 6 sets it.
@@ -97,7 +98,7 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 				cr.Round, cr.Wrk, cr.WrkGoodput = round, w, w.RequestsPerSec
 				runs = append(runs, cr)
 				logf("  round %d, %s: wrk %s/s; bench/load: goodput %s/s, silent %.1f%%, %s", round+1,
-					srv.label(), kilo(cr.WrkGoodput), kilo(cr.Goodput), 100*cr.SilentTime, brief(cr.Result))
+					srv.label(), stats.Kilo(cr.WrkGoodput), stats.Kilo(cr.Goodput), 100*cr.SilentTime, brief(cr.Result))
 				if err != nil {
 					return err
 				}
@@ -110,7 +111,7 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 
 	var rows [][]string
 	var names []string
-	series := map[string][]spread{}
+	series := map[string][]stats.Spread{}
 	pm2Crashy := pairs[len(pairs)-1].crashes.label()
 	for _, p := range pairs {
 		var ratio, wrkRatio, vsPM2, failShare, restartRate, silent []float64
@@ -128,17 +129,17 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 			restartRate = append(restartRate, float64(crashy.Workers-2)/s.prof.CrashDuration.Seconds())
 			silent = append(silent, crashy.SilentTime)
 		}
-		r, rw := spreadOf(ratio), spreadOf(wrkRatio)
-		rows = append(rows, []string{p.manager, rw.ratio(), r.ratio(), spreadOf(vsPM2).ratio(), spreadOf(failShare).format("%.4f"),
-			spreadOf(restartRate).format("%.0f"), spreadOf(silent).format("%.3f")})
+		r, rw := stats.SpreadOf(ratio), stats.SpreadOf(wrkRatio)
+		rows = append(rows, []string{p.manager, rw.Ratio(), r.Ratio(), stats.SpreadOf(vsPM2).Ratio(), stats.SpreadOf(failShare).Format("%.4f"),
+			stats.SpreadOf(restartRate).Format("%.0f"), stats.SpreadOf(silent).Format("%.3f")})
 		names = append(names, p.manager)
-		series[p.manager] = []spread{rw, r}
+		series[p.manager] = []stats.Spread{rw, r}
 		if p.manager == "clusterd, Go demo" {
 			sec.goals = append(sec.goals, goal{What: "goodput with --crash-rate 0.001 / crash-free, Go demo, under wrk",
-				Target: "well over 0.5", Measured: rw.format("%.2f"), Met: judged(rw.Median > 0.5)})
+				Target: "well over 0.5", Measured: rw.Format("%.2f"), Met: judged(rw.Median > 0.5)})
 		} else {
 			sec.goals = append(sec.goals, goal{What: "goodput crash-prone / crash-free under wrk, " + p.manager,
-				Target: "(reported)", Measured: rw.format("%.2f")})
+				Target: "(reported)", Measured: rw.Format("%.2f")})
 		}
 	}
 	sec.table([]string{"Manager and server", "Goodput, crash-prone / crash-free (wrk)",

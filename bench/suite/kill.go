@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // Scenario 10: SIGKILL one of two workers while load runs, and compare the second after the
@@ -120,7 +121,7 @@ func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
 						return fmt.Errorf("%s, %s: %w", srv.label(), m.name, err)
 					}
 					logf("  round %d, %s, %s: new-connection p99 %s → %s (%.2f×), victim gone after %v; failed: lost with the worker %v, new connections after it was gone %v",
-						round+1, srv.label(), m.name, fmtMs(float64(kt.Before.NewConnP99)), fmtMs(float64(kt.After.NewConnP99)),
+						round+1, srv.label(), m.name, stats.Ms(float64(kt.Before.NewConnP99)), stats.Ms(float64(kt.After.NewConnP99)),
 						kt.Ratio, kt.Gone.Round(10*time.Microsecond), kt.InFlight, kt.FromKill)
 				}
 			}
@@ -164,14 +165,14 @@ func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
 			if n == 0 {
 				continue
 			}
-			rs := spreadOf(ratios)
-			rows = append(rows, []string{srv.label(), m.name, strconv.Itoa(n), rs.ratio(), spreadOf(before).ms(), spreadOf(after).ms(),
+			rs := stats.SpreadOf(ratios)
+			rows = append(rows, []string{srv.label(), m.name, strconv.Itoa(n), rs.Ratio(), stats.SpreadOf(before).Ms(), stats.SpreadOf(after).Ms(),
 				fmt.Sprint(refused), fmt.Sprint(reset), fmt.Sprint(inFlight), failedCell(fromKill), fmt.Sprint(timeout),
 				fmt.Sprint(unanswered), fmt.Sprint(issued)})
 			if !m.keep && strings.HasPrefix(srv.label(), "clusterd") {
 				sec.goals = append(sec.goals,
 					goal{What: "new-connection p99, second after a kill -9 ÷ calm second, " + srv.label() + ", connection-close",
-						Target: "≤ 2", Measured: rs.format("%.2f"), Met: judged(rs.N > 0 && rs.Median <= 2)},
+						Target: "≤ 2", Measured: rs.Format("%.2f"), Met: judged(rs.N > 0 && rs.Median <= 2)},
 					goal{What: "refused + reset of new connections after a kill -9, " + srv.label() + ", connection-close",
 						Target: "0", Measured: fmt.Sprintf("%d refused, %d reset (and %d reset lost with the worker)",
 							fromKill[load.FailConnect], fromKill[load.FailRead]+fromKill[load.FailWrite], inFlight),
@@ -308,8 +309,8 @@ func window(main, probe *load.Result, from, to time.Time) killWindow {
 		}
 	}
 	w.NewConnAnswered = len(nc)
-	w.NewConnP99 = percentile(nc, 99)
-	w.AllP99 = percentile(all, 99)
+	w.NewConnP99 = stats.Percentile(nc, 99)
+	w.AllP99 = stats.Percentile(all, 99)
 	return w
 }
 

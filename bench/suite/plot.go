@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/clusterd/clusterd/bench/stats"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -23,7 +24,7 @@ var plotFormat = "svg"
 
 // ratioPlot draws, for each group (a load) and series (a target), the median ratio as a
 // point with a whisker from min to max, and dashed reference lines (1.0, a goal).
-func ratioPlot(title, ylabel string, groups, names []string, series map[string][]spread, refs []float64) ([]byte, error) {
+func ratioPlot(title, ylabel string, groups, names []string, series map[string][]stats.Spread, refs []float64) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.Y.Label.Text = ylabel
@@ -74,7 +75,7 @@ func ratioPlot(title, ylabel string, groups, names []string, series map[string][
 
 type whisker struct {
 	x float64
-	s spread
+	s stats.Spread
 }
 
 type whiskers []whisker

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // loadMode is a shape of load for bench/load, which accounts for every request.
@@ -110,7 +111,7 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*section, error) {
 					rr, err := s.reloadSeries(ctx, srv, m, round)
 					runs = append(runs, rr)
 					logf("  round %d, %s, %s: %d reloads, median %v, %s", round+1, srv.label(), m.Name,
-						rr.Reloads, percentile(rr.Times, 50).Round(time.Millisecond), brief(rr.Result))
+						rr.Reloads, stats.Percentile(rr.Times, 50).Round(time.Millisecond), brief(rr.Result))
 					if err != nil {
 						return fmt.Errorf("%s, %s: %w", srv.label(), m.Name, err)
 					}
@@ -167,7 +168,7 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*section, error) {
 			rows = append(rows, []string{srv.label(), m.Name, fmt.Sprintf("%d of %d", reloads-int64(len(aborted)), reloads),
 				fmt.Sprint(issued), failedCell, fmt.Sprint(unanswered),
 				fmt.Sprintf("%.1f ppm", 1e6*float64(failedTotal+unanswered)/float64(issued)),
-				spreadOfDurations(times).ms()})
+				stats.SpreadOfDurations(times).Ms()})
 			if strings.HasPrefix(srv.label(), "clusterd") {
 				sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed + unanswered over %d reloads, %s, %s", reloads, srv.label(), m.Name),
 					Target: "0", Measured: fmt.Sprintf("%d of %d", failedTotal+unanswered, issued),
@@ -198,7 +199,7 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*section, error) {
 			}
 		}
 		if len(cd) > 0 && len(pm) > 0 {
-			r := float64(percentile(cd, 50)) / float64(percentile(pm, 50))
+			r := float64(stats.Percentile(cd, 50)) / float64(stats.Percentile(pm, 50))
 			sec.goals = append(sec.goals, goal{What: "reload time of the Node server, clusterd / PM2, " + m.Name,
 				Target: "(reported)", Measured: fmt.Sprintf("%.2f (medians of %d and %d reloads)", r, len(cd), len(pm))})
 		}
@@ -230,14 +231,6 @@ func (s *suite) reloadSeries(ctx context.Context, srv server, m loadMode, round 
 	rr.Result = res
 	rr.Answered = len(res.ByWorker)
 	return rr, err
-}
-
-func spreadOfDurations(d []time.Duration) spread {
-	v := make([]float64, len(d))
-	for i, x := range d {
-		v[i] = float64(x)
-	}
-	return spreadOf(v)
 }
 
 // brief is a Result's accounting without the per-worker counts.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // askPID sends one GET / on a new connection and returns the X-Worker-Pid of the answer.
@@ -190,10 +192,10 @@ func (s *suite) restartLatency(ctx context.Context) (*section, error) {
 			results[bare].Times = append(results[bare].Times, d)
 			if (t+1)%10 == 0 || t+1 == s.prof.RestartTrials {
 				logf("  %d/%d trials: p50 %s %v, %s %v, %s %v, %s %v", t+1, s.prof.RestartTrials,
-					bare, percentile(results[bare].Times, 50).Round(10*time.Microsecond),
-					cdDemo, percentile(results[cdDemo].Times, 50).Round(10*time.Microsecond),
-					cdNode, percentile(results[cdNode].Times, 50).Round(10*time.Microsecond),
-					pm2, percentile(results[pm2].Times, 50).Round(10*time.Microsecond))
+					bare, stats.Percentile(results[bare].Times, 50).Round(10*time.Microsecond),
+					cdDemo, stats.Percentile(results[cdDemo].Times, 50).Round(10*time.Microsecond),
+					cdNode, stats.Percentile(results[cdNode].Times, 50).Round(10*time.Microsecond),
+					pm2, stats.Percentile(results[pm2].Times, 50).Round(10*time.Microsecond))
 			}
 		}
 		return nil
@@ -201,24 +203,24 @@ func (s *suite) restartLatency(ctx context.Context) (*section, error) {
 	err = errors.Join(err, stop())
 	sec.raw = results
 
-	ms := func(d time.Duration) string { return fmtMs(float64(d)) }
+	ms := func(d time.Duration) string { return stats.Ms(float64(d)) }
 	var rows [][]string
 	samples := map[string][]float64{}
 	var names []string
-	pm2p50, pm2p99 := percentile(results[pm2].Times, 50), percentile(results[pm2].Times, 99)
+	pm2p50, pm2p99 := stats.Percentile(results[pm2].Times, 50), stats.Percentile(results[pm2].Times, 99)
 	for _, label := range append(serverLabels(servers), bare) {
 		r := results[label]
 		if len(r.Times) == 0 {
 			continue
 		}
-		p50, p99 := percentile(r.Times, 50), percentile(r.Times, 99)
+		p50, p99 := stats.Percentile(r.Times, 50), stats.Percentile(r.Times, 99)
 		ratio50, ratio99 := "–", "–"
 		if pm2p50 > 0 {
 			ratio50 = fmt.Sprintf("%.3f", float64(p50)/float64(pm2p50))
 			ratio99 = fmt.Sprintf("%.3f", float64(p99)/float64(pm2p99))
 		}
-		rows = append(rows, []string{label, fmt.Sprint(len(r.Times)), ms(percentile(r.Times, 0)), ms(p50),
-			ms(percentile(r.Times, 90)), ms(p99), ms(percentile(r.Times, 100)), ratio50, ratio99,
+		rows = append(rows, []string{label, fmt.Sprint(len(r.Times)), ms(stats.Percentile(r.Times, 0)), ms(p50),
+			ms(stats.Percentile(r.Times, 90)), ms(p99), ms(stats.Percentile(r.Times, 100)), ratio50, ratio99,
 			fmt.Sprint(r.FailedProbes)})
 		names = append(names, label)
 		for _, d := range r.Times {
@@ -228,18 +230,18 @@ func (s *suite) restartLatency(ctx context.Context) (*section, error) {
 	sec.table([]string{"Server", "Trials", "min", "p50", "p90", "p99", "max", "p50 / PM2's p50",
 		"p99 / PM2's p99", "Probes that failed"}, rows)
 	if r := results[cdDemo]; len(r.Times) > 0 {
-		p50 := percentile(r.Times, 50)
+		p50 := stats.Percentile(r.Times, 50)
 		sec.goals = append(sec.goals, goal{What: "restart latency p50, Go demo", Target: "≤ 5 ms",
 			Measured: ms(p50), Met: judged(p50 <= 5*time.Millisecond)})
 	}
 	if r, b := results[cdDemo], results[bare]; len(r.Times) > 0 && len(b.Times) > 0 {
-		ratio := float64(percentile(r.Times, 50)) / float64(percentile(b.Times, 50))
+		ratio := float64(stats.Percentile(r.Times, 50)) / float64(stats.Percentile(b.Times, 50))
 		sec.goals = append(sec.goals, goal{What: "restart latency p50, Go demo / bare fork+exec to first answer (same run)",
 			Target: "≤ 1.15", Measured: fmt.Sprintf("%.2f", ratio), Met: judged(ratio <= 1.15)})
 	}
 	if r := results[cdNode]; len(r.Times) > 0 && pm2p50 > 0 {
 		sec.goals = append(sec.goals, goal{What: "restart latency p50, Node server, clusterd / PM2",
-			Target: "(reported)", Measured: fmt.Sprintf("%.2f", float64(percentile(r.Times, 50))/float64(pm2p50))})
+			Target: "(reported)", Measured: fmt.Sprintf("%.2f", float64(stats.Percentile(r.Times, 50))/float64(pm2p50))})
 	}
 	svg, perr := cdfPlot("Time from SIGKILL of the only worker to the first answer of its replacement",
 		"milliseconds (log scale)", names, samples)

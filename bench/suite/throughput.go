@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // startAll starts servers one after the other; stopAll stops those that started.
@@ -61,7 +63,7 @@ func (s *suite) sideBySide(ctx context.Context, servers []server, loads []wrkLoa
 					return res, fmt.Errorf("%s under %s: %w", srv.label(), l, err)
 				}
 				res[l.Name][srv.label()] = append(res[l.Name][srv.label()], r)
-				line = append(line, fmt.Sprintf("%s %s", srv.label(), kilo(r.RequestsPerSec)))
+				line = append(line, fmt.Sprintf("%s %s", srv.label(), stats.Kilo(r.RequestsPerSec)))
 			}
 			logf("  round %d/%d, %s: %s", round+1, s.prof.Rounds, l, strings.Join(line, ", "))
 		}
@@ -70,21 +72,21 @@ func (s *suite) sideBySide(ctx context.Context, servers []server, loads []wrkLoa
 }
 
 // ratios of a figure of target to the same figure of base, round by round.
-func (t throughput) ratios(load, target, base string, figure func(wrkResult) float64) spread {
+func (t throughput) ratios(load, target, base string, figure func(wrkResult) float64) stats.Spread {
 	a, b := t[load][target], t[load][base]
 	var r []float64
 	for i := range min(len(a), len(b)) {
 		r = append(r, figure(a[i])/figure(b[i]))
 	}
-	return spreadOf(r)
+	return stats.SpreadOf(r)
 }
 
-func (t throughput) values(load, target string, figure func(wrkResult) float64) spread {
+func (t throughput) values(load, target string, figure func(wrkResult) float64) stats.Spread {
 	var v []float64
 	for _, r := range t[load][target] {
 		v = append(v, figure(r))
 	}
-	return spreadOf(v)
+	return stats.SpreadOf(v)
 }
 
 func rps(r wrkResult) float64 { return r.RequestsPerSec }
@@ -165,24 +167,24 @@ func (s *suite) overhead(ctx context.Context) (*section, error) {
 
 	var rows [][]string
 	var scale [][]string
-	var series = map[string][]spread{}
+	var series = map[string][]stats.Spread{}
 	for _, l := range loads {
 		overheadRatio := res.ratios(l.Name, cd, pair, rps)
-		rows = append(rows, []string{l.Name, overheadRatio.ratio(),
-			res.ratios(l.Name, cd, pair, p99).ratio(),
-			res.ratios(l.Name, single, pair, rps).ratio(),
-			res.ratios(l.Name, pairGMP, pair, rps).ratio(),
-			res.ratios(l.Name, cd, pairGMP, rps).ratio(),
-			res.ratios(l.Name, cdAllCPUs, pair, rps).ratio()})
-		scale = append(scale, []string{l.Name, kilo(res.values(l.Name, pair, rps).Median),
-			kilo(res.values(l.Name, cd, rps).Median), kilo(res.values(l.Name, single, rps).Median),
-			kilo(res.values(l.Name, pairGMP, rps).Median)})
+		rows = append(rows, []string{l.Name, overheadRatio.Ratio(),
+			res.ratios(l.Name, cd, pair, p99).Ratio(),
+			res.ratios(l.Name, single, pair, rps).Ratio(),
+			res.ratios(l.Name, pairGMP, pair, rps).Ratio(),
+			res.ratios(l.Name, cd, pairGMP, rps).Ratio(),
+			res.ratios(l.Name, cdAllCPUs, pair, rps).Ratio()})
+		scale = append(scale, []string{l.Name, stats.Kilo(res.values(l.Name, pair, rps).Median),
+			stats.Kilo(res.values(l.Name, cd, rps).Median), stats.Kilo(res.values(l.Name, single, rps).Median),
+			stats.Kilo(res.values(l.Name, pairGMP, rps).Median)})
 		series[cd] = append(series[cd], overheadRatio)
 		series[single] = append(series[single], res.ratios(l.Name, single, pair, rps))
 		series[pairGMP] = append(series[pairGMP], res.ratios(l.Name, pairGMP, pair, rps))
 		sec.goals = append(sec.goals, goal{
 			What: "clusterd / bare pair, " + l.Name, Target: "≥ 0.98",
-			Measured: overheadRatio.format("%.3f"), Met: judged(overheadRatio.Median >= 0.98)})
+			Measured: overheadRatio.Format("%.3f"), Met: judged(overheadRatio.Median >= 0.98)})
 	}
 	sec.table([]string{"Load", "clusterd / bare pair (req/s)", "clusterd / bare pair (p99 latency, lower is better)",
 		"one bare process / bare pair (req/s)", "bare pair GOMAXPROCS=1 / default (req/s)",
@@ -248,23 +250,23 @@ func (s *suite) managers(ctx context.Context) (*section, error) {
 		return sec, err
 	}
 	var rows, scale [][]string
-	series := map[string][]spread{}
+	series := map[string][]stats.Spread{}
 	for _, l := range loads {
 		cdRatio := res.ratios(l.Name, cdName, pm2Name, rps)
 		rpRatio := res.ratios(l.Name, rpName, pm2Name, rps)
-		rows = append(rows, []string{l.Name, cdRatio.ratio(), res.ratios(l.Name, cdName, pm2Name, p99).ratio(),
-			rpRatio.ratio(), res.ratios(l.Name, rpName, pm2Name, p99).ratio(),
-			res.ratios(l.Name, clusterName, pm2Name, rps).ratio(), res.ratios(l.Name, clusterName, pm2Name, p99).ratio()})
-		scale = append(scale, []string{l.Name, kilo(res.values(l.Name, pm2Name, rps).Median),
-			kilo(res.values(l.Name, cdName, rps).Median), kilo(res.values(l.Name, rpName, rps).Median),
-			kilo(res.values(l.Name, clusterName, rps).Median)})
+		rows = append(rows, []string{l.Name, cdRatio.Ratio(), res.ratios(l.Name, cdName, pm2Name, p99).Ratio(),
+			rpRatio.Ratio(), res.ratios(l.Name, rpName, pm2Name, p99).Ratio(),
+			res.ratios(l.Name, clusterName, pm2Name, rps).Ratio(), res.ratios(l.Name, clusterName, pm2Name, p99).Ratio()})
+		scale = append(scale, []string{l.Name, stats.Kilo(res.values(l.Name, pm2Name, rps).Median),
+			stats.Kilo(res.values(l.Name, cdName, rps).Median), stats.Kilo(res.values(l.Name, rpName, rps).Median),
+			stats.Kilo(res.values(l.Name, clusterName, rps).Median)})
 		series[cdName] = append(series[cdName], cdRatio)
 		series[rpName] = append(series[rpName], rpRatio)
 		series[clusterName] = append(series[clusterName], res.ratios(l.Name, clusterName, pm2Name, rps))
 		sec.goals = append(sec.goals, goal{What: "clusterd / PM2, Node server, " + l.Name, Target: "≥ 1.3",
-			Measured: cdRatio.format("%.2f"), Met: judged(cdRatio.Median >= 1.3)})
+			Measured: cdRatio.Format("%.2f"), Met: judged(cdRatio.Median >= 1.3)})
 		sec.goals = append(sec.goals, goal{What: "clusterd --reuseport / PM2, Node server, " + l.Name, Target: "≥ 1.3",
-			Measured: rpRatio.format("%.2f"), Met: judged(rpRatio.Median >= 1.3)})
+			Measured: rpRatio.Format("%.2f"), Met: judged(rpRatio.Median >= 1.3)})
 	}
 	sec.table([]string{"Load", "clusterd / PM2 (req/s)", "clusterd / PM2 (p99 latency, lower is better)",
 		"clusterd --reuseport / PM2 (req/s)", "clusterd --reuseport / PM2 (p99 latency)",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // upgradeRun is one series of master upgrades under one load.
@@ -56,7 +57,7 @@ func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
 				ur, err := s.upgradeSeries(ctx, srv, m, round)
 				runs = append(runs, ur)
 				logf("  round %d, %s: %d upgrades, median %v, same socket %v, %s", round+1, m.Name,
-					ur.Upgrades, percentile(ur.Times, 50).Round(time.Millisecond), ur.SameSocket, ur.Brief)
+					ur.Upgrades, stats.Percentile(ur.Times, 50).Round(time.Millisecond), ur.SameSocket, ur.Brief)
 				if err != nil {
 					return fmt.Errorf("%s: %w", m.Name, err)
 				}
@@ -92,7 +93,7 @@ func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
 		}
 		rows = append(rows, []string{m.Name, fmt.Sprintf("%d of %d", upgrades-failed, upgrades), fmt.Sprint(issued),
 			fmt.Sprint(lost), fmt.Sprintf("%.1f ppm", 1e6*float64(lost)/float64(max(issued, 1))),
-			fmt.Sprint(same), spreadOfDurations(times).ms()})
+			fmt.Sprint(same), stats.SpreadOfDurations(times).Ms()})
 		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed + unanswered over %d master upgrades, %s", upgrades, m.Name),
 			Target: "0, same listening socket", Measured: fmt.Sprintf("%d of %d, same socket %v", lost, issued, same),
 			Met: judged(lost == 0 && failed == 0 && same)})
