@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -92,10 +93,10 @@ type balanceTarget struct {
 	app     string // "Node server" or "Go demo"
 }
 
-func (s *suite) balance(ctx context.Context) (*section, error) {
-	sec := &section{}
+func (s *suite) balance(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
 	conns := []int{64, 512}
-	sec.printf("Keep-alive load from bench/load with C connections against N workers, %d round(s) of %v "+
+	sec.Printf("Keep-alive load from bench/load with C connections against N workers, %d round(s) of %v "+
 		"per server and C, servers taking turns (the order rotates each round). Each connection is "+
 		"counted for the worker that answered its first request (the `X-Worker-Pid` header both "+
 		"servers put on every answer): that is the worker that accepted it. Requests are counted by "+
@@ -165,7 +166,7 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 			break
 		}
 	}
-	sec.raw = map[string]any{"runs": runs, "reuseport_socket_modes": modes}
+	sec.Raw = map[string]any{"runs": runs, "reuseport_socket_modes": modes}
 
 	// How --reuseport served its sockets here: steered, or hashed without steering.
 	reuseMode := ""
@@ -177,7 +178,7 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 	if steered {
 		perSlot = "steered"
 	}
-	sec.printf("\nHere `%s` served its address as **%s** (`clusterd status`: `%s`), so clusterd's default "+
+	sec.Printf("\nHere `%s` served its address as **%s** (`clusterd status`: `%s`), so clusterd's default "+
 		"(steered sockets per slot where the kernel allows it, one shared socket where it does not) is "+
 		"the **%s** row.\n", flagReusePort, perSlot, reuseMode,
 		map[bool]string{true: "socket per slot", false: "shared socket"}[steered])
@@ -224,14 +225,14 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 			isDefault := (t.manager == "clusterd, shared socket" && !steered) || (t.manager == "clusterd, socket per slot" && steered)
 			switch {
 			case isDefault && n == 2 && c == 64:
-				sec.goals = append(sec.goals, goal{What: fmt.Sprintf("connections max/min, clusterd's default (%s), %s, N=2, C=64",
+				sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("connections max/min, clusterd's default (%s), %s, N=2, C=64",
 					strings.TrimPrefix(manager, "clusterd, "), t.app), Target: "≤ 1.25",
-					Measured: infinite(cs.Format("%.2f")), Met: judged(cs.Median <= 1.25)})
+					Measured: infinite(cs.Format("%.2f")), Met: report.Judged(cs.Median <= 1.25)})
 			case strings.HasPrefix(t.manager, "PM2") && n == 2 && c == 64:
-				sec.goals = append(sec.goals, goal{What: "connections max/min, PM2, Node server, N=2, C=64",
+				sec.Goals = append(sec.Goals, report.Goal{What: "connections max/min, PM2, Node server, N=2, C=64",
 					Target: "(reported; ~1.00)", Measured: infinite(cs.Format("%.2f"))})
 			case t.manager == "clusterd, socket per slot" && !steered && n == 2 && c == 64:
-				sec.goals = append(sec.goals, goal{What: fmt.Sprintf("connections max/min, clusterd %s (unsteered), %s, N=2, C=64", flagReusePort, t.app),
+				sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("connections max/min, clusterd %s (unsteered), %s, N=2, C=64", flagReusePort, t.app),
 					Target: "(reported)", Measured: infinite(cs.Format("%.2f"))})
 			}
 		}
@@ -244,7 +245,7 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 		rows = append(rows, []string{"clusterd, socket per slot, steered", "both", "2, 4", "64, 512",
 			"not available here: " + why, "not available here", "–"})
 	}
-	sec.table([]string{"Manager", "Server", "N workers", "C connections", "Connections per worker, max/min",
+	sec.Table([]string{"Manager", "Server", "N workers", "C connections", "Connections per worker, max/min",
 		"Requests per worker, max/min", "Connections per worker, first round"}, rows)
 	return sec, errors.Join(errs...)
 }

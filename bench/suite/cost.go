@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clusterd/clusterd/bench/report"
 	"github.com/clusterd/clusterd/bench/stats"
 	"github.com/prometheus/procfs"
 )
@@ -180,9 +181,9 @@ const settleAfterLoad = 11 * time.Second
 // to time the master's own part of a 256-worker start.
 var tinyWorker = []string{"sh", "-c", `echo READY=1 >&"$NOTIFY_FD"; exec sleep 3600`}
 
-func (s *suite) masterCost(ctx context.Context) (*section, error) {
-	sec := &section{}
-	sec.printf("The supervisor alone: clusterd's master (`clusterd -i N --wait-ready -- clusterd demo`) "+
+func (s *suite) masterCost(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
+	sec.Printf("The supervisor alone: clusterd's master (`clusterd -i N --wait-ready -- clusterd demo`) "+
 		"and PM2's daemon (`pm2 start -i N --wait-ready` of the Node server). Start to all ready is "+
 		"measured from the moment the suite starts the command (clusterd: until the time stamp of "+
 		"the master's \"all workers ready\" log line, to the millisecond, because a `status` call "+
@@ -225,7 +226,7 @@ func (s *suite) masterCost(ctx context.Context) (*section, error) {
 			break
 		}
 	}
-	sec.raw = runs
+	sec.Raw = runs
 
 	mib := func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	pct := func(v float64) string { return fmt.Sprintf("%.4f %%", 100*v) }
@@ -244,7 +245,7 @@ func (s *suite) masterCost(ctx context.Context) (*section, error) {
 			rss[cr.Manager] = append(rss[cr.Manager], float64(cr.RSSAfter)/(1<<20))
 		}
 	}
-	sec.table([]string{"Supervisor", "Workers", "N", "Start to all ready", "RSS after load", "RSS 11 s later", "CPU idle (of one CPU)",
+	sec.Table([]string{"Supervisor", "Workers", "N", "Start to all ready", "RSS after load", "RSS 11 s later", "CPU idle (of one CPU)",
 		"Wake-ups/s idle", "CPU under load (of one CPU)", "Share of all CPU under load", "Wake-ups/s under load",
 		"wrk req/s (scale)", "Open fds", "Threads"}, rows)
 
@@ -264,8 +265,8 @@ func (s *suite) masterCost(ctx context.Context) (*section, error) {
 		}
 	}
 	if len(ratioRows) > 0 {
-		sec.printf("clusterd's master relative to PM2's daemon at the same number of workers (the workers differ: Go demo and Node server; the start time includes them):\n")
-		sec.table([]string{"Workers", "RSS, clusterd / PM2", "Share of all CPU under load, clusterd / PM2",
+		sec.Printf("clusterd's master relative to PM2's daemon at the same number of workers (the workers differ: Go demo and Node server; the start time includes them):\n")
+		sec.Table([]string{"Workers", "RSS, clusterd / PM2", "Share of all CPU under load, clusterd / PM2",
 			"Start to all ready, clusterd / PM2"}, ratioRows)
 	}
 
@@ -275,29 +276,29 @@ func (s *suite) masterCost(ctx context.Context) (*section, error) {
 		}
 		switch {
 		case cr.WorkerKind == "tiny (sh)":
-			sec.goals = append(sec.goals, goal{What: fmt.Sprintf("start to all %d ready, tiny worker", cr.Workers),
-				Target: "< 1.5 s", Measured: stats.Ms(float64(cr.StartReady)), Met: judged(cr.StartReady < 1500*time.Millisecond)})
+			sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("start to all %d ready, tiny worker", cr.Workers),
+				Target: "< 1.5 s", Measured: stats.Ms(float64(cr.StartReady)), Met: report.Judged(cr.StartReady < 1500*time.Millisecond)})
 		case cr.Workers == 2:
-			sec.goals = append(sec.goals, goal{What: "master RSS, 2 workers, right after the load", Target: "≤ 10 MiB", Measured: mib(cr.RSSAfter),
-				Met: judged(cr.RSSAfter <= 10<<20)})
-			sec.goals = append(sec.goals, goal{What: "master RSS, 2 workers, 11 s after the load", Target: "≤ 10 MiB", Measured: settledMiB(cr),
-				Met: judged(cr.RSSSettled > 0 && cr.RSSSettled <= 10<<20)})
-			sec.goals = append(sec.goals, goal{What: "master CPU idle, 2 workers", Target: "< 0.1 %", Measured: pct(cr.IdleCPU),
-				Met: judged(cr.IdleCPU < 0.001)})
-			sec.goals = append(sec.goals, goal{What: "master CPU under connection churn, 2 workers", Target: "none (< 0.1 %)",
-				Measured: fmt.Sprintf("%s, %.0f wake-ups/s", pct(cr.LoadCPU), cr.LoadWakeups), Met: judged(cr.LoadCPU < 0.001)})
+			sec.Goals = append(sec.Goals, report.Goal{What: "master RSS, 2 workers, right after the load", Target: "≤ 10 MiB", Measured: mib(cr.RSSAfter),
+				Met: report.Judged(cr.RSSAfter <= 10<<20)})
+			sec.Goals = append(sec.Goals, report.Goal{What: "master RSS, 2 workers, 11 s after the load", Target: "≤ 10 MiB", Measured: settledMiB(cr),
+				Met: report.Judged(cr.RSSSettled > 0 && cr.RSSSettled <= 10<<20)})
+			sec.Goals = append(sec.Goals, report.Goal{What: "master CPU idle, 2 workers", Target: "< 0.1 %", Measured: pct(cr.IdleCPU),
+				Met: report.Judged(cr.IdleCPU < 0.001)})
+			sec.Goals = append(sec.Goals, report.Goal{What: "master CPU under connection churn, 2 workers", Target: "none (< 0.1 %)",
+				Measured: fmt.Sprintf("%s, %.0f wake-ups/s", pct(cr.LoadCPU), cr.LoadWakeups), Met: report.Judged(cr.LoadCPU < 0.001)})
 		case cr.Workers == 256:
-			sec.goals = append(sec.goals, goal{What: "master RSS, 256 workers", Target: "≤ 20 MiB", Measured: mib(cr.RSSAfter),
-				Met: judged(cr.RSSAfter <= 20<<20)})
-			sec.goals = append(sec.goals, goal{What: "start to all 256 ready, Go demo", Target: "< 1.5 s",
-				Measured: stats.Ms(float64(cr.StartReady)), Met: judged(cr.StartReady < 1500*time.Millisecond)})
+			sec.Goals = append(sec.Goals, report.Goal{What: "master RSS, 256 workers", Target: "≤ 20 MiB", Measured: mib(cr.RSSAfter),
+				Met: report.Judged(cr.RSSAfter <= 20<<20)})
+			sec.Goals = append(sec.Goals, report.Goal{What: "start to all 256 ready, Go demo", Target: "< 1.5 s",
+				Measured: stats.Ms(float64(cr.StartReady)), Met: report.Judged(cr.StartReady < 1500*time.Millisecond)})
 		}
 	}
 	names := []string{"clusterd master", "PM2 daemon"}
-	svg, perr := linePlot("Resident memory of the supervisor", "workers (log scale)", "RSS after load, MiB",
+	svg, perr := report.LinePlot("Resident memory of the supervisor", "workers (log scale)", "RSS after load, MiB",
 		names, xs, rss)
 	if perr == nil {
-		sec.plots = append(sec.plots, plotFile{"master-rss", "Scenario 7: RSS of clusterd's master and PM2's daemon by number of workers", svg})
+		sec.Plots = append(sec.Plots, report.Plot{Name: "master-rss", Caption: "Scenario 7: RSS of clusterd's master and PM2's daemon by number of workers", SVG: svg})
 	}
 	return sec, errors.Join(append(errs, perr)...)
 }

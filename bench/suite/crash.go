@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -42,8 +43,8 @@ type crashPair struct {
 	free, crashes server
 }
 
-func (s *suite) crashProne(ctx context.Context) (*section, error) {
-	sec := &section{}
+func (s *suite) crashProne(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
 	crashEnv := []string{fmt.Sprintf("CRASH_RATE=%g", crashRate)}
 	pairs := []crashPair{
 		{"clusterd, Go demo",
@@ -63,7 +64,7 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 	for _, p := range pairs {
 		servers = append(servers, p.free, p.crashes)
 	}
-	sec.printf("Each request kills its worker with probability %g (`clusterd demo --crash-rate %g`; "+
+	sec.Printf("Each request kills its worker with probability %g (`clusterd demo --crash-rate %g`; "+
 		"`CRASH_RATE=%g` for the Node server), two workers, 64 keep-alive connections, %d rounds, "+
 		"the six servers interleaved. In each round every server gets %v of wrk (goodput: its "+
 		"responses per second; the load of issue 6's goal) and then %v of bench/load (which "+
@@ -107,7 +108,7 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = runs
+	sec.Raw = runs
 
 	var rows [][]string
 	var names []string
@@ -135,29 +136,29 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 		names = append(names, p.manager)
 		series[p.manager] = []stats.Spread{rw, r}
 		if p.manager == "clusterd, Go demo" {
-			sec.goals = append(sec.goals, goal{What: "goodput with --crash-rate 0.001 / crash-free, Go demo, under wrk",
-				Target: "well over 0.5", Measured: rw.Format("%.2f"), Met: judged(rw.Median > 0.5)})
+			sec.Goals = append(sec.Goals, report.Goal{What: "goodput with --crash-rate 0.001 / crash-free, Go demo, under wrk",
+				Target: "well over 0.5", Measured: rw.Format("%.2f"), Met: report.Judged(rw.Median > 0.5)})
 		} else {
-			sec.goals = append(sec.goals, goal{What: "goodput crash-prone / crash-free under wrk, " + p.manager,
+			sec.Goals = append(sec.Goals, report.Goal{What: "goodput crash-prone / crash-free under wrk, " + p.manager,
 				Target: "(reported)", Measured: rw.Format("%.2f")})
 		}
 	}
-	sec.table([]string{"Manager and server", "Goodput, crash-prone / crash-free (wrk)",
+	sec.Table([]string{"Manager and server", "Goodput, crash-prone / crash-free (wrk)",
 		"Goodput, crash-prone / crash-free (bench/load)", "Crash-prone goodput / PM2's crash-prone goodput (wrk)",
 		"Failed share of issued (crash-prone, bench/load)", "Restarts per second survived",
 		"Share of 10 ms windows with no answer"}, rows)
-	sec.printf("Restarts are counted as the worker PIDs that answered beyond the first two. Under clusterd " +
+	sec.Printf("Restarts are counted as the worker PIDs that answered beyond the first two. Under clusterd " +
 		"every failed request is a read error: one the crashing worker had accepted, or one sent on a " +
 		"keep-alive connection it left behind. Under PM2 most are refused connections: Node's cluster " +
 		"primary closes its listening socket while no worker is left, so new connections are refused " +
 		"instead of waiting for the replacement, as they wait in the shared socket's backlog under " +
 		"clusterd.\n")
-	svg, perr := ratioPlot("Crash-prone server (1 request in 1000 kills its worker)",
+	svg, perr := report.RatioPlot("Crash-prone server (1 request in 1000 kills its worker)",
 		"goodput ÷ the same server's crash-free goodput", []string{"wrk, 64 keep-alive connections",
 			"bench/load, 64 keep-alive connections"},
 		names, series, []float64{0.5})
 	if perr == nil {
-		sec.plots = append(sec.plots, plotFile{"crash", "Scenario 5: goodput kept by a crash-prone server", svg})
+		sec.Plots = append(sec.Plots, report.Plot{Name: "crash", Caption: "Scenario 5: goodput kept by a crash-prone server", SVG: svg})
 	}
 	return sec, errors.Join(err, perr)
 }

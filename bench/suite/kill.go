@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -72,8 +73,8 @@ var killModes = []killMode{
 	{"new connection per request, 32 at a time", 32, false, false},
 }
 
-func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
-	sec := &section{}
+func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
 	const (
 		cdDemo = "clusterd, Go demo"
 		cdNode = "clusterd, Node server"
@@ -86,7 +87,7 @@ func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
 		&clusterdServer{s: s, name: rpDemo, instances: 2, command: []string{s.clusterd, "demo"}, flags: []string{flagReusePort}},
 		&pm2Server{s: s, name: pm2, instances: 2, script: s.nodeScript, flags: pm2NoGiveUp},
 	}
-	sec.printf("Two workers per server. bench/load runs for %v, the suite SIGKILLs one worker (by PID, "+
+	sec.Printf("Two workers per server. bench/load runs for %v, the suite SIGKILLs one worker (by PID, "+
 		"from `clusterd status` or `pm2 jlist`) and the load goes on for %v. Requests are placed in "+
 		"seconds by their start: the **calm second** is the last one before the kill, the **second "+
 		"after** the first one from the kill on. The figure is the p99 latency of requests on new "+
@@ -129,7 +130,7 @@ func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = trials
+	sec.Raw = trials
 
 	var rows [][]string
 	for _, srv := range servers {
@@ -170,17 +171,17 @@ func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
 				fmt.Sprint(refused), fmt.Sprint(reset), fmt.Sprint(inFlight), failedCell(fromKill), fmt.Sprint(timeout),
 				fmt.Sprint(unanswered), fmt.Sprint(issued)})
 			if !m.keep && strings.HasPrefix(srv.label(), "clusterd") {
-				sec.goals = append(sec.goals,
-					goal{What: "new-connection p99, second after a kill -9 ÷ calm second, " + srv.label() + ", connection-close",
-						Target: "≤ 2", Measured: rs.Format("%.2f"), Met: judged(rs.N > 0 && rs.Median <= 2)},
-					goal{What: "refused + reset of new connections after a kill -9, " + srv.label() + ", connection-close",
+				sec.Goals = append(sec.Goals,
+					report.Goal{What: "new-connection p99, second after a kill -9 ÷ calm second, " + srv.label() + ", connection-close",
+						Target: "≤ 2", Measured: rs.Format("%.2f"), Met: report.Judged(rs.N > 0 && rs.Median <= 2)},
+					report.Goal{What: "refused + reset of new connections after a kill -9, " + srv.label() + ", connection-close",
 						Target: "0", Measured: fmt.Sprintf("%d refused, %d reset (and %d reset lost with the worker)",
 							fromKill[load.FailConnect], fromKill[load.FailRead]+fromKill[load.FailWrite], inFlight),
-						Met: judged(fromKill[load.FailConnect]+fromKill[load.FailRead]+fromKill[load.FailWrite] == 0)})
+						Met: report.Judged(fromKill[load.FailConnect]+fromKill[load.FailRead]+fromKill[load.FailWrite] == 0)})
 			}
 		}
 	}
-	sec.table([]string{"Server", "Load", "Trials", "New-connection p99, second after ÷ calm second",
+	sec.Table([]string{"Server", "Load", "Trials", "New-connection p99, second after ÷ calm second",
 		"p99 calm second", "p99 second after", "Refused", "Reset", "Reset lost with the worker",
 		"Failed on new connections once the worker was gone", "Timed out", "Unanswered", "Requests issued"}, rows)
 	return sec, err

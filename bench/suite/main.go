@@ -17,7 +17,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +30,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/clusterd/clusterd/bench/report"
 )
 
 // profile sizes every scenario; quick proves the suite works, full is what gets committed.
@@ -106,7 +107,7 @@ type suite struct {
 type scenario struct {
 	id    string
 	title string
-	run   func(s *suite, ctx context.Context) (*section, error)
+	run   func(s *suite, ctx context.Context) (*report.Section, error)
 }
 
 var scenarios = []scenario{
@@ -267,8 +268,9 @@ func (s *suite) runAll(ctx context.Context, only, out string) (failed bool) {
 			want[id] = true
 		}
 	}
-	rep := &report{date: time.Now().Format("2006-01-02"), prof: s.prof, started: time.Now()}
-	rep.env = s.environment(ctx)
+	rep := &report.Report{Date: time.Now().Format("2006-01-02"), ProfileName: s.prof.Name, Profile: s.prof,
+		Started: time.Now()}
+	rep.Env = s.environment(ctx)
 	for _, sc := range scenarios {
 		if len(want) > 0 && !want[sc.id] {
 			continue
@@ -278,23 +280,24 @@ func (s *suite) runAll(ctx context.Context, only, out string) (failed bool) {
 		start := time.Now()
 		sec, err := sc.run(s, ctx)
 		if sec == nil {
-			sec = &section{}
+			sec = &report.Section{}
 		}
-		sec.id, sec.title, sec.took, sec.busyBefore = sc.id, sc.title, time.Since(start), busy
+		sec.ID, sec.Title, sec.Took, sec.BusyBefore = sc.id, sc.title, time.Since(start), busy
+		sec.Busy = busy >= quietThreshold
 		if err != nil {
 			failed = true
-			sec.err = err.Error()
+			sec.Err = err.Error()
 			logf("scenario %s FAILED: %v", sc.id, err)
 		}
 		s.procs.stopAll(stopGrace) // nothing of one scenario may run into the next
-		rep.sections = append(rep.sections, sec)
-		logf("scenario %s done in %v", sc.id, sec.took.Round(time.Second))
+		rep.Sections = append(rep.Sections, sec)
+		logf("scenario %s done in %v", sc.id, sec.Took.Round(time.Second))
 		if ctx.Err() != nil {
 			failed = true
 			break
 		}
 	}
-	paths, err := rep.write(out)
+	paths, err := rep.Write(out)
 	if err != nil {
 		logf("writing the report: %v", err)
 		return true
@@ -302,9 +305,9 @@ func (s *suite) runAll(ctx context.Context, only, out string) (failed bool) {
 	for _, p := range paths {
 		logf("wrote %s", p)
 	}
-	for _, sec := range rep.sections {
-		for _, g := range sec.goals {
-			logf("goal %-48s %-28s %s", g.What, g.Measured, g.verdict())
+	for _, sec := range rep.Sections {
+		for _, g := range sec.Goals {
+			logf("goal %-48s %-28s %s", g.What, g.Measured, g.Verdict())
 		}
 	}
 	return failed
@@ -363,13 +366,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// writeJSON writes v indented, for the raw data that goes beside the report.
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -75,8 +76,8 @@ type reloadRun struct {
 // than any real one, and each reload starts from balanced workers.
 const reloadGap = 200 * time.Millisecond
 
-func (s *suite) reloadUnderLoad(ctx context.Context) (*section, error) {
-	sec := &section{}
+func (s *suite) reloadUnderLoad(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
 	const (
 		cdDemo = "clusterd, Go demo"
 		cdNode = "clusterd, Node server"
@@ -88,7 +89,7 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*section, error) {
 		&pm2Server{s: s, name: pm2, instances: 2, script: s.nodeScript},
 	}
 	modes := []loadMode{keepAliveMode, newConnMode}
-	sec.printf("Two workers each; %d reloads in a row (one every %v after the previous one returned) "+
+	sec.Printf("Two workers each; %d reloads in a row (one every %v after the previous one returned) "+
 		"while bench/load sends requests, %d round(s) per server and load, servers interleaved. "+
 		"clusterd reloads with `clusterd reload` (`--wait-ready`: a new worker must send READY=1 "+
 		"before an old one gets SIGTERM); PM2 with `pm2 reload` of an app started with "+
@@ -121,7 +122,7 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*section, error) {
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = runs
+	sec.Raw = runs
 
 	var rows [][]string
 	for _, srv := range servers {
@@ -170,19 +171,19 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*section, error) {
 				fmt.Sprintf("%.1f ppm", 1e6*float64(failedTotal+unanswered)/float64(issued)),
 				stats.SpreadOfDurations(times).Ms()})
 			if strings.HasPrefix(srv.label(), "clusterd") {
-				sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed + unanswered over %d reloads, %s, %s", reloads, srv.label(), m.Name),
+				sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("failed + unanswered over %d reloads, %s, %s", reloads, srv.label(), m.Name),
 					Target: "0", Measured: fmt.Sprintf("%d of %d", failedTotal+unanswered, issued),
-					Met: judged(failedTotal+unanswered == 0 && len(aborted) == 0)})
+					Met: report.Judged(failedTotal+unanswered == 0 && len(aborted) == 0)})
 			}
 			for k, e := range firstErr {
-				sec.printf("- %s, %s: first %s error: `%s`\n", srv.label(), m.Name, k, e)
+				sec.Printf("- %s, %s: first %s error: `%s`\n", srv.label(), m.Name, k, e)
 			}
 			for _, a := range aborted {
-				sec.printf("- %s, %s: a reload failed: `%s`\n", srv.label(), m.Name, strings.ReplaceAll(a, "\n", " "))
+				sec.Printf("- %s, %s: a reload failed: `%s`\n", srv.label(), m.Name, strings.ReplaceAll(a, "\n", " "))
 			}
 		}
 	}
-	sec.table([]string{"Server", "Load", "Reloads succeeded", "Requests issued", "Failed", "Unanswered",
+	sec.Table([]string{"Server", "Load", "Reloads succeeded", "Requests issued", "Failed", "Unanswered",
 		"Lost per million", "Reload took, median (min–max)"}, rows)
 	// How long a reload of the same Node server takes under each manager, same run.
 	for _, m := range modes {
@@ -200,7 +201,7 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*section, error) {
 		}
 		if len(cd) > 0 && len(pm) > 0 {
 			r := float64(stats.Percentile(cd, 50)) / float64(stats.Percentile(pm, 50))
-			sec.goals = append(sec.goals, goal{What: "reload time of the Node server, clusterd / PM2, " + m.Name,
+			sec.Goals = append(sec.Goals, report.Goal{What: "reload time of the Node server, clusterd / PM2, " + m.Name,
 				Target: "(reported)", Measured: fmt.Sprintf("%.2f (medians of %d and %d reloads)", r, len(cd), len(pm))})
 		}
 	}

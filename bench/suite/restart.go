@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clusterd/clusterd/bench/report"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -139,8 +140,8 @@ type restartResult struct {
 // as crashed after READY, not as a failed start; see pm2NoGiveUp for PM2).
 const trialGap = 150 * time.Millisecond
 
-func (s *suite) restartLatency(ctx context.Context) (*section, error) {
-	sec := &section{}
+func (s *suite) restartLatency(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
 	const (
 		cdDemo = "clusterd, Go demo"
 		cdNode = "clusterd, Node server"
@@ -152,7 +153,7 @@ func (s *suite) restartLatency(ctx context.Context) (*section, error) {
 		&clusterdServer{s: s, name: cdNode, instances: 1, command: []string{s.node, s.nodeScript}},
 		&pm2Server{s: s, name: pm2, instances: 1, script: s.nodeScript, flags: pm2NoGiveUp},
 	}
-	sec.printf("One worker per server (so the only PID that can answer after the kill is the "+
+	sec.Printf("One worker per server (so the only PID that can answer after the kill is the "+
 		"replacement). A trial asks which PID answers, SIGKILLs it, and times until a request on a "+
 		"new connection is answered by a different PID: the figure includes the fork, exec and "+
 		"start-up of the new worker and its first answer. Probes start every %v, each on its own "+
@@ -201,7 +202,7 @@ func (s *suite) restartLatency(ctx context.Context) (*section, error) {
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = results
+	sec.Raw = results
 
 	ms := func(d time.Duration) string { return stats.Ms(float64(d)) }
 	var rows [][]string
@@ -227,26 +228,26 @@ func (s *suite) restartLatency(ctx context.Context) (*section, error) {
 			samples[label] = append(samples[label], float64(d)/1e6)
 		}
 	}
-	sec.table([]string{"Server", "Trials", "min", "p50", "p90", "p99", "max", "p50 / PM2's p50",
+	sec.Table([]string{"Server", "Trials", "min", "p50", "p90", "p99", "max", "p50 / PM2's p50",
 		"p99 / PM2's p99", "Probes that failed"}, rows)
 	if r := results[cdDemo]; len(r.Times) > 0 {
 		p50 := stats.Percentile(r.Times, 50)
-		sec.goals = append(sec.goals, goal{What: "restart latency p50, Go demo", Target: "≤ 5 ms",
-			Measured: ms(p50), Met: judged(p50 <= 5*time.Millisecond)})
+		sec.Goals = append(sec.Goals, report.Goal{What: "restart latency p50, Go demo", Target: "≤ 5 ms",
+			Measured: ms(p50), Met: report.Judged(p50 <= 5*time.Millisecond)})
 	}
 	if r, b := results[cdDemo], results[bare]; len(r.Times) > 0 && len(b.Times) > 0 {
 		ratio := float64(stats.Percentile(r.Times, 50)) / float64(stats.Percentile(b.Times, 50))
-		sec.goals = append(sec.goals, goal{What: "restart latency p50, Go demo / bare fork+exec to first answer (same run)",
-			Target: "≤ 1.15", Measured: fmt.Sprintf("%.2f", ratio), Met: judged(ratio <= 1.15)})
+		sec.Goals = append(sec.Goals, report.Goal{What: "restart latency p50, Go demo / bare fork+exec to first answer (same run)",
+			Target: "≤ 1.15", Measured: fmt.Sprintf("%.2f", ratio), Met: report.Judged(ratio <= 1.15)})
 	}
 	if r := results[cdNode]; len(r.Times) > 0 && pm2p50 > 0 {
-		sec.goals = append(sec.goals, goal{What: "restart latency p50, Node server, clusterd / PM2",
+		sec.Goals = append(sec.Goals, report.Goal{What: "restart latency p50, Node server, clusterd / PM2",
 			Target: "(reported)", Measured: fmt.Sprintf("%.2f", float64(stats.Percentile(r.Times, 50))/float64(pm2p50))})
 	}
-	svg, perr := cdfPlot("Time from SIGKILL of the only worker to the first answer of its replacement",
+	svg, perr := report.CDFPlot("Time from SIGKILL of the only worker to the first answer of its replacement",
 		"milliseconds (log scale)", names, samples)
 	if perr == nil {
-		sec.plots = append(sec.plots, plotFile{"restart", "Scenario 6: restart latency, distribution over the trials", svg})
+		sec.Plots = append(sec.Plots, report.Plot{Name: "restart", Caption: "Scenario 6: restart latency, distribution over the trials", SVG: svg})
 	}
 	return sec, errors.Join(err, perr)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
 )
 
 // Scenario 11: `clusterd scale 4` / `clusterd scale 2`, over and over, under connection-close
@@ -89,8 +90,8 @@ type scaleRun struct {
 // is in use when a slot goes away.
 var scaleLoad = loadMode{"new connection per request, 32 at a time", 32, false}
 
-func (s *suite) scaleCycles(ctx context.Context) (*section, error) {
-	sec := &section{}
+func (s *suite) scaleCycles(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
 	const (
 		cdDefault = "clusterd, Go demo (default sockets)"
 		cdReuse   = "clusterd " + flagReusePort + ", Go demo (control)"
@@ -100,7 +101,7 @@ func (s *suite) scaleCycles(ctx context.Context) (*section, error) {
 		{s: s, name: cdReuse, instances: 2, command: []string{s.clusterd, "demo"}, flags: []string{flagReusePort}},
 	}
 	migrate := sysctlValue("net.ipv4.tcp_migrate_req")
-	sec.printf("`clusterd -i 2 -- clusterd demo`, then %d cycles of `clusterd scale 4` and `clusterd scale 2` "+
+	sec.Printf("`clusterd -i 2 -- clusterd demo`, then %d cycles of `clusterd scale 4` and `clusterd scale 2` "+
 		"(each waits until exactly that many workers are ready, the surplus ones drained and gone) while "+
 		"bench/load sends requests, %s; %d round(s) per server, servers taking turns. Right after each "+
 		"series the same load runs as long again without scaling, a baseline for what else the "+
@@ -153,7 +154,7 @@ func (s *suite) scaleCycles(ctx context.Context) (*section, error) {
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = map[string]any{"tcp_migrate_req": migrate, "socket_modes": modes, "runs": runs}
+	sec.Raw = map[string]any{"tcp_migrate_req": migrate, "socket_modes": modes, "runs": runs}
 
 	var rows [][]string
 	for _, c := range servers {
@@ -203,24 +204,24 @@ func (s *suite) scaleCycles(ctx context.Context) (*section, error) {
 			}
 			rows = append(rows, row)
 			for _, k := range slices.Sorted(maps.Keys(firstErr)) {
-				sec.printf("- %s, %s: first %s error: `%s`\n", c.name, what, k, firstErr[k])
+				sec.Printf("- %s, %s: first %s error: `%s`\n", c.name, what, k, firstErr[k])
 			}
 			for _, f := range failures {
-				sec.printf("- %s: a scale failed: `%s`\n", c.name, strings.ReplaceAll(f, "\n", " "))
+				sec.Printf("- %s: a scale failed: `%s`\n", c.name, strings.ReplaceAll(f, "\n", " "))
 			}
 			if scaling {
-				target, met := "0", judged(res.FailedTotal()+res.Unanswered == 0 && len(failures) == 0)
+				target, met := "0", report.Judged(res.FailedTotal()+res.Unanswered == 0 && len(failures) == 0)
 				if c.name == cdReuse {
 					target, met = "(control; resets expected unless tcp_migrate_req=1)", nil
 				}
-				sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed + unanswered over %d scale cycles, %s", cycles, c.name),
+				sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("failed + unanswered over %d scale cycles, %s", cycles, c.name),
 					Target: target, Measured: fmt.Sprintf("%d of %d (%d reset); ListenDrops %d, ListenOverflows %d, TCPAbortOnClose %d",
 						res.FailedTotal()+res.Unanswered, res.Issued, reset, counters["ListenDrops"], counters["ListenOverflows"],
 						counters["TCPAbortOnClose"]), Met: met})
 			}
 		}
 	}
-	sec.table(append([]string{"Server", "Socket mode (`clusterd status`)", "Run", "Requests issued", "Failed",
+	sec.Table(append([]string{"Server", "Socket mode (`clusterd status`)", "Run", "Requests issued", "Failed",
 		"Reset (read or write)", "Failed per scale-down", "Unanswered"}, deltaHeaders()...), rows)
 	return sec, err
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
 )
 
 // soakLoad is light background load during the soak: a new connection per request, so a
@@ -52,14 +53,14 @@ type soakPoint struct {
 // worker.
 const crashGap = 20 * time.Millisecond
 
-func (s *suite) soak(ctx context.Context) (*section, error) {
-	sec := &section{}
+func (s *suite) soak(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
 	// GOTRACEBACK=all: SIGQUIT then dumps every goroutine of the master, the one way to
 	// count them from outside.
 	env := []string{"GOTRACEBACK=all"}
 	srv := &clusterdServer{s: s, name: "clusterd soak", instances: 2, command: []string{s.clusterd, "demo"}, env: env}
 	ref := &clusterdServer{s: s, name: "clusterd soak reference", instances: 2, command: []string{s.clusterd, "demo"}, env: env}
-	sec.printf("`clusterd -i 2 --wait-ready -- clusterd demo` under light background load from bench/load "+
+	sec.Printf("`clusterd -i 2 --wait-ready -- clusterd demo` under light background load from bench/load "+
 		"(%s): first %d reloads in a row, then %d worker crashes (one `GET /crash` at a time, on its own "+
 		"connection, %v apart: the worker that accepts it exits without answering and the master "+
 		"re-forks it). The master's open fds, RSS and threads are read from /proc before, during and "+
@@ -165,7 +166,7 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 		return err
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = res
+	sec.Raw = res
 
 	var rows [][]string
 	for _, at := range slices.Sorted(maps.Keys(res.Samples)) {
@@ -173,9 +174,9 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 		rows = append(rows, []string{at[2:], fmt.Sprint(smp.FDs), fmt.Sprintf("%.2f MiB", float64(smp.RSS)/(1<<20)),
 			fmt.Sprint(smp.Threads), fmt.Sprintf("%.0f ms", float64(smp.CPU)/1e6)})
 	}
-	sec.table([]string{"Master", "Open fds", "RSS", "Threads", "CPU time so far"}, rows)
+	sec.Table([]string{"Master", "Open fds", "RSS", "Threads", "CPU time so far"}, rows)
 	if res.Goroutines > 0 {
-		sec.printf("Goroutines of the master at the end: %d; of a fresh master after the same warm-up: %d.\n",
+		sec.Printf("Goroutines of the master at the end: %d; of a fresh master after the same warm-up: %d.\n",
 			res.Goroutines, res.RefGoroutine)
 	}
 	failures := func(r load.Result) string {
@@ -188,20 +189,20 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 		}
 		return fmt.Sprintf("%d (%s)", r.FailedTotal(), strings.Join(parts, ", "))
 	}
-	sec.table([]string{"Phase", "Events", "Background requests issued", "Failed", "Unanswered"}, [][]string{
+	sec.Table([]string{"Phase", "Events", "Background requests issued", "Failed", "Unanswered"}, [][]string{
 		{"reloads", fmt.Sprintf("%d reloads, %d failed", res.Reloads, len(res.ReloadErrors)),
 			fmt.Sprint(res.ReloadLoad.Issued), failures(res.ReloadLoad), fmt.Sprint(res.ReloadLoad.Unanswered)},
 		{"crashes", fmt.Sprintf("%d crashes in %v (%d /crash requests answered instead)", res.Crashes,
 			res.CrashTook.Round(100*time.Millisecond), res.CrashAnswers),
 			fmt.Sprint(res.CrashLoad.Issued), failures(res.CrashLoad), fmt.Sprint(res.CrashLoad.Unanswered)},
 	})
-	sec.printf("After the crashes `clusterd status` counts %d restarts and %d errored slots.\n", res.Restarts, res.Errored)
+	sec.Printf("After the crashes `clusterd status` counts %d restarts and %d errored slots.\n", res.Restarts, res.Errored)
 	for _, e := range res.ReloadErrors {
-		sec.printf("- reload failed: `%s`\n", strings.ReplaceAll(e, "\n", " "))
+		sec.Printf("- reload failed: `%s`\n", strings.ReplaceAll(e, "\n", " "))
 	}
 	for _, r := range []load.Result{res.ReloadLoad, res.CrashLoad} {
 		for k, e := range r.FirstError {
-			sec.printf("- first %s error: `%s`\n", k, e)
+			sec.Printf("- first %s error: `%s`\n", k, e)
 		}
 	}
 	s.soakGoals(sec, &res)
@@ -212,10 +213,10 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 			ys = append(ys, float64(p.RSS)/(1<<20))
 		}
 		name := "clusterd master"
-		svg, perr := eventPlot(fmt.Sprintf("Master RSS over %d reloads, then %d crashes", res.Reloads, res.Crashes),
+		svg, perr := report.EventPlot(fmt.Sprintf("Master RSS over %d reloads, then %d crashes", res.Reloads, res.Crashes),
 			"reloads, then reloads + crashes", "RSS, MiB", name, xs, ys, float64(res.Reloads))
 		if perr == nil {
-			sec.plots = append(sec.plots, plotFile{"soak-rss", "Scenario 8: the master's RSS during the soak", svg})
+			sec.Plots = append(sec.Plots, report.Plot{Name: "soak-rss", Caption: "Scenario 8: the master's RSS during the soak", SVG: svg})
 		}
 		err = errors.Join(err, perr)
 	}
@@ -223,37 +224,37 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 }
 
 // soakGoals judges the soak against issue 6.
-func (s *suite) soakGoals(sec *section, res *soakResult) {
+func (s *suite) soakGoals(sec *report.Section, res *soakResult) {
 	before, afterR, after := res.Samples["1 before"], res.Samples["2 after reloads"], res.Samples["3 after crashes"]
 	if after.FDs > 0 && afterR.FDs > 0 {
 		grew := after.FDs > before.FDs || afterR.FDs > before.FDs || after.Threads > before.Threads+2
-		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("master fds and threads after %d reloads and %d crashes", res.Reloads, res.Crashes),
+		sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("master fds and threads after %d reloads and %d crashes", res.Reloads, res.Crashes),
 			Target: "no growth", Measured: fmt.Sprintf("fds %d → %d → %d, threads %d → %d → %d", before.FDs, afterR.FDs, after.FDs,
-				before.Threads, afterR.Threads, after.Threads), Met: judged(!grew)})
+				before.Threads, afterR.Threads, after.Threads), Met: report.Judged(!grew)})
 	}
 	if res.Goroutines > 0 {
-		sec.goals = append(sec.goals, goal{What: "master goroutines after the soak, vs a fresh master", Target: "no growth",
-			Measured: fmt.Sprintf("%d vs %d", res.Goroutines, res.RefGoroutine), Met: judged(res.Goroutines <= res.RefGoroutine+2)})
+		sec.Goals = append(sec.Goals, report.Goal{What: "master goroutines after the soak, vs a fresh master", Target: "no growth",
+			Measured: fmt.Sprintf("%d vs %d", res.Goroutines, res.RefGoroutine), Met: report.Judged(res.Goroutines <= res.RefGoroutine+2)})
 	}
 	// A Go heap grows to a steady size before it stops growing; judge the second half of
 	// the soak, and show the whole of it.
 	if n := len(res.Trajectory); n >= 4 {
 		mid, last := res.Trajectory[n/2], res.Trajectory[n-1]
 		mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
-		sec.goals = append(sec.goals, goal{What: "master RSS, second half of the soak", Target: "no growth (< 1 MiB)",
+		sec.Goals = append(sec.Goals, report.Goal{What: "master RSS, second half of the soak", Target: "no growth (< 1 MiB)",
 			Measured: fmt.Sprintf("%.1f → %.1f MiB (%.1f at the start)", mib(mid.RSS), mib(last.RSS), mib(res.Trajectory[0].RSS)),
-			Met:      judged(last.RSS < mid.RSS+1<<20)})
+			Met:      report.Judged(last.RSS < mid.RSS+1<<20)})
 	}
 	if res.ReloadLoad.Issued > 0 {
 		lost := res.ReloadLoad.FailedTotal() + res.ReloadLoad.Unanswered
-		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed requests during %d reloads (soak)", res.Reloads), Target: "0",
-			Measured: fmt.Sprintf("%d of %d", lost, res.ReloadLoad.Issued), Met: judged(lost == 0 && len(res.ReloadErrors) == 0)})
+		sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("failed requests during %d reloads (soak)", res.Reloads), Target: "0",
+			Measured: fmt.Sprintf("%d of %d", lost, res.ReloadLoad.Issued), Met: report.Judged(lost == 0 && len(res.ReloadErrors) == 0)})
 	}
 	if res.CrashLoad.Issued > 0 {
 		other := res.CrashLoad.FailedTotal() - res.CrashLoad.Failed[load.FailRead] + res.CrashLoad.Unanswered
-		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failures other than the crashing worker's own, %d crashes", res.Crashes),
+		sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("failures other than the crashing worker's own, %d crashes", res.Crashes),
 			Target: "0", Measured: fmt.Sprintf("%d (and %d read errors: requests the crashing worker had accepted)",
-				other, res.CrashLoad.Failed[load.FailRead]), Met: judged(other == 0 && res.Errored == 0)})
+				other, res.CrashLoad.Failed[load.FailRead]), Met: report.Judged(other == 0 && res.Errored == 0)})
 	}
 }
 

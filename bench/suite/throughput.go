@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/clusterd/clusterd/bench/report"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -125,8 +126,8 @@ func (t throughput) errorNotes(loads []wrkLoad) []string {
 
 // ---- scenario 1 -----------------------------------------------------------------------
 
-func (s *suite) overhead(ctx context.Context) (*section, error) {
-	sec := &section{}
+func (s *suite) overhead(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
 	demo := []string{s.clusterd, "demo"}
 	const (
 		cd        = "clusterd -i 2"
@@ -145,7 +146,7 @@ func (s *suite) overhead(ctx context.Context) (*section, error) {
 		&clusterdServer{s: s, name: cdAllCPUs, instances: 2, command: demo, env: []string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}},
 	}
 	loads := []wrkLoad{keepAlive64, keepAlive256, newConn64}
-	sec.printf("`clusterd -i 2 --wait-ready -- clusterd demo` against the physical limit of its design: "+
+	sec.Printf("`clusterd -i 2 --wait-ready -- clusterd demo` against the physical limit of its design: "+
 		"two bare `clusterd demo` processes that inherit one listening socket from the suite "+
 		"(fd 3 with LISTEN_FDS/LISTEN_PID, exactly what clusterd's workers get, but no master at "+
 		"all). Also one bare process listening by itself, the bare pair with `GOMAXPROCS=1` "+
@@ -160,7 +161,7 @@ func (s *suite) overhead(ctx context.Context) (*section, error) {
 	}
 	res, err := s.sideBySide(ctx, servers, loads)
 	err = errors.Join(err, stop())
-	sec.raw = res
+	sec.Raw = res
 	if res == nil {
 		return sec, err
 	}
@@ -182,21 +183,21 @@ func (s *suite) overhead(ctx context.Context) (*section, error) {
 		series[cd] = append(series[cd], overheadRatio)
 		series[single] = append(series[single], res.ratios(l.Name, single, pair, rps))
 		series[pairGMP] = append(series[pairGMP], res.ratios(l.Name, pairGMP, pair, rps))
-		sec.goals = append(sec.goals, goal{
+		sec.Goals = append(sec.Goals, report.Goal{
 			What: "clusterd / bare pair, " + l.Name, Target: "≥ 0.98",
-			Measured: overheadRatio.Format("%.3f"), Met: judged(overheadRatio.Median >= 0.98)})
+			Measured: overheadRatio.Format("%.3f"), Met: report.Judged(overheadRatio.Median >= 0.98)})
 	}
-	sec.table([]string{"Load", "clusterd / bare pair (req/s)", "clusterd / bare pair (p99 latency, lower is better)",
+	sec.Table([]string{"Load", "clusterd / bare pair (req/s)", "clusterd / bare pair (p99 latency, lower is better)",
 		"one bare process / bare pair (req/s)", "bare pair GOMAXPROCS=1 / default (req/s)",
 		"clusterd / bare pair GOMAXPROCS=1 (req/s)", "clusterd GOMAXPROCS=all CPUs / bare pair (req/s)"}, rows)
-	sec.printf("For scale only, median req/s of this run:\n")
-	sec.table([]string{"Load", pair, cd, single, pairGMP}, scale)
-	sec.printf("%s\n", res.errorSummary(loads))
-	svg, perr := ratioPlot("Throughput relative to two bare processes sharing one socket",
+	sec.Printf("For scale only, median req/s of this run:\n")
+	sec.Table([]string{"Load", pair, cd, single, pairGMP}, scale)
+	sec.Printf("%s\n", res.errorSummary(loads))
+	svg, perr := report.RatioPlot("Throughput relative to two bare processes sharing one socket",
 		"req/s ÷ bare pair's req/s (same round)", loadNames(loads),
 		[]string{cd, single, pairGMP}, series, []float64{1, 0.98})
 	if perr == nil {
-		sec.plots = append(sec.plots, plotFile{"overhead", "Scenario 1: throughput relative to the bare pair", svg})
+		sec.Plots = append(sec.Plots, report.Plot{Name: "overhead", Caption: "Scenario 1: throughput relative to the bare pair", SVG: svg})
 	}
 	return sec, errors.Join(err, perr)
 }
@@ -211,8 +212,8 @@ func loadNames(loads []wrkLoad) []string {
 
 // ---- scenario 2 -----------------------------------------------------------------------
 
-func (s *suite) managers(ctx context.Context) (*section, error) {
-	sec := &section{}
+func (s *suite) managers(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
 	n := runtime.NumCPU()
 	cdName := fmt.Sprintf("clusterd -i max (%d)", n)
 	rpName := fmt.Sprintf("clusterd -i max --reuseport (%d)", n)
@@ -228,7 +229,7 @@ func (s *suite) managers(ctx context.Context) (*section, error) {
 			env: []string{"HOST={host}", "PORT={port}", fmt.Sprintf("WORKERS=%d", n)}},
 	}
 	loads := []wrkLoad{keepAlive64, keepAlive256, newConn64}
-	sec.printf("One Node HTTP server, [examples/node/server.js](../../examples/node/server.js) "+
+	sec.Printf("One Node HTTP server, [examples/node/server.js](../../examples/node/server.js) "+
 		"(PM2-style: `process.send('ready')`; under clusterd it serves the inherited fd 3 and "+
 		"writes READY=1 to NOTIFY_FD), run with %d workers by clusterd (workers share the socket, "+
 		"no master in the data path), by `pm2 start -i max --wait-ready` (cluster mode: PM2's "+
@@ -245,7 +246,7 @@ func (s *suite) managers(ctx context.Context) (*section, error) {
 	}
 	res, err := s.sideBySide(ctx, servers, loads)
 	err = errors.Join(err, stop())
-	sec.raw = res
+	sec.Raw = res
 	if res == nil {
 		return sec, err
 	}
@@ -263,22 +264,22 @@ func (s *suite) managers(ctx context.Context) (*section, error) {
 		series[cdName] = append(series[cdName], cdRatio)
 		series[rpName] = append(series[rpName], rpRatio)
 		series[clusterName] = append(series[clusterName], res.ratios(l.Name, clusterName, pm2Name, rps))
-		sec.goals = append(sec.goals, goal{What: "clusterd / PM2, Node server, " + l.Name, Target: "≥ 1.3",
-			Measured: cdRatio.Format("%.2f"), Met: judged(cdRatio.Median >= 1.3)})
-		sec.goals = append(sec.goals, goal{What: "clusterd --reuseport / PM2, Node server, " + l.Name, Target: "≥ 1.3",
-			Measured: rpRatio.Format("%.2f"), Met: judged(rpRatio.Median >= 1.3)})
+		sec.Goals = append(sec.Goals, report.Goal{What: "clusterd / PM2, Node server, " + l.Name, Target: "≥ 1.3",
+			Measured: cdRatio.Format("%.2f"), Met: report.Judged(cdRatio.Median >= 1.3)})
+		sec.Goals = append(sec.Goals, report.Goal{What: "clusterd --reuseport / PM2, Node server, " + l.Name, Target: "≥ 1.3",
+			Measured: rpRatio.Format("%.2f"), Met: report.Judged(rpRatio.Median >= 1.3)})
 	}
-	sec.table([]string{"Load", "clusterd / PM2 (req/s)", "clusterd / PM2 (p99 latency, lower is better)",
+	sec.Table([]string{"Load", "clusterd / PM2 (req/s)", "clusterd / PM2 (p99 latency, lower is better)",
 		"clusterd --reuseport / PM2 (req/s)", "clusterd --reuseport / PM2 (p99 latency)",
 		"node cluster / PM2 (req/s)", "node cluster / PM2 (p99 latency)"}, rows)
-	sec.printf("For scale only, median req/s of this run:\n")
-	sec.table([]string{"Load", pm2Name, cdName, rpName, clusterName}, scale)
-	sec.printf("%s\n", res.errorSummary(loads))
-	svg, perr := ratioPlot("Same Node server: throughput relative to PM2",
+	sec.Printf("For scale only, median req/s of this run:\n")
+	sec.Table([]string{"Load", pm2Name, cdName, rpName, clusterName}, scale)
+	sec.Printf("%s\n", res.errorSummary(loads))
+	svg, perr := report.RatioPlot("Same Node server: throughput relative to PM2",
 		"req/s ÷ PM2's req/s (same round)", loadNames(loads),
 		[]string{cdName, rpName, clusterName}, series, []float64{1, 1.3})
 	if perr == nil {
-		sec.plots = append(sec.plots, plotFile{"managers", "Scenario 2: the same Node server under clusterd and Node's cluster module, relative to PM2", svg})
+		sec.Plots = append(sec.Plots, report.Plot{Name: "managers", Caption: "Scenario 2: the same Node server under clusterd and Node's cluster module, relative to PM2", SVG: svg})
 	}
 	return sec, errors.Join(err, perr)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -35,11 +36,11 @@ type upgradeRun struct {
 // masterUpgrade is scenario 4: `clusterd upgrade` replaces the master process with the
 // binary on disk (tableflip hands the sockets over) while bench/load sends requests; every
 // request is accounted for, and the listening socket must be the very same one throughout.
-func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
-	sec := &section{}
+func (s *suite) masterUpgrade(ctx context.Context) (*report.Section, error) {
+	sec := &report.Section{}
 	srv := &clusterdServer{s: s, name: "clusterd, Go demo (upgraded)", instances: 2, command: []string{s.clusterd, "demo"}}
 	modes := []loadMode{keepAliveMode, newConnMode}
-	sec.printf("Two `clusterd demo` workers; %d upgrades in a row (`clusterd upgrade`, one every %v "+
+	sec.Printf("Two `clusterd demo` workers; %d upgrades in a row (`clusterd upgrade`, one every %v "+
 		"after the previous one returned) while bench/load sends requests, %d round(s) per load. "+
 		"An upgrade starts the binary on disk as a new master, hands it the listening sockets and the "+
 		"control socket, waits until the new master's own workers are ready, then drains the old "+
@@ -66,7 +67,7 @@ func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = runs
+	sec.Raw = runs
 
 	var rows [][]string
 	for _, m := range modes {
@@ -85,7 +86,7 @@ func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
 			times = append(times, ur.Times...)
 			same = same && ur.SameSocket
 			for _, f := range ur.Failed {
-				sec.printf("- %s: an upgrade failed: `%s`\n", m.Name, strings.ReplaceAll(f, "\n", " "))
+				sec.Printf("- %s: an upgrade failed: `%s`\n", m.Name, strings.ReplaceAll(f, "\n", " "))
 			}
 		}
 		if upgrades == 0 {
@@ -94,11 +95,11 @@ func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
 		rows = append(rows, []string{m.Name, fmt.Sprintf("%d of %d", upgrades-failed, upgrades), fmt.Sprint(issued),
 			fmt.Sprint(lost), fmt.Sprintf("%.1f ppm", 1e6*float64(lost)/float64(max(issued, 1))),
 			fmt.Sprint(same), stats.SpreadOfDurations(times).Ms()})
-		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed + unanswered over %d master upgrades, %s", upgrades, m.Name),
+		sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("failed + unanswered over %d master upgrades, %s", upgrades, m.Name),
 			Target: "0, same listening socket", Measured: fmt.Sprintf("%d of %d, same socket %v", lost, issued, same),
-			Met: judged(lost == 0 && failed == 0 && same)})
+			Met: report.Judged(lost == 0 && failed == 0 && same)})
 	}
-	sec.table([]string{"Load", "Upgrades succeeded", "Requests issued", "Failed + unanswered", "Lost per million",
+	sec.Table([]string{"Load", "Upgrades succeeded", "Requests issued", "Failed + unanswered", "Lost per million",
 		"Same listening socket", "Upgrade took, median (min–max)"}, rows)
 	return sec, err
 }
