@@ -7,75 +7,20 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
 	"github.com/clusterd/clusterd/bench/stats"
-	"github.com/prometheus/procfs"
 )
-
-// procSample is one look at a process in /proc.
-type procSample struct {
-	At          time.Time     `json:"at"`
-	CPU         time.Duration `json:"cpu_ns"` // time on a CPU, summed over its threads (schedstat)
-	CtxSwitches uint64        `json:"ctx_switches"`
-	RSS         uint64        `json:"rss_bytes"`
-	FDs         int           `json:"fds"`
-	Threads     int           `json:"threads"`
-}
-
-// sampleProc reads a process's CPU time to the nanosecond from each thread's schedstat
-// (/proc/PID/stat counts in 10 ms ticks, too coarse to tell "no CPU" from "a little"), its
-// context switches (how often it woke), RSS, open descriptors and threads. A thread that
-// exits between two samples takes its CPU time with it; Go runtimes rarely end threads.
-func sampleProc(pid int) (procSample, error) {
-	smp := procSample{At: time.Now()}
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return smp, err
-	}
-	status, err := p.NewStatus()
-	if err != nil {
-		return smp, err
-	}
-	smp.RSS = status.VmRSS
-	if smp.FDs, err = p.FileDescriptorsLen(); err != nil {
-		return smp, err
-	}
-	threads, err := procfs.AllThreads(pid)
-	if err != nil {
-		return smp, err
-	}
-	smp.Threads = len(threads)
-	for _, t := range threads {
-		if ss, err := t.Schedstat(); err == nil {
-			smp.CPU += time.Duration(ss.RunningNanoseconds)
-		}
-		if ts, err := t.NewStatus(); err == nil {
-			smp.CtxSwitches += ts.VoluntaryCtxtSwitches + ts.NonVoluntaryCtxtSwitches
-		}
-	}
-	return smp, nil
-}
-
-// sampleAll sums CPU time over several processes (the workers); those gone are skipped.
-func sampleAll(pids []int) time.Duration {
-	var cpu time.Duration
-	for _, pid := range pids {
-		if smp, err := sampleProc(pid); err == nil {
-			cpu += smp.CPU
-		}
-	}
-	return cpu
-}
 
 // costRun is one supervisor with n workers.
 type costRun struct {
-	Manager     string        `json:"manager"`
-	Workers     int           `json:"workers"`
-	WorkerKind  string        `json:"worker_kind"`
-	StartReady  time.Duration `json:"start_to_all_ready_ns"`
-	Idle        [2]procSample `json:"idle"`
-	Load        [2]procSample `json:"load"`
-	WorkersCPU  time.Duration `json:"workers_cpu_under_load_ns"`
-	LoadRPS     float64       `json:"load_requests_per_sec"`
+	Manager     string            `json:"manager"`
+	Workers     int               `json:"workers"`
+	WorkerKind  string            `json:"worker_kind"`
+	StartReady  time.Duration     `json:"start_to_all_ready_ns"`
+	Idle        [2]rig.ProcSample `json:"idle"`
+	Load        [2]rig.ProcSample `json:"load"`
+	WorkersCPU  time.Duration     `json:"workers_cpu_under_load_ns"`
+	LoadRPS     float64           `json:"load_requests_per_sec"`
 	LoadErrors  map[string]int64
 	IdleCPU     float64 `json:"idle_cpu_share"`        // of one CPU
 	LoadCPU     float64 `json:"load_cpu_share"`        // of one CPU
@@ -95,65 +40,65 @@ type costRun struct {
 // measureCost starts srv, times it to all ready, and samples its supervisor idle and under
 // connection churn (the load that would wake a master holding the socket in its poller,
 // docs/design.md §4).
-func (s *suite) measureCost(ctx context.Context, srv server, manager, kind string, n int, underLoad bool) (costRun, error) {
+func (s *suite) measureCost(ctx context.Context, srv rig.Server, manager, kind string, n int, underLoad bool) (costRun, error) {
 	cr := costRun{Manager: manager, Workers: n, WorkerKind: kind}
 	start := time.Now()
-	logf("  starting %s", srv.label())
-	if err := srv.start(ctx); err != nil {
-		return cr, errors.Join(err, srv.stop())
+	rig.Logf("  starting %s", srv.Label())
+	if err := srv.Start(ctx); err != nil {
+		return cr, errors.Join(err, srv.Stop())
 	}
 	cr.StartReady = time.Since(start)
-	if c, ok := srv.(*clusterdServer); ok {
-		if t, ok := c.allReadyLogged(); ok {
-			cr.StartReady, cr.Note = t.Sub(c.startedAt), "start to ready from the master's log"
+	if c, ok := srv.(*rig.ClusterdServer); ok {
+		if t, ok := c.AllReadyLogged(); ok {
+			cr.StartReady, cr.Note = t.Sub(c.StartedAt()), "start to ready from the master's log"
 		}
 	}
 	err := func() error {
-		sup := srv.(supervised)
-		pid := sup.supervisorPID()
+		sup := srv.(rig.Supervised)
+		pid := sup.SupervisorPID()
 		time.Sleep(time.Second) // let start-up work (GC, PM2's first metrics) pass
 		var err error
-		if cr.Idle[0], err = sampleProc(pid); err != nil {
+		if cr.Idle[0], err = rig.SampleProc(pid); err != nil {
 			return err
 		}
-		time.Sleep(s.prof.CostWindow)
-		if cr.Idle[1], err = sampleProc(pid); err != nil {
+		time.Sleep(s.Prof.CostWindow)
+		if cr.Idle[1], err = rig.SampleProc(pid); err != nil {
 			return err
 		}
 		if !underLoad {
 			return nil
 		}
-		workers, err := sup.workerPIDs(ctx)
+		workers, err := sup.WorkerPIDs(ctx)
 		if err != nil {
 			return err
 		}
-		w0 := sampleAll(workers)
-		if cr.Load[0], err = sampleProc(pid); err != nil {
+		w0 := rig.SampleAll(workers)
+		if cr.Load[0], err = rig.SampleProc(pid); err != nil {
 			return err
 		}
-		res, err := s.runWrk(ctx, srv.addr(), newConn64, s.prof.CostWindow)
+		res, err := s.RunWrk(ctx, srv.Addr(), rig.NewConn64, s.Prof.CostWindow)
 		if err != nil {
 			return err
 		}
-		if cr.Load[1], err = sampleProc(pid); err != nil {
+		if cr.Load[1], err = rig.SampleProc(pid); err != nil {
 			return err
 		}
-		cr.WorkersCPU = sampleAll(workers) - w0
+		cr.WorkersCPU = rig.SampleAll(workers) - w0
 		cr.LoadRPS, cr.LoadErrors = res.RequestsPerSec, res.Errors
 		time.Sleep(settleAfterLoad)
-		settled, err := sampleProc(pid)
+		settled, err := rig.SampleProc(pid)
 		cr.RSSSettled = settled.RSS
 		return err
 	}()
 	cr.compute()
-	logf("  %s: ready after %v, RSS %.1f MiB, idle CPU %.3f%%, under load %.3f%% of a CPU (%.2f%% of all CPU used)",
-		srv.label(), cr.StartReady.Round(time.Millisecond), float64(cr.RSSAfter)/(1<<20), 100*cr.IdleCPU,
+	rig.Logf("  %s: ready after %v, RSS %.1f MiB, idle CPU %.3f%%, under load %.3f%% of a CPU (%.2f%% of all CPU used)",
+		srv.Label(), cr.StartReady.Round(time.Millisecond), float64(cr.RSSAfter)/(1<<20), 100*cr.IdleCPU,
 		100*cr.LoadCPU, 100*cr.LoadShare)
-	return cr, errors.Join(err, srv.stop())
+	return cr, errors.Join(err, srv.Stop())
 }
 
 func (cr *costRun) compute() {
-	share := func(a, b procSample) (cpu, wakeups float64) {
+	share := func(a, b rig.ProcSample) (cpu, wakeups float64) {
 		secs := b.At.Sub(a.At).Seconds()
 		if secs <= 0 {
 			return 0, 0
@@ -193,13 +138,13 @@ func (s *suite) masterCost(ctx context.Context) (*report.Section, error) {
 		"CPU and as a share of all the CPU that supervisor and workers used under load; wake-ups "+
 		"are its context switches per second. RSS after the load. The tiny worker (`sh -c 'echo "+
 		"READY=1 >&$NOTIFY_FD; exec sleep 3600'`) times the master's own part of a start, without "+
-		"256 Go runtimes starting on 2 cores.\n", s.prof.CostWindow, s.prof.CostWindow)
+		"256 Go runtimes starting on 2 cores.\n", s.Prof.CostWindow, s.Prof.CostWindow)
 
 	var runs []costRun
 	var errs []error
-	for _, n := range s.prof.CostWorkers {
-		srv := &clusterdServer{s: s, name: fmt.Sprintf("clusterd -i %d", n), instances: n,
-			command: []string{s.clusterd, "demo"}}
+	for _, n := range s.Prof.CostWorkers {
+		srv := &rig.ClusterdServer{Rig: s.Rig, Name: fmt.Sprintf("clusterd -i %d", n), Instances: n,
+			Command: []string{s.Clusterd, "demo"}}
 		cr, err := s.measureCost(ctx, srv, "clusterd master", "Go demo", n, true)
 		runs = append(runs, cr)
 		if err != nil {
@@ -207,18 +152,18 @@ func (s *suite) masterCost(ctx context.Context) (*report.Section, error) {
 			break
 		}
 	}
-	if last := s.prof.CostWorkers[len(s.prof.CostWorkers)-1]; ctx.Err() == nil {
-		srv := &clusterdServer{s: s, name: fmt.Sprintf("clusterd -i %d tiny", last), instances: last,
-			command: tinyWorker}
+	if last := s.Prof.CostWorkers[len(s.Prof.CostWorkers)-1]; ctx.Err() == nil {
+		srv := &rig.ClusterdServer{Rig: s.Rig, Name: fmt.Sprintf("clusterd -i %d tiny", last), Instances: last,
+			Command: tinyWorker}
 		cr, err := s.measureCost(ctx, srv, "clusterd master", "tiny (sh)", last, false)
 		runs = append(runs, cr)
 		errs = append(errs, err)
 	}
-	for _, n := range s.prof.PM2CostWorkers {
+	for _, n := range s.Prof.PM2CostWorkers {
 		if ctx.Err() != nil {
 			break
 		}
-		srv := &pm2Server{s: s, name: fmt.Sprintf("pm2 -i %d", n), instances: n, script: s.nodeScript}
+		srv := &rig.PM2Server{Rig: s.Rig, Name: fmt.Sprintf("pm2 -i %d", n), Instances: n, Script: s.NodeScript}
 		cr, err := s.measureCost(ctx, srv, "PM2 daemon", "Node server", n, true)
 		runs = append(runs, cr)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/clusterd/clusterd/bench/load"
 	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -31,16 +32,16 @@ type crashRun struct {
 	// WrkGoodput is wrk's Requests/sec (responses per second) in a run of its own just
 	// before: issue 6 states the goal under wrk, whose load costs less CPU than bench/load's
 	// on a machine where load and restarts compete for two cores.
-	WrkGoodput float64   `json:"wrk_goodput_per_sec"`
-	Wrk        wrkResult `json:"wrk"`
-	SilentTime float64   `json:"silent_share"` // share of 10 ms windows without one answer
-	Workers    int       `json:"worker_pids_that_answered"`
+	WrkGoodput float64       `json:"wrk_goodput_per_sec"`
+	Wrk        rig.WrkResult `json:"wrk"`
+	SilentTime float64       `json:"silent_share"` // share of 10 ms windows without one answer
+	Workers    int           `json:"worker_pids_that_answered"`
 }
 
 // crashPair is one manager with the same server crash-free and crash-prone.
 type crashPair struct {
 	manager       string
-	free, crashes server
+	free, crashes rig.Server
 }
 
 func (s *suite) crashProne(ctx context.Context) (*report.Section, error) {
@@ -48,19 +49,19 @@ func (s *suite) crashProne(ctx context.Context) (*report.Section, error) {
 	crashEnv := []string{fmt.Sprintf("CRASH_RATE=%g", crashRate)}
 	pairs := []crashPair{
 		{"clusterd, Go demo",
-			&clusterdServer{s: s, name: "clusterd demo", instances: 2, command: []string{s.clusterd, "demo"}},
-			&clusterdServer{s: s, name: "clusterd demo crash-prone", instances: 2,
-				command: []string{s.clusterd, "demo", fmt.Sprintf("--crash-rate=%g", crashRate)}}},
+			&rig.ClusterdServer{Rig: s.Rig, Name: "clusterd demo", Instances: 2, Command: []string{s.Clusterd, "demo"}},
+			&rig.ClusterdServer{Rig: s.Rig, Name: "clusterd demo crash-prone", Instances: 2,
+				Command: []string{s.Clusterd, "demo", fmt.Sprintf("--crash-rate=%g", crashRate)}}},
 		{"clusterd, Node server",
-			&clusterdServer{s: s, name: "clusterd node", instances: 2, command: []string{s.node, s.nodeScript}},
-			&clusterdServer{s: s, name: "clusterd node crash-prone", instances: 2,
-				command: []string{s.node, s.nodeScript}, env: crashEnv}},
+			&rig.ClusterdServer{Rig: s.Rig, Name: "clusterd node", Instances: 2, Command: []string{s.Node, s.NodeScript}},
+			&rig.ClusterdServer{Rig: s.Rig, Name: "clusterd node crash-prone", Instances: 2,
+				Command: []string{s.Node, s.NodeScript}, Env: crashEnv}},
 		{"PM2, Node server",
-			&pm2Server{s: s, name: "pm2 node", instances: 2, script: s.nodeScript, flags: pm2NoGiveUp},
-			&pm2Server{s: s, name: "pm2 node crash-prone", instances: 2, script: s.nodeScript,
-				env: crashEnv, flags: pm2NoGiveUp}},
+			&rig.PM2Server{Rig: s.Rig, Name: "pm2 node", Instances: 2, Script: s.NodeScript, Flags: pm2NoGiveUp},
+			&rig.PM2Server{Rig: s.Rig, Name: "pm2 node crash-prone", Instances: 2, Script: s.NodeScript,
+				Env: crashEnv, Flags: pm2NoGiveUp}},
 	}
-	var servers []server
+	var servers []rig.Server
 	for _, p := range pairs {
 		servers = append(servers, p.free, p.crashes)
 	}
@@ -74,32 +75,32 @@ func (s *suite) crashProne(ctx context.Context) (*report.Section, error) {
 		"restarting an app after 16 deaths within a second of their start, which this server "+
 		"reaches in seconds; the flag does not make PM2 restart any faster. clusterd needs no "+
 		"such flag: it tells a crash after READY from a failed start (docs/design.md §7).\n",
-		crashRate, crashRate, crashRate, s.prof.CrashRounds, s.prof.CrashDuration, s.prof.CrashDuration)
+		crashRate, crashRate, crashRate, s.Prof.CrashRounds, s.Prof.CrashDuration, s.Prof.CrashDuration)
 
-	stop, err := s.startAll(ctx, servers...)
+	stop, err := s.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
 	var runs []crashRun
 	err = func() error {
-		for round := range s.prof.CrashRounds {
+		for round := range s.Prof.CrashRounds {
 			for k := range servers {
 				srv := servers[(k+round)%len(servers)]
-				if err := s.waitServing(ctx, srv); err != nil {
+				if err := rig.WaitServing(ctx, srv); err != nil {
 					return err
 				}
-				w, err := s.runWrk(ctx, srv.addr(), keepAlive64, s.prof.CrashDuration)
+				w, err := s.RunWrk(ctx, srv.Addr(), rig.KeepAlive64, s.Prof.CrashDuration)
 				if err != nil {
 					return err
 				}
-				if err := s.waitServing(ctx, srv); err != nil {
+				if err := rig.WaitServing(ctx, srv); err != nil {
 					return err
 				}
-				cr, err := crashLoad(ctx, srv, s.prof.CrashDuration)
+				cr, err := crashLoad(ctx, srv, s.Prof.CrashDuration)
 				cr.Round, cr.Wrk, cr.WrkGoodput = round, w, w.RequestsPerSec
 				runs = append(runs, cr)
-				logf("  round %d, %s: wrk %s/s; bench/load: goodput %s/s, silent %.1f%%, %s", round+1,
-					srv.label(), stats.Kilo(cr.WrkGoodput), stats.Kilo(cr.Goodput), 100*cr.SilentTime, brief(cr.Result))
+				rig.Logf("  round %d, %s: wrk %s/s; bench/load: goodput %s/s, silent %.1f%%, %s", round+1,
+					srv.Label(), stats.Kilo(cr.WrkGoodput), stats.Kilo(cr.Goodput), 100*cr.SilentTime, rig.Brief(cr.Result))
 				if err != nil {
 					return err
 				}
@@ -113,11 +114,11 @@ func (s *suite) crashProne(ctx context.Context) (*report.Section, error) {
 	var rows [][]string
 	var names []string
 	series := map[string][]stats.Spread{}
-	pm2Crashy := pairs[len(pairs)-1].crashes.label()
+	pm2Crashy := pairs[len(pairs)-1].crashes.Label()
 	for _, p := range pairs {
 		var ratio, wrkRatio, vsPM2, failShare, restartRate, silent []float64
-		for round := range s.prof.CrashRounds {
-			free, crashy := findRun(runs, p.free.label(), round), findRun(runs, p.crashes.label(), round)
+		for round := range s.Prof.CrashRounds {
+			free, crashy := findRun(runs, p.free.Label(), round), findRun(runs, p.crashes.Label(), round)
 			if free == nil || crashy == nil {
 				continue
 			}
@@ -127,7 +128,7 @@ func (s *suite) crashProne(ctx context.Context) (*report.Section, error) {
 				vsPM2 = append(vsPM2, crashy.WrkGoodput/pm.WrkGoodput)
 			}
 			failShare = append(failShare, float64(crashy.Result.FailedTotal()+crashy.Result.Unanswered)/float64(crashy.Result.Issued))
-			restartRate = append(restartRate, float64(crashy.Workers-2)/s.prof.CrashDuration.Seconds())
+			restartRate = append(restartRate, float64(crashy.Workers-2)/s.Prof.CrashDuration.Seconds())
 			silent = append(silent, crashy.SilentTime)
 		}
 		r, rw := stats.SpreadOf(ratio), stats.SpreadOf(wrkRatio)
@@ -174,8 +175,8 @@ func findRun(runs []crashRun, server string, round int) *crashRun {
 
 // crashLoad runs keep-alive load for d and samples the answers every 10 ms, to tell how long
 // nothing at all was answered.
-func crashLoad(ctx context.Context, srv server, d time.Duration) (crashRun, error) {
-	cr := crashRun{Server: srv.label()}
+func crashLoad(ctx context.Context, srv rig.Server, d time.Duration) (crashRun, error) {
+	cr := crashRun{Server: srv.Label()}
 	var progress atomic.Int64
 	done := make(chan struct{})
 	var windows, silent int
@@ -199,7 +200,7 @@ func crashLoad(ctx context.Context, srv server, d time.Duration) (crashRun, erro
 			last = n
 		}
 	}()
-	res, err := load.Run(ctx, load.Options{Addr: srv.addr(), Concurrency: keepAliveMode.Concurrency,
+	res, err := load.Run(ctx, load.Options{Addr: srv.Addr(), Concurrency: rig.KeepAliveMode.Concurrency,
 		KeepAlive: true, Duration: d, Progress: &progress, Timeout: 5 * time.Second})
 	<-done
 	cr.Result = res
@@ -211,19 +212,4 @@ func crashLoad(ctx context.Context, srv server, d time.Duration) (crashRun, erro
 	}
 	cr.Workers = len(res.ByWorker)
 	return cr, err
-}
-
-// waitServing waits until a server that restarts workers has all of them back, so that a
-// round starts from the same state for every server.
-func (s *suite) waitServing(ctx context.Context, srv server) error {
-	switch v := srv.(type) {
-	case *clusterdServer:
-		return v.waitReady(ctx, 30*time.Second)
-	case *pm2Server:
-		return waitFor(ctx, 30*time.Second, 100*time.Millisecond, v.name+": all workers online", func() bool {
-			pids, err := v.workerPIDs(ctx)
-			return err == nil && len(pids) == v.instances
-		})
-	}
-	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/clusterd/clusterd/bench/load"
 	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -78,14 +79,14 @@ func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
 	const (
 		cdDemo = "clusterd, Go demo"
 		cdNode = "clusterd, Node server"
-		rpDemo = "clusterd " + flagReusePort + ", Go demo"
+		rpDemo = "clusterd " + rig.FlagReusePort + ", Go demo"
 		pm2    = "PM2, Node server"
 	)
-	servers := []server{
-		&clusterdServer{s: s, name: cdDemo, instances: 2, command: []string{s.clusterd, "demo"}},
-		&clusterdServer{s: s, name: cdNode, instances: 2, command: []string{s.node, s.nodeScript}},
-		&clusterdServer{s: s, name: rpDemo, instances: 2, command: []string{s.clusterd, "demo"}, flags: []string{flagReusePort}},
-		&pm2Server{s: s, name: pm2, instances: 2, script: s.nodeScript, flags: pm2NoGiveUp},
+	servers := []rig.Server{
+		&rig.ClusterdServer{Rig: s.Rig, Name: cdDemo, Instances: 2, Command: []string{s.Clusterd, "demo"}},
+		&rig.ClusterdServer{Rig: s.Rig, Name: cdNode, Instances: 2, Command: []string{s.Node, s.NodeScript}},
+		&rig.ClusterdServer{Rig: s.Rig, Name: rpDemo, Instances: 2, Command: []string{s.Clusterd, "demo"}, Flags: []string{rig.FlagReusePort}},
+		&rig.PM2Server{Rig: s.Rig, Name: pm2, Instances: 2, Script: s.NodeScript, Flags: pm2NoGiveUp},
 	}
 	sec.Printf("Two workers per server. bench/load runs for %v, the suite SIGKILLs one worker (by PID, "+
 		"from `clusterd status` or `pm2 jlist`) and the load goes on for %v. Requests are placed in "+
@@ -104,25 +105,25 @@ func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
 		"worker was gone**: what the kill must not cost new clients. %d "+
 		"trial(s) per server and load, servers taking turns. The replacement must be ready before "+
 		"the next trial. PM2 runs with `--max-restarts 1000000` (see scenario 5).\n",
-		killCalm, killAfter, killProbe, s.prof.KillRounds)
+		killCalm, killAfter, killProbe, s.Prof.KillRounds)
 
-	stop, err := s.startAll(ctx, servers...)
+	stop, err := s.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
 	var trials []killTrial
 	err = func() error {
-		for round := range s.prof.KillRounds {
+		for round := range s.Prof.KillRounds {
 			for _, m := range killModes {
 				for k := range servers {
 					srv := servers[(k+round)%len(servers)]
 					kt, err := s.killTrial(ctx, srv, m, round)
 					trials = append(trials, kt)
 					if err != nil {
-						return fmt.Errorf("%s, %s: %w", srv.label(), m.name, err)
+						return fmt.Errorf("%s, %s: %w", srv.Label(), m.name, err)
 					}
-					logf("  round %d, %s, %s: new-connection p99 %s → %s (%.2f×), victim gone after %v; failed: lost with the worker %v, new connections after it was gone %v",
-						round+1, srv.label(), m.name, stats.Ms(float64(kt.Before.NewConnP99)), stats.Ms(float64(kt.After.NewConnP99)),
+					rig.Logf("  round %d, %s, %s: new-connection p99 %s → %s (%.2f×), victim gone after %v; failed: lost with the worker %v, new connections after it was gone %v",
+						round+1, srv.Label(), m.name, stats.Ms(float64(kt.Before.NewConnP99)), stats.Ms(float64(kt.After.NewConnP99)),
 						kt.Ratio, kt.Gone.Round(10*time.Microsecond), kt.InFlight, kt.FromKill)
 				}
 			}
@@ -141,7 +142,7 @@ func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
 			fromKill := map[string]int64{}
 			n := 0
 			for _, kt := range trials {
-				if kt.Server != srv.label() || kt.Mode != m.name {
+				if kt.Server != srv.Label() || kt.Mode != m.name {
 					continue
 				}
 				n++
@@ -167,14 +168,14 @@ func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
 				continue
 			}
 			rs := stats.SpreadOf(ratios)
-			rows = append(rows, []string{srv.label(), m.name, strconv.Itoa(n), rs.Ratio(), stats.SpreadOf(before).Ms(), stats.SpreadOf(after).Ms(),
+			rows = append(rows, []string{srv.Label(), m.name, strconv.Itoa(n), rs.Ratio(), stats.SpreadOf(before).Ms(), stats.SpreadOf(after).Ms(),
 				fmt.Sprint(refused), fmt.Sprint(reset), fmt.Sprint(inFlight), failedCell(fromKill), fmt.Sprint(timeout),
 				fmt.Sprint(unanswered), fmt.Sprint(issued)})
-			if !m.keep && strings.HasPrefix(srv.label(), "clusterd") {
+			if !m.keep && strings.HasPrefix(srv.Label(), "clusterd") {
 				sec.Goals = append(sec.Goals,
-					report.Goal{What: "new-connection p99, second after a kill -9 ÷ calm second, " + srv.label() + ", connection-close",
+					report.Goal{What: "new-connection p99, second after a kill -9 ÷ calm second, " + srv.Label() + ", connection-close",
 						Target: "≤ 2", Measured: rs.Format("%.2f"), Met: report.Judged(rs.N > 0 && rs.Median <= 2)},
-					report.Goal{What: "refused + reset of new connections after a kill -9, " + srv.label() + ", connection-close",
+					report.Goal{What: "refused + reset of new connections after a kill -9, " + srv.Label() + ", connection-close",
 						Target: "0", Measured: fmt.Sprintf("%d refused, %d reset (and %d reset lost with the worker)",
 							fromKill[load.FailConnect], fromKill[load.FailRead]+fromKill[load.FailWrite], inFlight),
 						Met: report.Judged(fromKill[load.FailConnect]+fromKill[load.FailRead]+fromKill[load.FailWrite] == 0)})
@@ -189,12 +190,12 @@ func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
 
 // killTrial runs one trial: load, SIGKILL of one worker, more load, then waits for the
 // server to be whole again.
-func (s *suite) killTrial(ctx context.Context, srv server, m killMode, round int) (killTrial, error) {
-	kt := killTrial{Server: srv.label(), Mode: m.name, Round: round}
-	if err := s.waitServing(ctx, srv); err != nil {
+func (s *suite) killTrial(ctx context.Context, srv rig.Server, m killMode, round int) (killTrial, error) {
+	kt := killTrial{Server: srv.Label(), Mode: m.name, Round: round}
+	if err := rig.WaitServing(ctx, srv); err != nil {
 		return kt, err
 	}
-	pids, err := srv.(supervised).workerPIDs(ctx)
+	pids, err := srv.(rig.Supervised).WorkerPIDs(ctx)
 	if err != nil {
 		return kt, err
 	}
@@ -212,18 +213,18 @@ func (s *suite) killTrial(ctx context.Context, srv server, m killMode, round int
 	}
 	mainDone, probeDone := make(chan outcome, 1), make(chan outcome, 1)
 	go func() {
-		r, err := load.Run(ctx, load.Options{Addr: srv.addr(), Concurrency: m.conc, KeepAlive: m.keep,
+		r, err := load.Run(ctx, load.Options{Addr: srv.Addr(), Concurrency: m.conc, KeepAlive: m.keep,
 			Duration: maxRun, Timeout: 5 * time.Second, Stop: stop, Progress: &progress, Samples: true})
 		mainDone <- outcome{r, err}
 	}()
 	if m.probe {
 		go func() {
-			r, err := load.Run(ctx, load.Options{Addr: srv.addr(), Concurrency: 4, Rate: killProbe,
+			r, err := load.Run(ctx, load.Options{Addr: srv.Addr(), Concurrency: 4, Rate: killProbe,
 				Duration: maxRun, Timeout: 5 * time.Second, Stop: stop, Samples: true})
 			probeDone <- outcome{r, err}
 		}()
 	}
-	flowing := waitFor(ctx, 10*time.Second, 5*time.Millisecond, "load flowing to "+srv.addr(),
+	flowing := rig.WaitFor(ctx, 10*time.Second, 5*time.Millisecond, "load flowing to "+srv.Addr(),
 		func() bool { return progress.Load() >= 100 })
 	var killAt time.Time
 	var killErr error
@@ -231,7 +232,7 @@ func (s *suite) killTrial(ctx context.Context, srv server, m killMode, round int
 		time.Sleep(killCalm)
 		killAt = time.Now()
 		killErr = syscall.Kill(kt.Victim, syscall.SIGKILL)
-		for alive(kt.Victim) && time.Since(killAt) < 2*time.Second {
+		for rig.Alive(kt.Victim) && time.Since(killAt) < 2*time.Second {
 			time.Sleep(200 * time.Microsecond)
 		}
 		kt.Gone = time.Since(killAt)
@@ -276,7 +277,7 @@ func (s *suite) killTrial(ctx context.Context, srv server, m killMode, round int
 		}
 		r.Samples = nil // not kept in the report
 	}
-	errs = append(errs, s.waitServing(ctx, srv))
+	errs = append(errs, rig.WaitServing(ctx, srv))
 	return kt, errors.Join(errs...)
 }
 

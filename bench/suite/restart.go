@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -100,7 +101,7 @@ func restartTrial(ctx context.Context, addr string) (time.Duration, int, error) 
 // probes follow one another bareProbeGap apart, each refused at once until the process
 // listens, so the figure is within bareProbeGap of the first moment it could answer.
 func bareStartTrial(ctx context.Context, command []string) (time.Duration, error) {
-	addr, err := freeAddr()
+	addr, err := rig.FreeAddr()
 	if err != nil {
 		return 0, err
 	}
@@ -148,10 +149,10 @@ func (s *suite) restartLatency(ctx context.Context) (*report.Section, error) {
 		pm2    = "PM2, Node server"
 		bare   = "bare fork+exec of clusterd demo"
 	)
-	servers := []server{
-		&clusterdServer{s: s, name: cdDemo, instances: 1, command: []string{s.clusterd, "demo"}},
-		&clusterdServer{s: s, name: cdNode, instances: 1, command: []string{s.node, s.nodeScript}},
-		&pm2Server{s: s, name: pm2, instances: 1, script: s.nodeScript, flags: pm2NoGiveUp},
+	servers := []rig.Server{
+		&rig.ClusterdServer{Rig: s.Rig, Name: cdDemo, Instances: 1, Command: []string{s.Clusterd, "demo"}},
+		&rig.ClusterdServer{Rig: s.Rig, Name: cdNode, Instances: 1, Command: []string{s.Node, s.NodeScript}},
+		&rig.PM2Server{Rig: s.Rig, Name: pm2, Instances: 1, Script: s.NodeScript, Flags: pm2NoGiveUp},
 	}
 	sec.Printf("One worker per server (so the only PID that can answer after the kill is the "+
 		"replacement). A trial asks which PID answers, SIGKILLs it, and times until a request on a "+
@@ -163,36 +164,36 @@ func (s *suite) restartLatency(ctx context.Context) (*report.Section, error) {
 		"per server, servers taking turns, %v between trials. PM2 runs with `--max-restarts "+
 		"1000000` (see scenario 5). The physical limit is measured in the same rounds: the suite "+
 		"forks and execs `clusterd demo --listen ADDR` and times until its first answer, probing "+
-		"back to back %v apart (refused until it listens).\n", probeEvery, s.prof.RestartTrials, trialGap, bareProbeGap)
+		"back to back %v apart (refused until it listens).\n", probeEvery, s.Prof.RestartTrials, trialGap, bareProbeGap)
 
-	stop, err := s.startAll(ctx, servers...)
+	stop, err := s.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
 	results := map[string]*restartResult{bare: {Server: bare}}
 	for _, srv := range servers {
-		results[srv.label()] = &restartResult{Server: srv.label()}
+		results[srv.Label()] = &restartResult{Server: srv.Label()}
 	}
 	err = func() error {
-		for t := range s.prof.RestartTrials {
+		for t := range s.Prof.RestartTrials {
 			for k := range servers {
 				srv := servers[(k+t)%len(servers)]
-				d, failed, err := restartTrial(ctx, srv.addr())
+				d, failed, err := restartTrial(ctx, srv.Addr())
 				if err != nil {
-					return fmt.Errorf("%s, trial %d: %w", srv.label(), t+1, err)
+					return fmt.Errorf("%s, trial %d: %w", srv.Label(), t+1, err)
 				}
-				r := results[srv.label()]
+				r := results[srv.Label()]
 				r.Times = append(r.Times, d)
 				r.FailedProbes += failed
 				time.Sleep(trialGap)
 			}
-			d, err := bareStartTrial(ctx, []string{s.clusterd, "demo"})
+			d, err := bareStartTrial(ctx, []string{s.Clusterd, "demo"})
 			if err != nil {
 				return fmt.Errorf("%s, trial %d: %w", bare, t+1, err)
 			}
 			results[bare].Times = append(results[bare].Times, d)
-			if (t+1)%10 == 0 || t+1 == s.prof.RestartTrials {
-				logf("  %d/%d trials: p50 %s %v, %s %v, %s %v, %s %v", t+1, s.prof.RestartTrials,
+			if (t+1)%10 == 0 || t+1 == s.Prof.RestartTrials {
+				rig.Logf("  %d/%d trials: p50 %s %v, %s %v, %s %v, %s %v", t+1, s.Prof.RestartTrials,
 					bare, stats.Percentile(results[bare].Times, 50).Round(10*time.Microsecond),
 					cdDemo, stats.Percentile(results[cdDemo].Times, 50).Round(10*time.Microsecond),
 					cdNode, stats.Percentile(results[cdNode].Times, 50).Round(10*time.Microsecond),
@@ -252,10 +253,10 @@ func (s *suite) restartLatency(ctx context.Context) (*report.Section, error) {
 	return sec, errors.Join(err, perr)
 }
 
-func serverLabels(servers []server) []string {
+func serverLabels(servers []rig.Server) []string {
 	labels := make([]string, len(servers))
 	for i, srv := range servers {
-		labels[i] = srv.label()
+		labels[i] = srv.Label()
 	}
 	return labels
 }

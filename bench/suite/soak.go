@@ -13,29 +13,30 @@ import (
 
 	"github.com/clusterd/clusterd/bench/load"
 	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
 )
 
 // soakLoad is light background load during the soak: a new connection per request, so a
 // failed request can only be one that a worker accepted and then died with (a read error);
 // any other kind of failure (connect, timeout, 5xx) would be clusterd's fault.
-var soakLoad = loadMode{"new connection per request, 4 at a time, 500 req/s", 4, false}
+var soakLoad = rig.LoadMode{Name: "new connection per request, 4 at a time, 500 req/s", Concurrency: 4, KeepAlive: false}
 
 const soakRate = 500
 
 type soakResult struct {
-	Samples      map[string]procSample `json:"master_samples"`
-	Trajectory   []soakPoint           `json:"trajectory"`
-	Reloads      int                   `json:"reloads"`
-	ReloadErrors []string              `json:"reload_errors,omitempty"`
-	ReloadLoad   load.Result           `json:"reload_phase_load"`
-	Crashes      int                   `json:"crashes"`
-	CrashAnswers int                   `json:"crash_requests_answered"` // /crash that got an answer: should be 0
-	CrashLoad    load.Result           `json:"crash_phase_load"`
-	CrashTook    time.Duration         `json:"crash_phase_ns"`
-	Restarts     int                   `json:"restarts_in_status"`
-	Errored      int                   `json:"errored_slots"`
-	Goroutines   int                   `json:"goroutines_after"`     // from the SIGQUIT dump
-	RefGoroutine int                   `json:"goroutines_reference"` // a fresh master's, same warm-up
+	Samples      map[string]rig.ProcSample `json:"master_samples"`
+	Trajectory   []soakPoint               `json:"trajectory"`
+	Reloads      int                       `json:"reloads"`
+	ReloadErrors []string                  `json:"reload_errors,omitempty"`
+	ReloadLoad   load.Result               `json:"reload_phase_load"`
+	Crashes      int                       `json:"crashes"`
+	CrashAnswers int                       `json:"crash_requests_answered"` // /crash that got an answer: should be 0
+	CrashLoad    load.Result               `json:"crash_phase_load"`
+	CrashTook    time.Duration             `json:"crash_phase_ns"`
+	Restarts     int                       `json:"restarts_in_status"`
+	Errored      int                       `json:"errored_slots"`
+	Goroutines   int                       `json:"goroutines_after"`     // from the SIGQUIT dump
+	RefGoroutine int                       `json:"goroutines_reference"` // a fresh master's, same warm-up
 }
 
 // soakPoint is the master as seen after some events.
@@ -58,35 +59,35 @@ func (s *suite) soak(ctx context.Context) (*report.Section, error) {
 	// GOTRACEBACK=all: SIGQUIT then dumps every goroutine of the master, the one way to
 	// count them from outside.
 	env := []string{"GOTRACEBACK=all"}
-	srv := &clusterdServer{s: s, name: "clusterd soak", instances: 2, command: []string{s.clusterd, "demo"}, env: env}
-	ref := &clusterdServer{s: s, name: "clusterd soak reference", instances: 2, command: []string{s.clusterd, "demo"}, env: env}
+	srv := &rig.ClusterdServer{Rig: s.Rig, Name: "clusterd soak", Instances: 2, Command: []string{s.Clusterd, "demo"}, Env: env}
+	ref := &rig.ClusterdServer{Rig: s.Rig, Name: "clusterd soak reference", Instances: 2, Command: []string{s.Clusterd, "demo"}, Env: env}
 	sec.Printf("`clusterd -i 2 --wait-ready -- clusterd demo` under light background load from bench/load "+
 		"(%s): first %d reloads in a row, then %d worker crashes (one `GET /crash` at a time, on its own "+
 		"connection, %v apart: the worker that accepts it exits without answering and the master "+
 		"re-forks it). The master's open fds, RSS and threads are read from /proc before, during and "+
 		"after. Its goroutines are counted at the end from the stack dump that SIGQUIT makes it print "+
 		"(GOTRACEBACK=all), beside those of a fresh master with the same warm-up (one reload, one crash).\n",
-		soakLoad.Name, s.prof.SoakReloads, s.prof.SoakCrashes, crashGap)
+		soakLoad.Name, s.Prof.SoakReloads, s.Prof.SoakCrashes, crashGap)
 
-	res := soakResult{Samples: map[string]procSample{}}
+	res := soakResult{Samples: map[string]rig.ProcSample{}}
 	var err error
 	res.RefGoroutine, err = s.warmAndQuit(ctx, ref)
 	if err != nil {
 		return sec, fmt.Errorf("reference master: %w", err)
 	}
-	stop, err := s.startAll(ctx, srv)
+	stop, err := s.StartAll(ctx, srv)
 	if err != nil {
 		return sec, err
 	}
 	err = func() error {
-		master := srv.supervisorPID()
+		master := srv.SupervisorPID()
 		sample := func(at string) error {
-			smp, err := sampleProc(master)
+			smp, err := rig.SampleProc(master)
 			res.Samples[at] = smp
 			return err
 		}
 		point := func(events int) {
-			if smp, err := sampleProc(master); err == nil {
+			if smp, err := rig.SampleProc(master); err == nil {
 				res.Trajectory = append(res.Trajectory, soakPoint{events, smp.RSS, smp.FDs, smp.Threads})
 			}
 		}
@@ -97,12 +98,12 @@ func (s *suite) soak(ctx context.Context) (*report.Section, error) {
 			return err
 		}
 		point(0)
-		reloadStep := max(1, s.prof.SoakReloads/10)
+		reloadStep := max(1, s.Prof.SoakReloads/10)
 		var err error
-		res.ReloadLoad, err = loadDuringRate(ctx, srv.addr(), func() error {
-			for range s.prof.SoakReloads {
+		res.ReloadLoad, err = loadDuringRate(ctx, srv.Addr(), func() error {
+			for range s.Prof.SoakReloads {
 				res.Reloads++
-				if err := srv.reload(ctx); err != nil {
+				if err := srv.Reload(ctx); err != nil {
 					res.ReloadErrors = append(res.ReloadErrors, err.Error())
 					if ctx.Err() != nil {
 						return ctx.Err()
@@ -114,21 +115,21 @@ func (s *suite) soak(ctx context.Context) (*report.Section, error) {
 			}
 			return nil
 		})
-		logf("  %d reloads: %s", res.Reloads, brief(res.ReloadLoad))
+		rig.Logf("  %d reloads: %s", res.Reloads, rig.Brief(res.ReloadLoad))
 		if err != nil {
 			return err
 		}
-		if err := srv.waitReady(ctx, 30*time.Second); err != nil {
+		if err := srv.WaitReady(ctx, 30*time.Second); err != nil {
 			return err
 		}
 		if err := sample("2 after reloads"); err != nil {
 			return err
 		}
-		crashStep := max(1, s.prof.SoakCrashes/10)
+		crashStep := max(1, s.Prof.SoakCrashes/10)
 		start := time.Now()
-		res.CrashLoad, err = loadDuringRate(ctx, srv.addr(), func() error {
-			for range s.prof.SoakCrashes {
-				if err := crashOne(ctx, srv.addr()); err != nil {
+		res.CrashLoad, err = loadDuringRate(ctx, srv.Addr(), func() error {
+			for range s.Prof.SoakCrashes {
+				if err := crashOne(ctx, srv.Addr()); err != nil {
 					if errors.Is(err, errAnswered) {
 						res.CrashAnswers++
 						continue
@@ -144,14 +145,14 @@ func (s *suite) soak(ctx context.Context) (*report.Section, error) {
 			return nil
 		})
 		res.CrashTook = time.Since(start)
-		logf("  %d crashes in %v: %s", res.Crashes, res.CrashTook.Round(time.Millisecond), brief(res.CrashLoad))
+		rig.Logf("  %d crashes in %v: %s", res.Crashes, res.CrashTook.Round(time.Millisecond), rig.Brief(res.CrashLoad))
 		if err != nil {
 			return err
 		}
-		if err := srv.waitReady(ctx, 30*time.Second); err != nil {
+		if err := srv.WaitReady(ctx, 30*time.Second); err != nil {
 			return err
 		}
-		if st, err := srv.status(ctx); err == nil {
+		if st, err := srv.Status(ctx); err == nil {
 			for _, w := range st.Workers {
 				res.Restarts += w.Restarts
 				if w.State == "errored" {
@@ -162,7 +163,7 @@ func (s *suite) soak(ctx context.Context) (*report.Section, error) {
 		if err := sample("3 after crashes"); err != nil {
 			return err
 		}
-		res.Goroutines, err = srv.quitForGoroutines()
+		res.Goroutines, err = srv.QuitForGoroutines()
 		return err
 	}()
 	err = errors.Join(err, stop())
@@ -259,23 +260,23 @@ func (s *suite) soakGoals(sec *report.Section, res *soakResult) {
 }
 
 // warmUp gives a master one reload and one crash, so that "before" is not a cold start.
-func warmUp(ctx context.Context, srv *clusterdServer) error {
-	if err := srv.reload(ctx); err != nil {
+func warmUp(ctx context.Context, srv *rig.ClusterdServer) error {
+	if err := srv.Reload(ctx); err != nil {
 		return fmt.Errorf("warm-up reload: %w", err)
 	}
-	if err := crashOne(ctx, srv.addr()); err != nil {
+	if err := crashOne(ctx, srv.Addr()); err != nil {
 		return err
 	}
-	return srv.waitReady(ctx, 30*time.Second)
+	return srv.WaitReady(ctx, 30*time.Second)
 }
 
 // warmAndQuit starts a fresh master, warms it up and counts its goroutines.
-func (s *suite) warmAndQuit(ctx context.Context, srv *clusterdServer) (int, error) {
-	stop, err := s.startAll(ctx, srv)
+func (s *suite) warmAndQuit(ctx context.Context, srv *rig.ClusterdServer) (int, error) {
+	stop, err := s.StartAll(ctx, srv)
 	if err == nil {
 		if err = warmUp(ctx, srv); err == nil {
 			var n int
-			n, err = srv.quitForGoroutines()
+			n, err = srv.QuitForGoroutines()
 			return n, errors.Join(err, stop())
 		}
 	}
@@ -284,7 +285,7 @@ func (s *suite) warmAndQuit(ctx context.Context, srv *clusterdServer) (int, erro
 
 // loadDuringRate runs the soak's background load while during runs.
 func loadDuringRate(ctx context.Context, addr string, during func() error) (load.Result, error) {
-	return loadDuringOpts(ctx, load.Options{Addr: addr, Concurrency: soakLoad.Concurrency, KeepAlive: soakLoad.KeepAlive,
+	return rig.LoadDuringOpts(ctx, load.Options{Addr: addr, Concurrency: soakLoad.Concurrency, KeepAlive: soakLoad.KeepAlive,
 		Rate: soakRate, Timeout: 5 * time.Second, Duration: time.Hour}, during)
 }
 

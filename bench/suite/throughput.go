@@ -11,69 +11,48 @@ import (
 	"strings"
 
 	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
-// startAll starts servers one after the other; stopAll stops those that started.
-func (s *suite) startAll(ctx context.Context, servers ...server) (stopAll func() error, err error) {
-	var started []server
-	stopAll = func() error {
-		var errs []error
-		for _, srv := range started {
-			if err := srv.stop(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
-	}
-	for _, srv := range servers {
-		logf("  starting %s", srv.label())
-		started = append(started, srv) // a half-started server still needs stopping
-		if err := srv.start(ctx); err != nil {
-			return stopAll, errors.Join(fmt.Errorf("start %s: %w", srv.label(), err), stopAll())
-		}
-	}
-	return stopAll, nil
-}
-
 // throughput holds wrk results by load name, then server label, one per round.
-type throughput map[string]map[string][]wrkResult
+type throughput map[string]map[string][]rig.WrkResult
 
 // sideBySide runs every load against every server, round after round. Within a round the
 // servers take turns under one load before the next load starts, and the order of turns
 // rotates from round to round, so that no server always runs first or last.
-func (s *suite) sideBySide(ctx context.Context, servers []server, loads []wrkLoad) (throughput, error) {
+func (s *suite) sideBySide(ctx context.Context, servers []rig.Server, loads []rig.WrkLoad) (throughput, error) {
 	for _, l := range loads {
 		for _, srv := range servers {
-			if _, err := s.runWrk(ctx, srv.addr(), l, s.prof.Warmup); err != nil {
-				return nil, fmt.Errorf("warm-up of %s: %w", srv.label(), err)
+			if _, err := s.RunWrk(ctx, srv.Addr(), l, s.Prof.Warmup); err != nil {
+				return nil, fmt.Errorf("warm-up of %s: %w", srv.Label(), err)
 			}
 		}
 	}
 	res := throughput{}
 	for _, l := range loads {
-		res[l.Name] = map[string][]wrkResult{}
+		res[l.Name] = map[string][]rig.WrkResult{}
 	}
-	for round := range s.prof.Rounds {
+	for round := range s.Prof.Rounds {
 		for _, l := range loads {
 			var line []string
 			for k := range servers {
 				srv := servers[(k+round)%len(servers)]
-				r, err := s.runWrk(ctx, srv.addr(), l, s.prof.Duration)
+				r, err := s.RunWrk(ctx, srv.Addr(), l, s.Prof.Duration)
 				if err != nil {
-					return res, fmt.Errorf("%s under %s: %w", srv.label(), l, err)
+					return res, fmt.Errorf("%s under %s: %w", srv.Label(), l, err)
 				}
-				res[l.Name][srv.label()] = append(res[l.Name][srv.label()], r)
-				line = append(line, fmt.Sprintf("%s %s", srv.label(), stats.Kilo(r.RequestsPerSec)))
+				res[l.Name][srv.Label()] = append(res[l.Name][srv.Label()], r)
+				line = append(line, fmt.Sprintf("%s %s", srv.Label(), stats.Kilo(r.RequestsPerSec)))
 			}
-			logf("  round %d/%d, %s: %s", round+1, s.prof.Rounds, l, strings.Join(line, ", "))
+			rig.Logf("  round %d/%d, %s: %s", round+1, s.Prof.Rounds, l, strings.Join(line, ", "))
 		}
 	}
 	return res, nil
 }
 
 // ratios of a figure of target to the same figure of base, round by round.
-func (t throughput) ratios(load, target, base string, figure func(wrkResult) float64) stats.Spread {
+func (t throughput) ratios(load, target, base string, figure func(rig.WrkResult) float64) stats.Spread {
 	a, b := t[load][target], t[load][base]
 	var r []float64
 	for i := range min(len(a), len(b)) {
@@ -82,7 +61,7 @@ func (t throughput) ratios(load, target, base string, figure func(wrkResult) flo
 	return stats.SpreadOf(r)
 }
 
-func (t throughput) values(load, target string, figure func(wrkResult) float64) stats.Spread {
+func (t throughput) values(load, target string, figure func(rig.WrkResult) float64) stats.Spread {
 	var v []float64
 	for _, r := range t[load][target] {
 		v = append(v, figure(r))
@@ -90,19 +69,19 @@ func (t throughput) values(load, target string, figure func(wrkResult) float64) 
 	return stats.SpreadOf(v)
 }
 
-func rps(r wrkResult) float64 { return r.RequestsPerSec }
-func p99(r wrkResult) float64 { return float64(r.P99) }
+func rps(r rig.WrkResult) float64 { return r.RequestsPerSec }
+func p99(r rig.WrkResult) float64 { return float64(r.P99) }
 
 // errorNotes lists every wrk error seen, per server and load.
 // errorSummary is the report's sentence on what wrk counted as errors.
-func (t throughput) errorSummary(loads []wrkLoad) string {
+func (t throughput) errorSummary(loads []rig.WrkLoad) string {
 	if notes := t.errorNotes(loads); len(notes) > 0 {
 		return "wrk reported errors: " + strings.Join(notes, "; ") + "."
 	}
 	return "wrk reported no socket errors and no non-2xx responses for any target."
 }
 
-func (t throughput) errorNotes(loads []wrkLoad) []string {
+func (t throughput) errorNotes(loads []rig.WrkLoad) []string {
 	var notes []string
 	for _, l := range loads {
 		for _, srv := range slices.Sorted(maps.Keys(t[l.Name])) {
@@ -114,7 +93,7 @@ func (t throughput) errorNotes(loads []wrkLoad) []string {
 			}
 			if len(sum) > 0 {
 				var parts []string
-				for _, k := range sortedKeys(sum) {
+				for _, k := range slices.Sorted(maps.Keys(sum)) {
 					parts = append(parts, fmt.Sprintf("%s %d", k, sum[k]))
 				}
 				notes = append(notes, fmt.Sprintf("%s, %s: %s", srv, l, strings.Join(parts, ", ")))
@@ -128,7 +107,7 @@ func (t throughput) errorNotes(loads []wrkLoad) []string {
 
 func (s *suite) overhead(ctx context.Context) (*report.Section, error) {
 	sec := &report.Section{}
-	demo := []string{s.clusterd, "demo"}
+	demo := []string{s.Clusterd, "demo"}
 	const (
 		cd        = "clusterd -i 2"
 		pair      = "bare pair"
@@ -136,16 +115,16 @@ func (s *suite) overhead(ctx context.Context) (*report.Section, error) {
 		pairGMP   = "bare pair, GOMAXPROCS=1"
 		cdAllCPUs = "clusterd -i 2, GOMAXPROCS=all CPUs"
 	)
-	servers := []server{
-		&clusterdServer{s: s, name: cd, instances: 2, command: demo},
-		&bareServer{s: s, name: pair, n: 2, shared: true, command: demo},
-		&bareServer{s: s, name: single, n: 1, command: []string{s.clusterd, "demo", "--listen", "{addr}"}},
-		&bareServer{s: s, name: pairGMP, n: 2, shared: true, command: demo, env: []string{"GOMAXPROCS=1"}},
+	servers := []rig.Server{
+		&rig.ClusterdServer{Rig: s.Rig, Name: cd, Instances: 2, Command: demo},
+		&rig.BareServer{Rig: s.Rig, Name: pair, N: 2, Shared: true, Command: demo},
+		&rig.BareServer{Rig: s.Rig, Name: single, N: 1, Command: []string{s.Clusterd, "demo", "--listen", "{addr}"}},
+		&rig.BareServer{Rig: s.Rig, Name: pairGMP, N: 2, Shared: true, Command: demo, Env: []string{"GOMAXPROCS=1"}},
 		// What the workers ran before package worker took its share of the
 		// CPUs by default (docs/design.md §17).
-		&clusterdServer{s: s, name: cdAllCPUs, instances: 2, command: demo, env: []string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}},
+		&rig.ClusterdServer{Rig: s.Rig, Name: cdAllCPUs, Instances: 2, Command: demo, Env: []string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}},
 	}
-	loads := []wrkLoad{keepAlive64, keepAlive256, newConn64}
+	loads := []rig.WrkLoad{rig.KeepAlive64, rig.KeepAlive256, rig.NewConn64}
 	sec.Printf("`clusterd -i 2 --wait-ready -- clusterd demo` against the physical limit of its design: "+
 		"two bare `clusterd demo` processes that inherit one listening socket from the suite "+
 		"(fd 3 with LISTEN_FDS/LISTEN_PID, exactly what clusterd's workers get, but no master at "+
@@ -153,9 +132,9 @@ func (s *suite) overhead(ctx context.Context) (*report.Section, error) {
 		"in each worker, and clusterd with every worker's GOMAXPROCS at the number of CPUs "+
 		"(what the workers ran before package worker took its share by default, docs/design.md §17). Load: wrk, two threads, %d rounds of %v per target "+
 		"and load, after a %v warm-up.\n",
-		s.prof.Rounds, s.prof.Duration, s.prof.Warmup)
+		s.Prof.Rounds, s.Prof.Duration, s.Prof.Warmup)
 
-	stop, err := s.startAll(ctx, servers...)
+	stop, err := s.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
@@ -202,7 +181,7 @@ func (s *suite) overhead(ctx context.Context) (*report.Section, error) {
 	return sec, errors.Join(err, perr)
 }
 
-func loadNames(loads []wrkLoad) []string {
+func loadNames(loads []rig.WrkLoad) []string {
 	var names []string
 	for _, l := range loads {
 		names = append(names, l.Name)
@@ -219,16 +198,16 @@ func (s *suite) managers(ctx context.Context) (*report.Section, error) {
 	rpName := fmt.Sprintf("clusterd -i max --reuseport (%d)", n)
 	pm2Name := fmt.Sprintf("pm2 -i max (%d)", n)
 	clusterName := fmt.Sprintf("node cluster (%d)", n)
-	servers := []server{
-		&clusterdServer{s: s, name: cdName, instances: n, command: []string{s.node, s.nodeScript}},
+	servers := []rig.Server{
+		&rig.ClusterdServer{Rig: s.Rig, Name: cdName, Instances: n, Command: []string{s.Node, s.NodeScript}},
 		// One SO_REUSEPORT socket per slot: the kernel deals connections
 		// evenly, as PM2's round robin does (docs/design.md §10).
-		&clusterdServer{s: s, name: rpName, instances: n, command: []string{s.node, s.nodeScript}, flags: []string{"--reuseport"}},
-		&pm2Server{s: s, name: pm2Name, instances: n, script: s.nodeScript},
-		&bareServer{s: s, name: clusterName, n: 1, command: []string{s.node, s.clusterScript},
-			env: []string{"HOST={host}", "PORT={port}", fmt.Sprintf("WORKERS=%d", n)}},
+		&rig.ClusterdServer{Rig: s.Rig, Name: rpName, Instances: n, Command: []string{s.Node, s.NodeScript}, Flags: []string{"--reuseport"}},
+		&rig.PM2Server{Rig: s.Rig, Name: pm2Name, Instances: n, Script: s.NodeScript},
+		&rig.BareServer{Rig: s.Rig, Name: clusterName, N: 1, Command: []string{s.Node, s.ClusterScript},
+			Env: []string{"HOST={host}", "PORT={port}", fmt.Sprintf("WORKERS=%d", n)}},
 	}
-	loads := []wrkLoad{keepAlive64, keepAlive256, newConn64}
+	loads := []rig.WrkLoad{rig.KeepAlive64, rig.KeepAlive256, rig.NewConn64}
 	sec.Printf("One Node HTTP server, [examples/node/server.js](../../examples/node/server.js) "+
 		"(PM2-style: `process.send('ready')`; under clusterd it serves the inherited fd 3 and "+
 		"writes READY=1 to NOTIFY_FD), run with %d workers by clusterd (workers share the socket, "+
@@ -238,9 +217,9 @@ func (s *suite) managers(ctx context.Context) (*report.Section, error) {
 		"too). clusterd runs twice: on one shared socket, and with `--reuseport` (one SO_REUSEPORT "+
 		"socket per worker slot, which the kernel deals connections to evenly). "+
 		"Load: wrk, two threads, %d rounds of %v per target and load.\n",
-		n, s.prof.Rounds, s.prof.Duration)
+		n, s.Prof.Rounds, s.Prof.Duration)
 
-	stop, err := s.startAll(ctx, servers...)
+	stop, err := s.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}

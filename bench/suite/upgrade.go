@@ -12,6 +12,7 @@ import (
 
 	"github.com/clusterd/clusterd/bench/load"
 	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
@@ -38,26 +39,26 @@ type upgradeRun struct {
 // request is accounted for, and the listening socket must be the very same one throughout.
 func (s *suite) masterUpgrade(ctx context.Context) (*report.Section, error) {
 	sec := &report.Section{}
-	srv := &clusterdServer{s: s, name: "clusterd, Go demo (upgraded)", instances: 2, command: []string{s.clusterd, "demo"}}
-	modes := []loadMode{keepAliveMode, newConnMode}
+	srv := &rig.ClusterdServer{Rig: s.Rig, Name: "clusterd, Go demo (upgraded)", Instances: 2, Command: []string{s.Clusterd, "demo"}}
+	modes := []rig.LoadMode{rig.KeepAliveMode, rig.NewConnMode}
 	sec.Printf("Two `clusterd demo` workers; %d upgrades in a row (`clusterd upgrade`, one every %v "+
 		"after the previous one returned) while bench/load sends requests, %d round(s) per load. "+
 		"An upgrade starts the binary on disk as a new master, hands it the listening sockets and the "+
 		"control socket, waits until the new master's own workers are ready, then drains the old "+
 		"master's workers and exits. bench/load never retries and accounts for every request; the "+
 		"listening socket is identified by its inode in /proc/net/tcp before and after each upgrade.\n",
-		s.prof.Reloads, reloadGap, s.prof.ReloadRounds)
-	stop, err := s.startAll(ctx, srv)
+		s.Prof.Reloads, reloadGap, s.Prof.ReloadRounds)
+	stop, err := s.StartAll(ctx, srv)
 	if err != nil {
 		return sec, err
 	}
 	var runs []upgradeRun
 	err = func() error {
-		for round := range s.prof.ReloadRounds {
+		for round := range s.Prof.ReloadRounds {
 			for _, m := range modes {
 				ur, err := s.upgradeSeries(ctx, srv, m, round)
 				runs = append(runs, ur)
-				logf("  round %d, %s: %d upgrades, median %v, same socket %v, %s", round+1, m.Name,
+				rig.Logf("  round %d, %s: %d upgrades, median %v, same socket %v, %s", round+1, m.Name,
 					ur.Upgrades, stats.Percentile(ur.Times, 50).Round(time.Millisecond), ur.SameSocket, ur.Brief)
 				if err != nil {
 					return fmt.Errorf("%s: %w", m.Name, err)
@@ -105,16 +106,16 @@ func (s *suite) masterUpgrade(ctx context.Context) (*report.Section, error) {
 }
 
 // upgradeSeries upgrades srv's master prof.Reloads times under one load.
-func (s *suite) upgradeSeries(ctx context.Context, srv *clusterdServer, m loadMode, round int) (upgradeRun, error) {
+func (s *suite) upgradeSeries(ctx context.Context, srv *rig.ClusterdServer, m rig.LoadMode, round int) (upgradeRun, error) {
 	ur := upgradeRun{Mode: m.Name, Round: round, SameSocket: true}
-	port := srv.address[strings.LastIndexByte(srv.address, ':')+1:]
+	port := srv.Addr()[strings.LastIndexByte(srv.Addr(), ':')+1:]
 	before := listeningInodes(port)
 	ur.Sockets = before
-	maxRun := time.Duration(s.prof.Reloads)*time.Minute + time.Minute
-	res, err := loadDuring(ctx, srv.addr(), m, maxRun, func() error {
-		for range s.prof.Reloads {
+	maxRun := time.Duration(s.Prof.Reloads)*time.Minute + time.Minute
+	res, err := rig.LoadDuring(ctx, srv.Addr(), m, maxRun, func() error {
+		for range s.Prof.Reloads {
 			start := time.Now()
-			_, err := run(ctx, 2*time.Minute, nil, s.clusterd, "upgrade", "--control", srv.control)
+			err := srv.Upgrade(ctx)
 			ur.Times = append(ur.Times, time.Since(start))
 			ur.Upgrades++
 			if err != nil {
@@ -124,7 +125,7 @@ func (s *suite) upgradeSeries(ctx context.Context, srv *clusterdServer, m loadMo
 				}
 				continue
 			}
-			if st, err := srv.status(ctx); err == nil {
+			if st, err := srv.Status(ctx); err == nil {
 				ur.Masters = append(ur.Masters, st.PID)
 			}
 			if now := listeningInodes(port); !slices.Equal(now, before) {
@@ -136,7 +137,7 @@ func (s *suite) upgradeSeries(ctx context.Context, srv *clusterdServer, m loadMo
 		return nil
 	})
 	ur.Result = res
-	ur.Issued, ur.Lost, ur.Brief = res.Issued, res.FailedTotal()+res.Unanswered, brief(res)
+	ur.Issued, ur.Lost, ur.Brief = res.Issued, res.FailedTotal()+res.Unanswered, rig.Brief(res)
 	return ur, err
 }
 
