@@ -166,3 +166,18 @@ func writeJSON(path string, v any) error {
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+// FailedCell is "3 (connect 1, read 2)" or "0": a table cell of failed requests by kind,
+// because the kind (refused, reset, timed out) says whose fault a failure was.
+func FailedCell(failed map[string]int64) string {
+	var total int64
+	var kinds []string
+	for _, k := range slices.Sorted(maps.Keys(failed)) {
+		total += failed[k]
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, failed[k]))
+	}
+	if len(kinds) == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(kinds, ", "))
+}

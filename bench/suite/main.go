@@ -29,8 +29,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clusterd/clusterd/bench/changes"
+	"github.com/clusterd/clusterd/bench/faults"
 	"github.com/clusterd/clusterd/bench/report"
 	"github.com/clusterd/clusterd/bench/rig"
+	"github.com/clusterd/clusterd/bench/steady"
 )
 
 var (
@@ -69,21 +72,21 @@ type suite struct {
 type scenario struct {
 	id    string
 	title string
-	run   func(s *suite, ctx context.Context) (*report.Section, error)
+	run   func(ctx context.Context, r *rig.Rig) (*report.Section, error)
 }
 
 var scenarios = []scenario{
-	{"1", "Overhead against the physical limit", (*suite).overhead},
-	{"2", "Same Node server, three managers", (*suite).managers},
-	{"3", "Reload under load", (*suite).reloadUnderLoad},
-	{"4", "Master upgrade under load", (*suite).masterUpgrade},
-	{"5", "Crash-prone server", (*suite).crashProne},
-	{"6", "Restart latency", (*suite).restartLatency},
-	{"7", "Cost of the master", (*suite).masterCost},
-	{"8", "Soak", (*suite).soak},
-	{"9", "Balance over the workers", (*suite).balance},
-	{"10", "Kill -9 of one of two workers under load", (*suite).killUnderLoad},
-	{"11", "Scale cycles under load", (*suite).scaleCycles},
+	{"1", "Overhead against the physical limit", steady.Overhead},
+	{"2", "Same Node server, three managers", steady.Managers},
+	{"3", "Reload under load", changes.ReloadUnderLoad},
+	{"4", "Master upgrade under load", changes.MasterUpgrade},
+	{"5", "Crash-prone server", faults.CrashProne},
+	{"6", "Restart latency", faults.RestartLatency},
+	{"7", "Cost of the master", steady.MasterCost},
+	{"8", "Soak", faults.Soak},
+	{"9", "Balance over the workers", steady.Balance},
+	{"10", "Kill -9 of one of two workers under load", faults.KillUnderLoad},
+	{"11", "Scale cycles under load", changes.ScaleCycles},
 }
 
 func main() {
@@ -226,7 +229,7 @@ func (s *suite) runAll(ctx context.Context, only, out string) (failed bool) {
 		rig.Logf("scenario %s: %s", sc.id, sc.title)
 		busy := rig.WaitQuiet(ctx, s.quietWait)
 		start := time.Now()
-		sec, err := sc.run(s, ctx)
+		sec, err := sc.run(ctx, s.Rig)
 		if sec == nil {
 			sec = &report.Section{}
 		}

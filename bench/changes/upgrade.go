@@ -1,4 +1,4 @@
-package main
+package changes
 
 import (
 	"context"
@@ -34,12 +34,12 @@ type upgradeRun struct {
 	Brief      string      `json:"brief"`
 }
 
-// masterUpgrade is scenario 4: `clusterd upgrade` replaces the master process with the
+// MasterUpgrade is scenario 4: `clusterd upgrade` replaces the master process with the
 // binary on disk (tableflip hands the sockets over) while bench/load sends requests; every
 // request is accounted for, and the listening socket must be the very same one throughout.
-func (s *suite) masterUpgrade(ctx context.Context) (*report.Section, error) {
+func MasterUpgrade(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
-	srv := &rig.ClusterdServer{Rig: s.Rig, Name: "clusterd, Go demo (upgraded)", Instances: 2, Command: []string{s.Clusterd, "demo"}}
+	srv := &rig.ClusterdServer{Rig: rg, Name: "clusterd, Go demo (upgraded)", Instances: 2, Command: []string{rg.Clusterd, "demo"}}
 	modes := []rig.LoadMode{rig.KeepAliveMode, rig.NewConnMode}
 	sec.Printf("Two `clusterd demo` workers; %d upgrades in a row (`clusterd upgrade`, one every %v "+
 		"after the previous one returned) while bench/load sends requests, %d round(s) per load. "+
@@ -47,16 +47,16 @@ func (s *suite) masterUpgrade(ctx context.Context) (*report.Section, error) {
 		"control socket, waits until the new master's own workers are ready, then drains the old "+
 		"master's workers and exits. bench/load never retries and accounts for every request; the "+
 		"listening socket is identified by its inode in /proc/net/tcp before and after each upgrade.\n",
-		s.Prof.Reloads, reloadGap, s.Prof.ReloadRounds)
-	stop, err := s.StartAll(ctx, srv)
+		rg.Prof.Reloads, reloadGap, rg.Prof.ReloadRounds)
+	stop, err := rg.StartAll(ctx, srv)
 	if err != nil {
 		return sec, err
 	}
 	var runs []upgradeRun
 	err = func() error {
-		for round := range s.Prof.ReloadRounds {
+		for round := range rg.Prof.ReloadRounds {
 			for _, m := range modes {
-				ur, err := s.upgradeSeries(ctx, srv, m, round)
+				ur, err := upgradeSeries(ctx, rg, srv, m, round)
 				runs = append(runs, ur)
 				rig.Logf("  round %d, %s: %d upgrades, median %v, same socket %v, %s", round+1, m.Name,
 					ur.Upgrades, stats.Percentile(ur.Times, 50).Round(time.Millisecond), ur.SameSocket, ur.Brief)
@@ -105,15 +105,15 @@ func (s *suite) masterUpgrade(ctx context.Context) (*report.Section, error) {
 	return sec, err
 }
 
-// upgradeSeries upgrades srv's master prof.Reloads times under one load.
-func (s *suite) upgradeSeries(ctx context.Context, srv *rig.ClusterdServer, m rig.LoadMode, round int) (upgradeRun, error) {
+// upgradeSeries upgrades srv's master rg.Prof.Reloads times under one load.
+func upgradeSeries(ctx context.Context, rg *rig.Rig, srv *rig.ClusterdServer, m rig.LoadMode, round int) (upgradeRun, error) {
 	ur := upgradeRun{Mode: m.Name, Round: round, SameSocket: true}
 	port := srv.Addr()[strings.LastIndexByte(srv.Addr(), ':')+1:]
 	before := listeningInodes(port)
 	ur.Sockets = before
-	maxRun := time.Duration(s.Prof.Reloads)*time.Minute + time.Minute
+	maxRun := time.Duration(rg.Prof.Reloads)*time.Minute + time.Minute
 	res, err := rig.LoadDuring(ctx, srv.Addr(), m, maxRun, func() error {
-		for range s.Prof.Reloads {
+		for range rg.Prof.Reloads {
 			start := time.Now()
 			err := srv.Upgrade(ctx)
 			ur.Times = append(ur.Times, time.Since(start))

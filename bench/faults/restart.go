@@ -1,4 +1,4 @@
-package main
+package faults
 
 import (
 	"bufio"
@@ -141,7 +141,10 @@ type restartResult struct {
 // as crashed after READY, not as a failed start; see pm2NoGiveUp for PM2).
 const trialGap = 150 * time.Millisecond
 
-func (s *suite) restartLatency(ctx context.Context) (*report.Section, error) {
+// RestartLatency is scenario 6: the time from SIGKILL of the only worker to the first answer
+// of its replacement, against a bare fork and exec, because that gap is what a manager adds
+// to every crash.
+func RestartLatency(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
 	const (
 		cdDemo = "clusterd, Go demo"
@@ -150,9 +153,9 @@ func (s *suite) restartLatency(ctx context.Context) (*report.Section, error) {
 		bare   = "bare fork+exec of clusterd demo"
 	)
 	servers := []rig.Server{
-		&rig.ClusterdServer{Rig: s.Rig, Name: cdDemo, Instances: 1, Command: []string{s.Clusterd, "demo"}},
-		&rig.ClusterdServer{Rig: s.Rig, Name: cdNode, Instances: 1, Command: []string{s.Node, s.NodeScript}},
-		&rig.PM2Server{Rig: s.Rig, Name: pm2, Instances: 1, Script: s.NodeScript, Flags: pm2NoGiveUp},
+		&rig.ClusterdServer{Rig: rg, Name: cdDemo, Instances: 1, Command: []string{rg.Clusterd, "demo"}},
+		&rig.ClusterdServer{Rig: rg, Name: cdNode, Instances: 1, Command: []string{rg.Node, rg.NodeScript}},
+		&rig.PM2Server{Rig: rg, Name: pm2, Instances: 1, Script: rg.NodeScript, Flags: pm2NoGiveUp},
 	}
 	sec.Printf("One worker per server (so the only PID that can answer after the kill is the "+
 		"replacement). A trial asks which PID answers, SIGKILLs it, and times until a request on a "+
@@ -164,9 +167,9 @@ func (s *suite) restartLatency(ctx context.Context) (*report.Section, error) {
 		"per server, servers taking turns, %v between trials. PM2 runs with `--max-restarts "+
 		"1000000` (see scenario 5). The physical limit is measured in the same rounds: the suite "+
 		"forks and execs `clusterd demo --listen ADDR` and times until its first answer, probing "+
-		"back to back %v apart (refused until it listens).\n", probeEvery, s.Prof.RestartTrials, trialGap, bareProbeGap)
+		"back to back %v apart (refused until it listens).\n", probeEvery, rg.Prof.RestartTrials, trialGap, bareProbeGap)
 
-	stop, err := s.StartAll(ctx, servers...)
+	stop, err := rg.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
@@ -175,7 +178,7 @@ func (s *suite) restartLatency(ctx context.Context) (*report.Section, error) {
 		results[srv.Label()] = &restartResult{Server: srv.Label()}
 	}
 	err = func() error {
-		for t := range s.Prof.RestartTrials {
+		for t := range rg.Prof.RestartTrials {
 			for k := range servers {
 				srv := servers[(k+t)%len(servers)]
 				d, failed, err := restartTrial(ctx, srv.Addr())
@@ -187,13 +190,13 @@ func (s *suite) restartLatency(ctx context.Context) (*report.Section, error) {
 				r.FailedProbes += failed
 				time.Sleep(trialGap)
 			}
-			d, err := bareStartTrial(ctx, []string{s.Clusterd, "demo"})
+			d, err := bareStartTrial(ctx, []string{rg.Clusterd, "demo"})
 			if err != nil {
 				return fmt.Errorf("%s, trial %d: %w", bare, t+1, err)
 			}
 			results[bare].Times = append(results[bare].Times, d)
-			if (t+1)%10 == 0 || t+1 == s.Prof.RestartTrials {
-				rig.Logf("  %d/%d trials: p50 %s %v, %s %v, %s %v, %s %v", t+1, s.Prof.RestartTrials,
+			if (t+1)%10 == 0 || t+1 == rg.Prof.RestartTrials {
+				rig.Logf("  %d/%d trials: p50 %s %v, %s %v, %s %v, %s %v", t+1, rg.Prof.RestartTrials,
 					bare, stats.Percentile(results[bare].Times, 50).Round(10*time.Microsecond),
 					cdDemo, stats.Percentile(results[cdDemo].Times, 50).Round(10*time.Microsecond),
 					cdNode, stats.Percentile(results[cdNode].Times, 50).Round(10*time.Microsecond),

@@ -1,4 +1,4 @@
-package main
+package changes
 
 import (
 	"context"
@@ -91,15 +91,18 @@ type scaleRun struct {
 // is in use when a slot goes away.
 var scaleLoad = rig.LoadMode{Name: "new connection per request, 32 at a time", Concurrency: 32, KeepAlive: false}
 
-func (s *suite) scaleCycles(ctx context.Context) (*report.Section, error) {
+// ScaleCycles is scenario 11: scale up and down under connection-close load, because closing
+// a slot's own socket can reset the connections waiting in it, and the shared socket must
+// not.
+func ScaleCycles(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
 	const (
 		cdDefault = "clusterd, Go demo (default sockets)"
 		cdReuse   = "clusterd " + rig.FlagReusePort + ", Go demo (control)"
 	)
 	servers := []*rig.ClusterdServer{
-		{Rig: s.Rig, Name: cdDefault, Instances: 2, Command: []string{s.Clusterd, "demo"}},
-		{Rig: s.Rig, Name: cdReuse, Instances: 2, Command: []string{s.Clusterd, "demo"}, Flags: []string{rig.FlagReusePort}},
+		{Rig: rg, Name: cdDefault, Instances: 2, Command: []string{rg.Clusterd, "demo"}},
+		{Rig: rg, Name: cdReuse, Instances: 2, Command: []string{rg.Clusterd, "demo"}, Flags: []string{rig.FlagReusePort}},
 	}
 	migrate := sysctlValue("net.ipv4.tcp_migrate_req")
 	sec.Printf("`clusterd -i 2 -- clusterd demo`, then %d cycles of `clusterd scale 4` and `clusterd scale 2` "+
@@ -115,13 +118,13 @@ func (s *suite) scaleCycles(ctx context.Context) (*report.Section, error) {
 		"**net.ipv4.tcp_migrate_req = %s**. A connection reset while still in the handshake fails "+
 		"as a connect error (\"connection reset by peer\"), one reset in the accept queue as a read "+
 		"error.\n\n",
-		s.Prof.ScaleCycles, scaleLoad.Name, s.Prof.ScaleRounds, rig.FlagReusePort, migrate)
+		rg.Prof.ScaleCycles, scaleLoad.Name, rg.Prof.ScaleRounds, rig.FlagReusePort, migrate)
 
 	var generic []rig.Server
 	for _, c := range servers {
 		generic = append(generic, c)
 	}
-	stop, err := s.StartAll(ctx, generic...)
+	stop, err := rg.StartAll(ctx, generic...)
 	if err != nil {
 		return sec, err
 	}
@@ -131,10 +134,10 @@ func (s *suite) scaleCycles(ctx context.Context) (*report.Section, error) {
 	}
 	var runs []scaleRun
 	err = func() error {
-		for round := range s.Prof.ScaleRounds {
+		for round := range rg.Prof.ScaleRounds {
 			for k := range servers {
 				c := servers[(k+round)%len(servers)]
-				sr, err := s.scaleSeries(ctx, c, round, true, 0)
+				sr, err := scaleSeries(ctx, rg, c, round, true, 0)
 				sr.Mode = modes[c.Name]
 				runs = append(runs, sr)
 				rig.Logf("  round %d, %s: %d cycles in %v, %s, TcpExt Δ %v", round+1, c.Name, sr.Cycles,
@@ -142,7 +145,7 @@ func (s *suite) scaleCycles(ctx context.Context) (*report.Section, error) {
 				if err != nil {
 					return fmt.Errorf("%s: %w", c.Name, err)
 				}
-				ctl, err := s.scaleSeries(ctx, c, round, false, sr.Took)
+				ctl, err := scaleSeries(ctx, rg, c, round, false, sr.Took)
 				ctl.Mode = modes[c.Name]
 				runs = append(runs, ctl)
 				rig.Logf("  round %d, %s, baseline without scaling: %s, TcpExt Δ %v", round+1, c.Name,
@@ -198,7 +201,7 @@ func (s *suite) scaleCycles(ctx context.Context) (*report.Section, error) {
 				perCycle = fmt.Sprintf("%.1f", float64(res.FailedTotal()+res.Unanswered)/float64(cycles))
 			}
 			reset := res.Failed[load.FailRead] + res.Failed[load.FailWrite]
-			row := []string{c.Name, "`" + modes[c.Name] + "`", what, fmt.Sprint(res.Issued), failedCell(res.Failed),
+			row := []string{c.Name, "`" + modes[c.Name] + "`", what, fmt.Sprint(res.Issued), report.FailedCell(res.Failed),
 				fmt.Sprint(reset), perCycle, fmt.Sprint(res.Unanswered)}
 			for _, k := range tcpExtCounters {
 				row = append(row, fmt.Sprint(counters[k]))
@@ -237,7 +240,7 @@ func deltaHeaders() []string {
 
 // scaleSeries runs the profile's scale cycles under load, or, without scaling, the same load
 // for d; it reads the TcpExt counters around the whole run.
-func (s *suite) scaleSeries(ctx context.Context, c *rig.ClusterdServer, round int, scaling bool, d time.Duration) (scaleRun, error) {
+func scaleSeries(ctx context.Context, rg *rig.Rig, c *rig.ClusterdServer, round int, scaling bool, d time.Duration) (scaleRun, error) {
 	sr := scaleRun{Server: c.Name, Round: round, Scaling: scaling}
 	if err := c.WaitReady(ctx, 30*time.Second); err != nil {
 		return sr, err
@@ -246,7 +249,7 @@ func (s *suite) scaleSeries(ctx context.Context, c *rig.ClusterdServer, round in
 	if err != nil {
 		return sr, err
 	}
-	maxRun := time.Duration(s.Prof.ScaleCycles)*2*time.Minute + time.Minute
+	maxRun := time.Duration(rg.Prof.ScaleCycles)*2*time.Minute + time.Minute
 	start := time.Now()
 	res, err := rig.LoadDuring(ctx, c.Addr(), scaleLoad, maxRun, func() error {
 		if !scaling {
@@ -257,7 +260,7 @@ func (s *suite) scaleSeries(ctx context.Context, c *rig.ClusterdServer, round in
 			}
 			return nil
 		}
-		for range s.Prof.ScaleCycles {
+		for range rg.Prof.ScaleCycles {
 			for _, n := range []int{4, 2} {
 				if err := c.Scale(ctx, n); err != nil {
 					sr.Failures = append(sr.Failures, fmt.Sprintf("scale %d: %v", n, err))

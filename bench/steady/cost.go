@@ -1,4 +1,4 @@
-package main
+package steady
 
 import (
 	"context"
@@ -40,7 +40,7 @@ type costRun struct {
 // measureCost starts srv, times it to all ready, and samples its supervisor idle and under
 // connection churn (the load that would wake a master holding the socket in its poller,
 // docs/design.md §4).
-func (s *suite) measureCost(ctx context.Context, srv rig.Server, manager, kind string, n int, underLoad bool) (costRun, error) {
+func measureCost(ctx context.Context, rg *rig.Rig, srv rig.Server, manager, kind string, n int, underLoad bool) (costRun, error) {
 	cr := costRun{Manager: manager, Workers: n, WorkerKind: kind}
 	start := time.Now()
 	rig.Logf("  starting %s", srv.Label())
@@ -61,7 +61,7 @@ func (s *suite) measureCost(ctx context.Context, srv rig.Server, manager, kind s
 		if cr.Idle[0], err = rig.SampleProc(pid); err != nil {
 			return err
 		}
-		time.Sleep(s.Prof.CostWindow)
+		time.Sleep(rg.Prof.CostWindow)
 		if cr.Idle[1], err = rig.SampleProc(pid); err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func (s *suite) measureCost(ctx context.Context, srv rig.Server, manager, kind s
 		if cr.Load[0], err = rig.SampleProc(pid); err != nil {
 			return err
 		}
-		res, err := s.RunWrk(ctx, srv.Addr(), rig.NewConn64, s.Prof.CostWindow)
+		res, err := rg.RunWrk(ctx, srv.Addr(), rig.NewConn64, rg.Prof.CostWindow)
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,10 @@ const settleAfterLoad = 11 * time.Second
 // to time the master's own part of a 256-worker start.
 var tinyWorker = []string{"sh", "-c", `echo READY=1 >&"$NOTIFY_FD"; exec sleep 3600`}
 
-func (s *suite) masterCost(ctx context.Context) (*report.Section, error) {
+// MasterCost is scenario 7: what the supervisor alone costs (start time, RSS, CPU idle and
+// under connection churn, wake-ups), because a master out of the data path should cost
+// next to nothing however many workers it runs.
+func MasterCost(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
 	sec.Printf("The supervisor alone: clusterd's master (`clusterd -i N --wait-ready -- clusterd demo`) "+
 		"and PM2's daemon (`pm2 start -i N --wait-ready` of the Node server). Start to all ready is "+
@@ -138,33 +141,33 @@ func (s *suite) masterCost(ctx context.Context) (*report.Section, error) {
 		"CPU and as a share of all the CPU that supervisor and workers used under load; wake-ups "+
 		"are its context switches per second. RSS after the load. The tiny worker (`sh -c 'echo "+
 		"READY=1 >&$NOTIFY_FD; exec sleep 3600'`) times the master's own part of a start, without "+
-		"256 Go runtimes starting on 2 cores.\n", s.Prof.CostWindow, s.Prof.CostWindow)
+		"256 Go runtimes starting on 2 cores.\n", rg.Prof.CostWindow, rg.Prof.CostWindow)
 
 	var runs []costRun
 	var errs []error
-	for _, n := range s.Prof.CostWorkers {
-		srv := &rig.ClusterdServer{Rig: s.Rig, Name: fmt.Sprintf("clusterd -i %d", n), Instances: n,
-			Command: []string{s.Clusterd, "demo"}}
-		cr, err := s.measureCost(ctx, srv, "clusterd master", "Go demo", n, true)
+	for _, n := range rg.Prof.CostWorkers {
+		srv := &rig.ClusterdServer{Rig: rg, Name: fmt.Sprintf("clusterd -i %d", n), Instances: n,
+			Command: []string{rg.Clusterd, "demo"}}
+		cr, err := measureCost(ctx, rg, srv, "clusterd master", "Go demo", n, true)
 		runs = append(runs, cr)
 		if err != nil {
 			errs = append(errs, err)
 			break
 		}
 	}
-	if last := s.Prof.CostWorkers[len(s.Prof.CostWorkers)-1]; ctx.Err() == nil {
-		srv := &rig.ClusterdServer{Rig: s.Rig, Name: fmt.Sprintf("clusterd -i %d tiny", last), Instances: last,
+	if last := rg.Prof.CostWorkers[len(rg.Prof.CostWorkers)-1]; ctx.Err() == nil {
+		srv := &rig.ClusterdServer{Rig: rg, Name: fmt.Sprintf("clusterd -i %d tiny", last), Instances: last,
 			Command: tinyWorker}
-		cr, err := s.measureCost(ctx, srv, "clusterd master", "tiny (sh)", last, false)
+		cr, err := measureCost(ctx, rg, srv, "clusterd master", "tiny (sh)", last, false)
 		runs = append(runs, cr)
 		errs = append(errs, err)
 	}
-	for _, n := range s.Prof.PM2CostWorkers {
+	for _, n := range rg.Prof.PM2CostWorkers {
 		if ctx.Err() != nil {
 			break
 		}
-		srv := &rig.PM2Server{Rig: s.Rig, Name: fmt.Sprintf("pm2 -i %d", n), Instances: n, Script: s.NodeScript}
-		cr, err := s.measureCost(ctx, srv, "PM2 daemon", "Node server", n, true)
+		srv := &rig.PM2Server{Rig: rg, Name: fmt.Sprintf("pm2 -i %d", n), Instances: n, Script: rg.NodeScript}
+		cr, err := measureCost(ctx, rg, srv, "PM2 daemon", "Node server", n, true)
 		runs = append(runs, cr)
 		if err != nil {
 			errs = append(errs, err)

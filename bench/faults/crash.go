@@ -1,4 +1,4 @@
-package main
+package faults
 
 import (
 	"context"
@@ -44,21 +44,24 @@ type crashPair struct {
 	free, crashes rig.Server
 }
 
-func (s *suite) crashProne(ctx context.Context) (*report.Section, error) {
+// CrashProne is scenario 5: the goodput a server keeps when one request in a thousand kills
+// its worker, because how fast a manager replaces a dead worker decides how much of the
+// machine a buggy app can still use.
+func CrashProne(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
 	crashEnv := []string{fmt.Sprintf("CRASH_RATE=%g", crashRate)}
 	pairs := []crashPair{
 		{"clusterd, Go demo",
-			&rig.ClusterdServer{Rig: s.Rig, Name: "clusterd demo", Instances: 2, Command: []string{s.Clusterd, "demo"}},
-			&rig.ClusterdServer{Rig: s.Rig, Name: "clusterd demo crash-prone", Instances: 2,
-				Command: []string{s.Clusterd, "demo", fmt.Sprintf("--crash-rate=%g", crashRate)}}},
+			&rig.ClusterdServer{Rig: rg, Name: "clusterd demo", Instances: 2, Command: []string{rg.Clusterd, "demo"}},
+			&rig.ClusterdServer{Rig: rg, Name: "clusterd demo crash-prone", Instances: 2,
+				Command: []string{rg.Clusterd, "demo", fmt.Sprintf("--crash-rate=%g", crashRate)}}},
 		{"clusterd, Node server",
-			&rig.ClusterdServer{Rig: s.Rig, Name: "clusterd node", Instances: 2, Command: []string{s.Node, s.NodeScript}},
-			&rig.ClusterdServer{Rig: s.Rig, Name: "clusterd node crash-prone", Instances: 2,
-				Command: []string{s.Node, s.NodeScript}, Env: crashEnv}},
+			&rig.ClusterdServer{Rig: rg, Name: "clusterd node", Instances: 2, Command: []string{rg.Node, rg.NodeScript}},
+			&rig.ClusterdServer{Rig: rg, Name: "clusterd node crash-prone", Instances: 2,
+				Command: []string{rg.Node, rg.NodeScript}, Env: crashEnv}},
 		{"PM2, Node server",
-			&rig.PM2Server{Rig: s.Rig, Name: "pm2 node", Instances: 2, Script: s.NodeScript, Flags: pm2NoGiveUp},
-			&rig.PM2Server{Rig: s.Rig, Name: "pm2 node crash-prone", Instances: 2, Script: s.NodeScript,
+			&rig.PM2Server{Rig: rg, Name: "pm2 node", Instances: 2, Script: rg.NodeScript, Flags: pm2NoGiveUp},
+			&rig.PM2Server{Rig: rg, Name: "pm2 node crash-prone", Instances: 2, Script: rg.NodeScript,
 				Env: crashEnv, Flags: pm2NoGiveUp}},
 	}
 	var servers []rig.Server
@@ -75,28 +78,28 @@ func (s *suite) crashProne(ctx context.Context) (*report.Section, error) {
 		"restarting an app after 16 deaths within a second of their start, which this server "+
 		"reaches in seconds; the flag does not make PM2 restart any faster. clusterd needs no "+
 		"such flag: it tells a crash after READY from a failed start (docs/design.md §7).\n",
-		crashRate, crashRate, crashRate, s.Prof.CrashRounds, s.Prof.CrashDuration, s.Prof.CrashDuration)
+		crashRate, crashRate, crashRate, rg.Prof.CrashRounds, rg.Prof.CrashDuration, rg.Prof.CrashDuration)
 
-	stop, err := s.StartAll(ctx, servers...)
+	stop, err := rg.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
 	var runs []crashRun
 	err = func() error {
-		for round := range s.Prof.CrashRounds {
+		for round := range rg.Prof.CrashRounds {
 			for k := range servers {
 				srv := servers[(k+round)%len(servers)]
 				if err := rig.WaitServing(ctx, srv); err != nil {
 					return err
 				}
-				w, err := s.RunWrk(ctx, srv.Addr(), rig.KeepAlive64, s.Prof.CrashDuration)
+				w, err := rg.RunWrk(ctx, srv.Addr(), rig.KeepAlive64, rg.Prof.CrashDuration)
 				if err != nil {
 					return err
 				}
 				if err := rig.WaitServing(ctx, srv); err != nil {
 					return err
 				}
-				cr, err := crashLoad(ctx, srv, s.Prof.CrashDuration)
+				cr, err := crashLoad(ctx, srv, rg.Prof.CrashDuration)
 				cr.Round, cr.Wrk, cr.WrkGoodput = round, w, w.RequestsPerSec
 				runs = append(runs, cr)
 				rig.Logf("  round %d, %s: wrk %s/s; bench/load: goodput %s/s, silent %.1f%%, %s", round+1,
@@ -117,7 +120,7 @@ func (s *suite) crashProne(ctx context.Context) (*report.Section, error) {
 	pm2Crashy := pairs[len(pairs)-1].crashes.Label()
 	for _, p := range pairs {
 		var ratio, wrkRatio, vsPM2, failShare, restartRate, silent []float64
-		for round := range s.Prof.CrashRounds {
+		for round := range rg.Prof.CrashRounds {
 			free, crashy := findRun(runs, p.free.Label(), round), findRun(runs, p.crashes.Label(), round)
 			if free == nil || crashy == nil {
 				continue
@@ -128,7 +131,7 @@ func (s *suite) crashProne(ctx context.Context) (*report.Section, error) {
 				vsPM2 = append(vsPM2, crashy.WrkGoodput/pm.WrkGoodput)
 			}
 			failShare = append(failShare, float64(crashy.Result.FailedTotal()+crashy.Result.Unanswered)/float64(crashy.Result.Issued))
-			restartRate = append(restartRate, float64(crashy.Workers-2)/s.Prof.CrashDuration.Seconds())
+			restartRate = append(restartRate, float64(crashy.Workers-2)/rg.Prof.CrashDuration.Seconds())
 			silent = append(silent, crashy.SilentTime)
 		}
 		r, rw := stats.SpreadOf(ratio), stats.SpreadOf(wrkRatio)

@@ -1,4 +1,4 @@
-package main
+package faults
 
 import (
 	"context"
@@ -54,28 +54,30 @@ type soakPoint struct {
 // worker.
 const crashGap = 20 * time.Millisecond
 
-func (s *suite) soak(ctx context.Context) (*report.Section, error) {
+// Soak is scenario 8: hundreds of reloads and a thousand crashes in a row, because a master
+// meant to run for months must not leak descriptors, memory or goroutines with each.
+func Soak(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
 	// GOTRACEBACK=all: SIGQUIT then dumps every goroutine of the master, the one way to
 	// count them from outside.
 	env := []string{"GOTRACEBACK=all"}
-	srv := &rig.ClusterdServer{Rig: s.Rig, Name: "clusterd soak", Instances: 2, Command: []string{s.Clusterd, "demo"}, Env: env}
-	ref := &rig.ClusterdServer{Rig: s.Rig, Name: "clusterd soak reference", Instances: 2, Command: []string{s.Clusterd, "demo"}, Env: env}
+	srv := &rig.ClusterdServer{Rig: rg, Name: "clusterd soak", Instances: 2, Command: []string{rg.Clusterd, "demo"}, Env: env}
+	ref := &rig.ClusterdServer{Rig: rg, Name: "clusterd soak reference", Instances: 2, Command: []string{rg.Clusterd, "demo"}, Env: env}
 	sec.Printf("`clusterd -i 2 --wait-ready -- clusterd demo` under light background load from bench/load "+
 		"(%s): first %d reloads in a row, then %d worker crashes (one `GET /crash` at a time, on its own "+
 		"connection, %v apart: the worker that accepts it exits without answering and the master "+
 		"re-forks it). The master's open fds, RSS and threads are read from /proc before, during and "+
 		"after. Its goroutines are counted at the end from the stack dump that SIGQUIT makes it print "+
 		"(GOTRACEBACK=all), beside those of a fresh master with the same warm-up (one reload, one crash).\n",
-		soakLoad.Name, s.Prof.SoakReloads, s.Prof.SoakCrashes, crashGap)
+		soakLoad.Name, rg.Prof.SoakReloads, rg.Prof.SoakCrashes, crashGap)
 
 	res := soakResult{Samples: map[string]rig.ProcSample{}}
 	var err error
-	res.RefGoroutine, err = s.warmAndQuit(ctx, ref)
+	res.RefGoroutine, err = warmAndQuit(ctx, rg, ref)
 	if err != nil {
 		return sec, fmt.Errorf("reference master: %w", err)
 	}
-	stop, err := s.StartAll(ctx, srv)
+	stop, err := rg.StartAll(ctx, srv)
 	if err != nil {
 		return sec, err
 	}
@@ -98,10 +100,10 @@ func (s *suite) soak(ctx context.Context) (*report.Section, error) {
 			return err
 		}
 		point(0)
-		reloadStep := max(1, s.Prof.SoakReloads/10)
+		reloadStep := max(1, rg.Prof.SoakReloads/10)
 		var err error
 		res.ReloadLoad, err = loadDuringRate(ctx, srv.Addr(), func() error {
-			for range s.Prof.SoakReloads {
+			for range rg.Prof.SoakReloads {
 				res.Reloads++
 				if err := srv.Reload(ctx); err != nil {
 					res.ReloadErrors = append(res.ReloadErrors, err.Error())
@@ -125,10 +127,10 @@ func (s *suite) soak(ctx context.Context) (*report.Section, error) {
 		if err := sample("2 after reloads"); err != nil {
 			return err
 		}
-		crashStep := max(1, s.Prof.SoakCrashes/10)
+		crashStep := max(1, rg.Prof.SoakCrashes/10)
 		start := time.Now()
 		res.CrashLoad, err = loadDuringRate(ctx, srv.Addr(), func() error {
-			for range s.Prof.SoakCrashes {
+			for range rg.Prof.SoakCrashes {
 				if err := crashOne(ctx, srv.Addr()); err != nil {
 					if errors.Is(err, errAnswered) {
 						res.CrashAnswers++
@@ -206,7 +208,7 @@ func (s *suite) soak(ctx context.Context) (*report.Section, error) {
 			sec.Printf("- first %s error: `%s`\n", k, e)
 		}
 	}
-	s.soakGoals(sec, &res)
+	soakGoals(sec, &res)
 	if len(res.Trajectory) > 1 {
 		xs, ys := []float64{}, []float64{}
 		for _, p := range res.Trajectory {
@@ -225,7 +227,7 @@ func (s *suite) soak(ctx context.Context) (*report.Section, error) {
 }
 
 // soakGoals judges the soak against issue 6.
-func (s *suite) soakGoals(sec *report.Section, res *soakResult) {
+func soakGoals(sec *report.Section, res *soakResult) {
 	before, afterR, after := res.Samples["1 before"], res.Samples["2 after reloads"], res.Samples["3 after crashes"]
 	if after.FDs > 0 && afterR.FDs > 0 {
 		grew := after.FDs > before.FDs || afterR.FDs > before.FDs || after.Threads > before.Threads+2
@@ -271,8 +273,8 @@ func warmUp(ctx context.Context, srv *rig.ClusterdServer) error {
 }
 
 // warmAndQuit starts a fresh master, warms it up and counts its goroutines.
-func (s *suite) warmAndQuit(ctx context.Context, srv *rig.ClusterdServer) (int, error) {
-	stop, err := s.StartAll(ctx, srv)
+func warmAndQuit(ctx context.Context, rg *rig.Rig, srv *rig.ClusterdServer) (int, error) {
+	stop, err := rg.StartAll(ctx, srv)
 	if err == nil {
 		if err = warmUp(ctx, srv); err == nil {
 			var n int

@@ -1,12 +1,10 @@
-package main
+package faults
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -74,7 +72,10 @@ var killModes = []killMode{
 	{"new connection per request, 32 at a time", 32, false, false},
 }
 
-func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
+// KillUnderLoad is scenario 10: SIGKILL of one of two workers under load, because what new
+// clients see in the second after a worker dies (refused, reset, slow) is the manager's
+// doing, not the dead worker's.
+func KillUnderLoad(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
 	const (
 		cdDemo = "clusterd, Go demo"
@@ -83,10 +84,10 @@ func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
 		pm2    = "PM2, Node server"
 	)
 	servers := []rig.Server{
-		&rig.ClusterdServer{Rig: s.Rig, Name: cdDemo, Instances: 2, Command: []string{s.Clusterd, "demo"}},
-		&rig.ClusterdServer{Rig: s.Rig, Name: cdNode, Instances: 2, Command: []string{s.Node, s.NodeScript}},
-		&rig.ClusterdServer{Rig: s.Rig, Name: rpDemo, Instances: 2, Command: []string{s.Clusterd, "demo"}, Flags: []string{rig.FlagReusePort}},
-		&rig.PM2Server{Rig: s.Rig, Name: pm2, Instances: 2, Script: s.NodeScript, Flags: pm2NoGiveUp},
+		&rig.ClusterdServer{Rig: rg, Name: cdDemo, Instances: 2, Command: []string{rg.Clusterd, "demo"}},
+		&rig.ClusterdServer{Rig: rg, Name: cdNode, Instances: 2, Command: []string{rg.Node, rg.NodeScript}},
+		&rig.ClusterdServer{Rig: rg, Name: rpDemo, Instances: 2, Command: []string{rg.Clusterd, "demo"}, Flags: []string{rig.FlagReusePort}},
+		&rig.PM2Server{Rig: rg, Name: pm2, Instances: 2, Script: rg.NodeScript, Flags: pm2NoGiveUp},
 	}
 	sec.Printf("Two workers per server. bench/load runs for %v, the suite SIGKILLs one worker (by PID, "+
 		"from `clusterd status` or `pm2 jlist`) and the load goes on for %v. Requests are placed in "+
@@ -105,19 +106,19 @@ func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
 		"worker was gone**: what the kill must not cost new clients. %d "+
 		"trial(s) per server and load, servers taking turns. The replacement must be ready before "+
 		"the next trial. PM2 runs with `--max-restarts 1000000` (see scenario 5).\n",
-		killCalm, killAfter, killProbe, s.Prof.KillRounds)
+		killCalm, killAfter, killProbe, rg.Prof.KillRounds)
 
-	stop, err := s.StartAll(ctx, servers...)
+	stop, err := rg.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
 	var trials []killTrial
 	err = func() error {
-		for round := range s.Prof.KillRounds {
+		for round := range rg.Prof.KillRounds {
 			for _, m := range killModes {
 				for k := range servers {
 					srv := servers[(k+round)%len(servers)]
-					kt, err := s.killTrial(ctx, srv, m, round)
+					kt, err := runKillTrial(ctx, rg, srv, m, round)
 					trials = append(trials, kt)
 					if err != nil {
 						return fmt.Errorf("%s, %s: %w", srv.Label(), m.name, err)
@@ -169,7 +170,7 @@ func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
 			}
 			rs := stats.SpreadOf(ratios)
 			rows = append(rows, []string{srv.Label(), m.name, strconv.Itoa(n), rs.Ratio(), stats.SpreadOf(before).Ms(), stats.SpreadOf(after).Ms(),
-				fmt.Sprint(refused), fmt.Sprint(reset), fmt.Sprint(inFlight), failedCell(fromKill), fmt.Sprint(timeout),
+				fmt.Sprint(refused), fmt.Sprint(reset), fmt.Sprint(inFlight), report.FailedCell(fromKill), fmt.Sprint(timeout),
 				fmt.Sprint(unanswered), fmt.Sprint(issued)})
 			if !m.keep && strings.HasPrefix(srv.Label(), "clusterd") {
 				sec.Goals = append(sec.Goals,
@@ -188,9 +189,9 @@ func (s *suite) killUnderLoad(ctx context.Context) (*report.Section, error) {
 	return sec, err
 }
 
-// killTrial runs one trial: load, SIGKILL of one worker, more load, then waits for the
+// runKillTrial runs one trial: load, SIGKILL of one worker, more load, then waits for the
 // server to be whole again.
-func (s *suite) killTrial(ctx context.Context, srv rig.Server, m killMode, round int) (killTrial, error) {
+func runKillTrial(ctx context.Context, rg *rig.Rig, srv rig.Server, m killMode, round int) (killTrial, error) {
 	kt := killTrial{Server: srv.Label(), Mode: m.name, Round: round}
 	if err := rig.WaitServing(ctx, srv); err != nil {
 		return kt, err
@@ -314,18 +315,4 @@ func window(main, probe *load.Result, from, to time.Time) killWindow {
 	w.NewConnP99 = stats.Percentile(nc, 99)
 	w.AllP99 = stats.Percentile(all, 99)
 	return w
-}
-
-// failedCell is "3 (connect 1, read 2)" or "0".
-func failedCell(failed map[string]int64) string {
-	var total int64
-	var kinds []string
-	for _, k := range slices.Sorted(maps.Keys(failed)) {
-		total += failed[k]
-		kinds = append(kinds, fmt.Sprintf("%s %d", k, failed[k]))
-	}
-	if len(kinds) == 0 {
-		return "0"
-	}
-	return fmt.Sprintf("%d (%s)", total, strings.Join(kinds, ", "))
 }

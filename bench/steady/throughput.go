@@ -1,4 +1,4 @@
-package main
+package steady
 
 import (
 	"context"
@@ -21,10 +21,10 @@ type throughput map[string]map[string][]rig.WrkResult
 // sideBySide runs every load against every server, round after round. Within a round the
 // servers take turns under one load before the next load starts, and the order of turns
 // rotates from round to round, so that no server always runs first or last.
-func (s *suite) sideBySide(ctx context.Context, servers []rig.Server, loads []rig.WrkLoad) (throughput, error) {
+func sideBySide(ctx context.Context, rg *rig.Rig, servers []rig.Server, loads []rig.WrkLoad) (throughput, error) {
 	for _, l := range loads {
 		for _, srv := range servers {
-			if _, err := s.RunWrk(ctx, srv.Addr(), l, s.Prof.Warmup); err != nil {
+			if _, err := rg.RunWrk(ctx, srv.Addr(), l, rg.Prof.Warmup); err != nil {
 				return nil, fmt.Errorf("warm-up of %s: %w", srv.Label(), err)
 			}
 		}
@@ -33,19 +33,19 @@ func (s *suite) sideBySide(ctx context.Context, servers []rig.Server, loads []ri
 	for _, l := range loads {
 		res[l.Name] = map[string][]rig.WrkResult{}
 	}
-	for round := range s.Prof.Rounds {
+	for round := range rg.Prof.Rounds {
 		for _, l := range loads {
 			var line []string
 			for k := range servers {
 				srv := servers[(k+round)%len(servers)]
-				r, err := s.RunWrk(ctx, srv.Addr(), l, s.Prof.Duration)
+				r, err := rg.RunWrk(ctx, srv.Addr(), l, rg.Prof.Duration)
 				if err != nil {
 					return res, fmt.Errorf("%s under %s: %w", srv.Label(), l, err)
 				}
 				res[l.Name][srv.Label()] = append(res[l.Name][srv.Label()], r)
 				line = append(line, fmt.Sprintf("%s %s", srv.Label(), stats.Kilo(r.RequestsPerSec)))
 			}
-			rig.Logf("  round %d/%d, %s: %s", round+1, s.Prof.Rounds, l, strings.Join(line, ", "))
+			rig.Logf("  round %d/%d, %s: %s", round+1, rg.Prof.Rounds, l, strings.Join(line, ", "))
 		}
 	}
 	return res, nil
@@ -105,9 +105,12 @@ func (t throughput) errorNotes(loads []rig.WrkLoad) []string {
 
 // ---- scenario 1 -----------------------------------------------------------------------
 
-func (s *suite) overhead(ctx context.Context) (*report.Section, error) {
+// Overhead is scenario 1: clusterd against the physical limit of its design, two bare
+// processes sharing one socket with no master at all, because that limit and not another
+// manager is what clusterd promises to come within 2 % of.
+func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
-	demo := []string{s.Clusterd, "demo"}
+	demo := []string{rg.Clusterd, "demo"}
 	const (
 		cd        = "clusterd -i 2"
 		pair      = "bare pair"
@@ -116,13 +119,13 @@ func (s *suite) overhead(ctx context.Context) (*report.Section, error) {
 		cdAllCPUs = "clusterd -i 2, GOMAXPROCS=all CPUs"
 	)
 	servers := []rig.Server{
-		&rig.ClusterdServer{Rig: s.Rig, Name: cd, Instances: 2, Command: demo},
-		&rig.BareServer{Rig: s.Rig, Name: pair, N: 2, Shared: true, Command: demo},
-		&rig.BareServer{Rig: s.Rig, Name: single, N: 1, Command: []string{s.Clusterd, "demo", "--listen", "{addr}"}},
-		&rig.BareServer{Rig: s.Rig, Name: pairGMP, N: 2, Shared: true, Command: demo, Env: []string{"GOMAXPROCS=1"}},
+		&rig.ClusterdServer{Rig: rg, Name: cd, Instances: 2, Command: demo},
+		&rig.BareServer{Rig: rg, Name: pair, N: 2, Shared: true, Command: demo},
+		&rig.BareServer{Rig: rg, Name: single, N: 1, Command: []string{rg.Clusterd, "demo", "--listen", "{addr}"}},
+		&rig.BareServer{Rig: rg, Name: pairGMP, N: 2, Shared: true, Command: demo, Env: []string{"GOMAXPROCS=1"}},
 		// What the workers ran before package worker took its share of the
 		// CPUs by default (docs/design.md §17).
-		&rig.ClusterdServer{Rig: s.Rig, Name: cdAllCPUs, Instances: 2, Command: demo, Env: []string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}},
+		&rig.ClusterdServer{Rig: rg, Name: cdAllCPUs, Instances: 2, Command: demo, Env: []string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}},
 	}
 	loads := []rig.WrkLoad{rig.KeepAlive64, rig.KeepAlive256, rig.NewConn64}
 	sec.Printf("`clusterd -i 2 --wait-ready -- clusterd demo` against the physical limit of its design: "+
@@ -132,13 +135,13 @@ func (s *suite) overhead(ctx context.Context) (*report.Section, error) {
 		"in each worker, and clusterd with every worker's GOMAXPROCS at the number of CPUs "+
 		"(what the workers ran before package worker took its share by default, docs/design.md §17). Load: wrk, two threads, %d rounds of %v per target "+
 		"and load, after a %v warm-up.\n",
-		s.Prof.Rounds, s.Prof.Duration, s.Prof.Warmup)
+		rg.Prof.Rounds, rg.Prof.Duration, rg.Prof.Warmup)
 
-	stop, err := s.StartAll(ctx, servers...)
+	stop, err := rg.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
-	res, err := s.sideBySide(ctx, servers, loads)
+	res, err := sideBySide(ctx, rg, servers, loads)
 	err = errors.Join(err, stop())
 	sec.Raw = res
 	if res == nil {
@@ -191,7 +194,9 @@ func loadNames(loads []rig.WrkLoad) []string {
 
 // ---- scenario 2 -----------------------------------------------------------------------
 
-func (s *suite) managers(ctx context.Context) (*report.Section, error) {
+// Managers is scenario 2: the same Node server under clusterd, PM2 and Node's cluster
+// module, because a user choosing a manager compares them on their own app, not on ours.
+func Managers(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
 	n := runtime.NumCPU()
 	cdName := fmt.Sprintf("clusterd -i max (%d)", n)
@@ -199,12 +204,12 @@ func (s *suite) managers(ctx context.Context) (*report.Section, error) {
 	pm2Name := fmt.Sprintf("pm2 -i max (%d)", n)
 	clusterName := fmt.Sprintf("node cluster (%d)", n)
 	servers := []rig.Server{
-		&rig.ClusterdServer{Rig: s.Rig, Name: cdName, Instances: n, Command: []string{s.Node, s.NodeScript}},
+		&rig.ClusterdServer{Rig: rg, Name: cdName, Instances: n, Command: []string{rg.Node, rg.NodeScript}},
 		// One SO_REUSEPORT socket per slot: the kernel deals connections
 		// evenly, as PM2's round robin does (docs/design.md §10).
-		&rig.ClusterdServer{Rig: s.Rig, Name: rpName, Instances: n, Command: []string{s.Node, s.NodeScript}, Flags: []string{"--reuseport"}},
-		&rig.PM2Server{Rig: s.Rig, Name: pm2Name, Instances: n, Script: s.NodeScript},
-		&rig.BareServer{Rig: s.Rig, Name: clusterName, N: 1, Command: []string{s.Node, s.ClusterScript},
+		&rig.ClusterdServer{Rig: rg, Name: rpName, Instances: n, Command: []string{rg.Node, rg.NodeScript}, Flags: []string{"--reuseport"}},
+		&rig.PM2Server{Rig: rg, Name: pm2Name, Instances: n, Script: rg.NodeScript},
+		&rig.BareServer{Rig: rg, Name: clusterName, N: 1, Command: []string{rg.Node, rg.ClusterScript},
 			Env: []string{"HOST={host}", "PORT={port}", fmt.Sprintf("WORKERS=%d", n)}},
 	}
 	loads := []rig.WrkLoad{rig.KeepAlive64, rig.KeepAlive256, rig.NewConn64}
@@ -217,13 +222,13 @@ func (s *suite) managers(ctx context.Context) (*report.Section, error) {
 		"too). clusterd runs twice: on one shared socket, and with `--reuseport` (one SO_REUSEPORT "+
 		"socket per worker slot, which the kernel deals connections to evenly). "+
 		"Load: wrk, two threads, %d rounds of %v per target and load.\n",
-		n, s.Prof.Rounds, s.Prof.Duration)
+		n, rg.Prof.Rounds, rg.Prof.Duration)
 
-	stop, err := s.StartAll(ctx, servers...)
+	stop, err := rg.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
-	res, err := s.sideBySide(ctx, servers, loads)
+	res, err := sideBySide(ctx, rg, servers, loads)
 	err = errors.Join(err, stop())
 	sec.Raw = res
 	if res == nil {

@@ -1,4 +1,4 @@
-package main
+package steady
 
 import (
 	"context"
@@ -49,7 +49,7 @@ type balanceRun struct {
 	Result        load.Result      `json:"result"`
 }
 
-// spreadOfMaxMin is spreadOf that keeps +Inf (a worker that got nothing): dropping those
+// spreadOfMaxMin is stats.SpreadOf that keeps +Inf (a worker that got nothing): dropping those
 // rounds would hide the worst ones.
 func spreadOfMaxMin(values []float64) stats.Spread { return stats.SpreadKeeping(values, true) }
 
@@ -88,7 +88,10 @@ type balanceTarget struct {
 	app     string // "Node server" or "Go demo"
 }
 
-func (s *suite) balance(ctx context.Context) (*report.Section, error) {
+// Balance is scenario 9: how evenly connections and requests are dealt over the workers,
+// because a shared socket leaves the choice to the scheduler and an uneven split wastes
+// the cores of a small machine.
+func Balance(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
 	conns := []int{64, 512}
 	sec.Printf("Keep-alive load from bench/load with C connections against N workers, %d round(s) of %v "+
@@ -105,7 +108,7 @@ func (s *suite) balance(ctx context.Context) (*report.Section, error) {
 		"daemon accepts every connection and hands it to a worker in turn, skipping workers that "+
 		"have not yet taken the previous one (Node's round-robin handle), so a burst of connects "+
 		"need not split evenly.\n",
-		s.Prof.BalanceRounds, s.Prof.BalanceDuration, rig.FlagShared, rig.FlagReusePort)
+		rg.Prof.BalanceRounds, rg.Prof.BalanceDuration, rig.FlagShared, rig.FlagReusePort)
 
 	var runs []balanceRun
 	modes := map[string]string{} // the --reuseport server's socket mode, as status says
@@ -113,22 +116,22 @@ func (s *suite) balance(ctx context.Context) (*report.Section, error) {
 	var order []balanceTarget
 	for _, n := range []int{2, 4} {
 		targets := []balanceTarget{
-			{&rig.ClusterdServer{Rig: s.Rig, Name: fmt.Sprintf("clusterd %s, Node, N=%d", rig.FlagShared, n), Instances: n,
-				Command: []string{s.Node, s.NodeScript}, Flags: []string{rig.FlagShared}}, "clusterd, shared socket", "Node server"},
-			{&rig.ClusterdServer{Rig: s.Rig, Name: fmt.Sprintf("clusterd %s, Node, N=%d", rig.FlagReusePort, n), Instances: n,
-				Command: []string{s.Node, s.NodeScript}, Flags: []string{rig.FlagReusePort}}, "clusterd, socket per slot", "Node server"},
-			{&rig.PM2Server{Rig: s.Rig, Name: fmt.Sprintf("PM2, Node, N=%d", n), Instances: n, Script: s.NodeScript}, "PM2 (round robin)", "Node server"},
-			{&rig.ClusterdServer{Rig: s.Rig, Name: fmt.Sprintf("clusterd %s, Go demo, N=%d", rig.FlagShared, n), Instances: n,
-				Command: []string{s.Clusterd, "demo"}, Flags: []string{rig.FlagShared}}, "clusterd, shared socket", "Go demo"},
-			{&rig.ClusterdServer{Rig: s.Rig, Name: fmt.Sprintf("clusterd %s, Go demo, N=%d", rig.FlagReusePort, n), Instances: n,
-				Command: []string{s.Clusterd, "demo"}, Flags: []string{rig.FlagReusePort}}, "clusterd, socket per slot", "Go demo"},
+			{&rig.ClusterdServer{Rig: rg, Name: fmt.Sprintf("clusterd %s, Node, N=%d", rig.FlagShared, n), Instances: n,
+				Command: []string{rg.Node, rg.NodeScript}, Flags: []string{rig.FlagShared}}, "clusterd, shared socket", "Node server"},
+			{&rig.ClusterdServer{Rig: rg, Name: fmt.Sprintf("clusterd %s, Node, N=%d", rig.FlagReusePort, n), Instances: n,
+				Command: []string{rg.Node, rg.NodeScript}, Flags: []string{rig.FlagReusePort}}, "clusterd, socket per slot", "Node server"},
+			{&rig.PM2Server{Rig: rg, Name: fmt.Sprintf("PM2, Node, N=%d", n), Instances: n, Script: rg.NodeScript}, "PM2 (round robin)", "Node server"},
+			{&rig.ClusterdServer{Rig: rg, Name: fmt.Sprintf("clusterd %s, Go demo, N=%d", rig.FlagShared, n), Instances: n,
+				Command: []string{rg.Clusterd, "demo"}, Flags: []string{rig.FlagShared}}, "clusterd, shared socket", "Go demo"},
+			{&rig.ClusterdServer{Rig: rg, Name: fmt.Sprintf("clusterd %s, Go demo, N=%d", rig.FlagReusePort, n), Instances: n,
+				Command: []string{rg.Clusterd, "demo"}, Flags: []string{rig.FlagReusePort}}, "clusterd, socket per slot", "Go demo"},
 		}
 		order = append(order, targets...)
 		var servers []rig.Server
 		for _, t := range targets {
 			servers = append(servers, t.srv)
 		}
-		stop, err := s.StartAll(ctx, servers...)
+		stop, err := rg.StartAll(ctx, servers...)
 		if err != nil {
 			errs = append(errs, err)
 			break
@@ -139,19 +142,19 @@ func (s *suite) balance(ctx context.Context) (*report.Section, error) {
 			}
 		}
 		err = func() error {
-			for round := range s.Prof.BalanceRounds {
+			for round := range rg.Prof.BalanceRounds {
 				for _, c := range conns {
 					var line []string
 					for k := range servers {
 						srv := servers[(k+round)%len(servers)]
-						br, err := s.balanceRun(ctx, srv, n, c, round)
+						br, err := measureBalance(ctx, rg, srv, n, c, round)
 						runs = append(runs, br)
 						if err != nil {
 							return fmt.Errorf("%s, C=%d: %w", srv.Label(), c, err)
 						}
 						line = append(line, fmt.Sprintf("%s %s", srv.Label(), infinite(fmt.Sprintf("%.2f", float64(br.ConnMaxMin)))))
 					}
-					rig.Logf("  round %d/%d, N=%d C=%d, connections max/min: %s", round+1, s.Prof.BalanceRounds, n, c, strings.Join(line, "; "))
+					rig.Logf("  round %d/%d, N=%d C=%d, connections max/min: %s", round+1, rg.Prof.BalanceRounds, n, c, strings.Join(line, "; "))
 				}
 			}
 			return nil
@@ -245,8 +248,8 @@ func (s *suite) balance(ctx context.Context) (*report.Section, error) {
 	return sec, errors.Join(errs...)
 }
 
-// balanceRun drives srv with c keep-alive connections for the profile's duration.
-func (s *suite) balanceRun(ctx context.Context, srv rig.Server, n, c, round int) (balanceRun, error) {
+// measureBalance drives srv with c keep-alive connections for the profile's duration.
+func measureBalance(ctx context.Context, rg *rig.Rig, srv rig.Server, n, c, round int) (balanceRun, error) {
 	br := balanceRun{Server: srv.Label(), Workers: n, Connections: c, Round: round}
 	if err := rig.WaitServing(ctx, srv); err != nil {
 		return br, err
@@ -258,7 +261,7 @@ func (s *suite) balanceRun(ctx context.Context, srv rig.Server, n, c, round int)
 	slices.Sort(pids)
 	br.PIDs = pids
 	res, err := load.Run(ctx, load.Options{Addr: srv.Addr(), Concurrency: c, KeepAlive: true,
-		Duration: s.Prof.BalanceDuration, Timeout: 5 * time.Second})
+		Duration: rg.Prof.BalanceDuration, Timeout: 5 * time.Second})
 	br.Result = res
 	br.ConnsByWorker, br.ReqsByWorker = res.ConnsByWorker, res.ByWorker
 	cm, _ := maxMinOver(pids, res.ConnsByWorker)

@@ -1,4 +1,4 @@
-package main
+package changes
 
 import (
 	"context"
@@ -31,7 +31,9 @@ type reloadRun struct {
 // than any real one, and each reload starts from balanced workers.
 const reloadGap = 200 * time.Millisecond
 
-func (s *suite) reloadUnderLoad(ctx context.Context) (*report.Section, error) {
+// ReloadUnderLoad is scenario 3: reloads in a row under load, every request accounted for,
+// because a zero-downtime deploy is clusterd's first promise and PM2's best-known feature.
+func ReloadUnderLoad(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec := &report.Section{}
 	const (
 		cdDemo = "clusterd, Go demo"
@@ -39,9 +41,9 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*report.Section, error) {
 		pm2    = "PM2, Node server"
 	)
 	servers := []rig.Server{
-		&rig.ClusterdServer{Rig: s.Rig, Name: cdDemo, Instances: 2, Command: []string{s.Clusterd, "demo"}},
-		&rig.ClusterdServer{Rig: s.Rig, Name: cdNode, Instances: 2, Command: []string{s.Node, s.NodeScript}},
-		&rig.PM2Server{Rig: s.Rig, Name: pm2, Instances: 2, Script: s.NodeScript},
+		&rig.ClusterdServer{Rig: rg, Name: cdDemo, Instances: 2, Command: []string{rg.Clusterd, "demo"}},
+		&rig.ClusterdServer{Rig: rg, Name: cdNode, Instances: 2, Command: []string{rg.Node, rg.NodeScript}},
+		&rig.PM2Server{Rig: rg, Name: pm2, Instances: 2, Script: rg.NodeScript},
 	}
 	modes := []rig.LoadMode{rig.KeepAliveMode, rig.NewConnMode}
 	sec.Printf("Two workers each; %d reloads in a row (one every %v after the previous one returned) "+
@@ -52,19 +54,19 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*report.Section, error) {
 		"answered (2xx), failed (by kind) or unanswered; the load stops only after the last reload "+
 		"has returned and lets the requests in flight finish. The Node server drains as "+
 		"docs/design.md §18 says, the same code under both managers.\n",
-		s.Prof.Reloads, reloadGap, s.Prof.ReloadRounds)
+		rg.Prof.Reloads, reloadGap, rg.Prof.ReloadRounds)
 
-	stop, err := s.StartAll(ctx, servers...)
+	stop, err := rg.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
 	var runs []reloadRun
 	err = func() error {
-		for round := range s.Prof.ReloadRounds {
+		for round := range rg.Prof.ReloadRounds {
 			for _, m := range modes {
 				for k := range servers {
 					srv := servers[(k+round)%len(servers)]
-					rr, err := s.reloadSeries(ctx, srv, m, round)
+					rr, err := reloadSeries(ctx, rg, srv, m, round)
 					runs = append(runs, rr)
 					rig.Logf("  round %d, %s, %s: %d reloads, median %v, %s", round+1, srv.Label(), m.Name,
 						rr.Reloads, stats.Percentile(rr.Times, 50).Round(time.Millisecond), rig.Brief(rr.Result))
@@ -163,13 +165,13 @@ func (s *suite) reloadUnderLoad(ctx context.Context) (*report.Section, error) {
 	return sec, err
 }
 
-// reloadSeries reloads srv prof.Reloads times under one load.
-func (s *suite) reloadSeries(ctx context.Context, srv rig.Server, m rig.LoadMode, round int) (reloadRun, error) {
+// reloadSeries reloads srv rg.Prof.Reloads times under one load.
+func reloadSeries(ctx context.Context, rg *rig.Rig, srv rig.Server, m rig.LoadMode, round int) (reloadRun, error) {
 	rr := reloadRun{Server: srv.Label(), Mode: m.Name, Round: round}
 	r := srv.(rig.Reloader)
-	maxRun := time.Duration(s.Prof.Reloads)*(30*time.Second) + time.Minute
+	maxRun := time.Duration(rg.Prof.Reloads)*(30*time.Second) + time.Minute
 	res, err := rig.LoadDuring(ctx, srv.Addr(), m, maxRun, func() error {
-		for range s.Prof.Reloads {
+		for range rg.Prof.Reloads {
 			start := time.Now()
 			err := r.Reload(ctx)
 			rr.Times = append(rr.Times, time.Since(start))
