@@ -44,6 +44,8 @@ func (p *PM2Server) cli(ctx context.Context, timeout time.Duration, args ...stri
 	return Run(ctx, timeout, env, p.Rig.PM2, args...)
 }
 
+// Start runs `pm2 start` with a daemon of its own and waits until PM2 lists every worker
+// online.
 func (p *PM2Server) Start(ctx context.Context) error {
 	var err error
 	if p.address, err = FreeAddr(); err != nil {

@@ -112,6 +112,8 @@ func (c *ClusterdServer) Status(ctx context.Context) (*ClusterdStatus, error) {
 	return &st, nil
 }
 
+// Start starts the master on a fresh loopback port with its own control socket, so that
+// several masters can run side by side, and waits until every worker is ready.
 func (c *ClusterdServer) Start(ctx context.Context) error {
 	var err error
 	if c.address, err = FreeAddr(); err != nil {
@@ -182,6 +184,8 @@ func (st *ClusterdStatus) AllReady() bool {
 	return ready == st.Instances && len(st.Workers) == st.Instances && !st.Reload.InProgress
 }
 
+// WorkerPIDs are the workers `clusterd status` lists, successors included, so that a
+// scenario can kill one or Stop can make sure none outlived the master.
 func (c *ClusterdServer) WorkerPIDs(ctx context.Context) ([]int, error) {
 	st, err := c.Status(ctx)
 	if err != nil {
@@ -231,6 +235,9 @@ func (c *ClusterdServer) SocketMode(ctx context.Context) string {
 	return st.SocketModes[0]
 }
 
+// Stop runs `clusterd stop` as a user would, then checks by PID that the master (or the
+// master an upgrade put in its place) and every worker are gone, and kills those that are
+// not: a leftover would skew the next scenario.
 func (c *ClusterdServer) Stop() error {
 	if c.p == nil {
 		return nil
@@ -315,10 +322,14 @@ type BareServer struct {
 	procs   []*proc
 }
 
-func (b *BareServer) Label() string      { return b.Name }
-func (b *BareServer) Addr() string       { return b.address }
+func (b *BareServer) Label() string { return b.Name }
+func (b *BareServer) Addr() string  { return b.address }
+
+// SupervisorPID is the first process: bare processes have no supervisor, and the one that
+// stands for it (Node's cluster primary) is started first.
 func (b *BareServer) SupervisorPID() int { return b.procs[0].pid() }
 
+// WorkerPIDs are the processes still running: nothing restarts a bare one.
 func (b *BareServer) WorkerPIDs(context.Context) ([]int, error) {
 	var pids []int
 	for _, p := range b.procs {
@@ -329,6 +340,8 @@ func (b *BareServer) WorkerPIDs(context.Context) ([]int, error) {
 	return pids, nil
 }
 
+// Start opens the shared socket (if Shared) and starts the processes one by one, each
+// waited for until it writes READY=1, as clusterd waits for its workers.
 func (b *BareServer) Start(ctx context.Context) error {
 	var err error
 	if b.address, err = FreeAddr(); err != nil {
@@ -420,6 +433,8 @@ func readNotify(r *os.File, ready chan<- bool) {
 	}
 }
 
+// Stop sends SIGTERM to every process at once, as a master would, and kills those that do
+// not exit within StopGrace.
 func (b *BareServer) Stop() error {
 	var errs []error
 	for _, p := range b.procs {
