@@ -17,7 +17,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,48 +24,20 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/clusterd/clusterd/bench/changes"
+	"github.com/clusterd/clusterd/bench/faults"
+	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
+	"github.com/clusterd/clusterd/bench/steady"
 )
 
-// profile sizes every scenario; quick proves the suite works, full is what gets committed.
-type profile struct {
-	Name string `json:"name"`
-	// Throughput scenarios (1, 2): rounds of one wrk run per target and load.
-	Rounds   int           `json:"rounds"`
-	Duration time.Duration `json:"duration_ns"`
-	Warmup   time.Duration `json:"warmup_ns"`
-	// Reload under load (3).
-	ReloadRounds int `json:"reload_rounds"`
-	Reloads      int `json:"reloads"`
-	// Crash-prone server (5).
-	CrashRounds   int           `json:"crash_rounds"`
-	CrashDuration time.Duration `json:"crash_duration_ns"`
-	// Restart latency (6).
-	RestartTrials int `json:"restart_trials"`
-	// Cost of the master (7).
-	CostWorkers    []int         `json:"cost_workers"`
-	PM2CostWorkers []int         `json:"pm2_cost_workers"`
-	CostWindow     time.Duration `json:"cost_window_ns"`
-	// Soak (8).
-	SoakCrashes int `json:"soak_crashes"`
-	SoakReloads int `json:"soak_reloads"`
-	// Balance (9): rounds of one keep-alive run per server and connection count.
-	BalanceRounds   int           `json:"balance_rounds"`
-	BalanceDuration time.Duration `json:"balance_duration_ns"`
-	// Kill -9 of one of two workers under load (10): trials per server and load.
-	KillRounds int `json:"kill_rounds"`
-	// Scale cycles (11): cycles of scale 4 / scale 2 per series, series per server.
-	ScaleCycles int `json:"scale_cycles"`
-	ScaleRounds int `json:"scale_rounds"`
-}
-
 var (
-	quickProfile = profile{
+	quickProfile = rig.Profile{
 		Name: "quick", Rounds: 2, Duration: 2 * time.Second, Warmup: time.Second,
 		ReloadRounds: 1, Reloads: 3,
 		CrashRounds: 2, CrashDuration: 3 * time.Second,
@@ -77,7 +48,7 @@ var (
 		KillRounds:  1,
 		ScaleCycles: 3, ScaleRounds: 1,
 	}
-	fullProfile = profile{
+	fullProfile = rig.Profile{
 		Name: "full", Rounds: 8, Duration: 5 * time.Second, Warmup: time.Second,
 		ReloadRounds: 2, Reloads: 20,
 		CrashRounds: 4, CrashDuration: 6 * time.Second,
@@ -90,37 +61,32 @@ var (
 	}
 )
 
-// suite is what every scenario needs.
+// suite is the rig every scenario runs on, and how long to wait for a quiet machine before
+// each.
 type suite struct {
-	prof                      profile
-	clusterd, pm2, wrk, node  string
-	root                      string // the repository, for examples/node
-	work                      string // logs, control sockets, PM2 homes
-	procs                     procs
-	seq                       atomic.Int64
-	nodeScript, clusterScript string
-	quietWait                 time.Duration // how long to wait for a quiet machine before a scenario
+	*rig.Rig
+	quietWait time.Duration // how long to wait for a quiet machine before a scenario
 }
 
 // scenario is one section of the report.
 type scenario struct {
 	id    string
 	title string
-	run   func(s *suite, ctx context.Context) (*section, error)
+	run   func(ctx context.Context, r *rig.Rig) (*report.Section, error)
 }
 
 var scenarios = []scenario{
-	{"1", "Overhead against the physical limit", (*suite).overhead},
-	{"2", "Same Node server, three managers", (*suite).managers},
-	{"3", "Reload under load", (*suite).reloadUnderLoad},
-	{"4", "Master upgrade under load", (*suite).masterUpgrade},
-	{"5", "Crash-prone server", (*suite).crashProne},
-	{"6", "Restart latency", (*suite).restartLatency},
-	{"7", "Cost of the master", (*suite).masterCost},
-	{"8", "Soak", (*suite).soak},
-	{"9", "Balance over the workers", (*suite).balance},
-	{"10", "Kill -9 of one of two workers under load", (*suite).killUnderLoad},
-	{"11", "Scale cycles under load", (*suite).scaleCycles},
+	{"1", "Overhead against the physical limit", steady.Overhead},
+	{"2", "Same Node server, three managers", steady.Managers},
+	{"3", "Reload under load", changes.ReloadUnderLoad},
+	{"4", "Master upgrade under load", changes.MasterUpgrade},
+	{"5", "Crash-prone server", faults.CrashProne},
+	{"6", "Restart latency", faults.RestartLatency},
+	{"7", "Cost of the master", steady.MasterCost},
+	{"8", "Soak", faults.Soak},
+	{"9", "Balance over the workers", steady.Balance},
+	{"10", "Kill -9 of one of two workers under load", faults.KillUnderLoad},
+	{"11", "Scale cycles under load", changes.ScaleCycles},
 }
 
 func main() {
@@ -136,9 +102,9 @@ func main() {
 	quietWait := flag.Duration("quiet-wait", 0, "before each scenario, wait up to this long for the machine to be quiet (default 3m, 20s with -quick)")
 	flag.Parse()
 
-	s := &suite{prof: fullProfile, quietWait: 3 * time.Minute}
+	s := &suite{Rig: &rig.Rig{Prof: fullProfile}, quietWait: 3 * time.Minute}
 	if *quick {
-		s.prof, s.quietWait = quickProfile, 20*time.Second
+		s.Prof, s.quietWait = quickProfile, 20*time.Second
 	}
 	if *quietWait > 0 {
 		s.quietWait = *quietWait
@@ -153,7 +119,7 @@ func main() {
 		fatal(err)
 	}
 	if *out == "" {
-		*out = filepath.Join(s.root, "bench", "results")
+		*out = filepath.Join(s.Root, "bench", "results")
 		if *quick {
 			var err error
 			if *out, err = os.MkdirTemp("", "clusterd-bench-quick-"); err != nil {
@@ -168,11 +134,11 @@ func main() {
 	defer stopSignals()
 
 	failed := s.runAll(ctx, *only, *out)
-	s.procs.stopAll(stopGrace)
+	s.StopAll()
 	if failed || *keep {
-		fmt.Fprintf(os.Stderr, "suite: logs of every process are in %s\n", s.work)
+		fmt.Fprintf(os.Stderr, "suite: logs of every process are in %s\n", s.Work)
 	} else {
-		os.RemoveAll(s.work)
+		os.RemoveAll(s.Work)
 	}
 	if failed {
 		os.Exit(1)
@@ -188,7 +154,7 @@ func fatal(err error) {
 // half-way through a run.
 func (s *suite) setup(clusterd, pm2, wrk, node string) error {
 	var err error
-	if s.root, err = repoRoot(); err != nil {
+	if s.Root, err = repoRoot(); err != nil {
 		return err
 	}
 	resolve := func(name, hint string) (string, error) {
@@ -200,7 +166,7 @@ func (s *suite) setup(clusterd, pm2, wrk, node string) error {
 			return path, nil
 		}
 		if !filepath.IsAbs(name) {
-			name = filepath.Join(s.root, name)
+			name = filepath.Join(s.Root, name)
 		}
 		if _, err := os.Stat(name); err != nil {
 			return "", fmt.Errorf("%s: %s", name, hint)
@@ -212,10 +178,10 @@ func (s *suite) setup(clusterd, pm2, wrk, node string) error {
 		dst        *string
 		name, hint string
 	}{
-		{&s.clusterd, clusterd, "build it with make build"},
-		{&s.pm2, pm2, "install it with make bench-tools (npm, into bench/.tools)"},
-		{&s.wrk, wrk, "install it with make bench-tools (apt-get install wrk)"},
-		{&s.node, node, "install Node.js (20 or newer)"},
+		{&s.Clusterd, clusterd, "build it with make build"},
+		{&s.PM2, pm2, "install it with make bench-tools (npm, into bench/.tools)"},
+		{&s.Wrk, wrk, "install it with make bench-tools (apt-get install wrk)"},
+		{&s.Node, node, "install Node.js (20 or newer)"},
 	} {
 		path, err := resolve(t.name, t.hint)
 		errs = append(errs, err)
@@ -224,9 +190,9 @@ func (s *suite) setup(clusterd, pm2, wrk, node string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	s.nodeScript = filepath.Join(s.root, "examples", "node", "server.js")
-	s.clusterScript = filepath.Join(s.root, "examples", "node", "cluster.js")
-	s.work, err = os.MkdirTemp("", "clusterd-bench-")
+	s.NodeScript = filepath.Join(s.Root, "examples", "node", "server.js")
+	s.ClusterScript = filepath.Join(s.Root, "examples", "node", "cluster.js")
+	s.Work, err = os.MkdirTemp("", "clusterd-bench-")
 	return err
 }
 
@@ -246,20 +212,6 @@ func repoRoot() (string, error) {
 	}
 }
 
-// uniq makes a name unique within this run (for control sockets, PM2 homes, logs).
-func (s *suite) uniq(name string) string {
-	return fmt.Sprintf("%s-%d", name, s.seq.Add(1))
-}
-
-func (s *suite) logPath(name string) string {
-	return filepath.Join(s.work, s.uniq(strings.ReplaceAll(name, " ", "_"))+".log")
-}
-
-// logf prints progress on stderr.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
-}
-
 func (s *suite) runAll(ctx context.Context, only, out string) (failed bool) {
 	want := map[string]bool{}
 	for id := range strings.SplitSeq(only, ",") {
@@ -267,44 +219,46 @@ func (s *suite) runAll(ctx context.Context, only, out string) (failed bool) {
 			want[id] = true
 		}
 	}
-	rep := &report{date: time.Now().Format("2006-01-02"), prof: s.prof, started: time.Now()}
-	rep.env = s.environment(ctx)
+	rep := &report.Report{Date: time.Now().Format("2006-01-02"), ProfileName: s.Prof.Name, Profile: s.Prof,
+		Started: time.Now()}
+	rep.Env = s.environment(ctx)
 	for _, sc := range scenarios {
 		if len(want) > 0 && !want[sc.id] {
 			continue
 		}
-		logf("scenario %s: %s", sc.id, sc.title)
-		busy := waitQuiet(ctx, s.quietWait)
+		rig.Logf("scenario %s: %s", sc.id, sc.title)
+		busy := rig.WaitQuiet(ctx, s.quietWait)
 		start := time.Now()
-		sec, err := sc.run(s, ctx)
+		sec, err := sc.run(ctx, s.Rig)
 		if sec == nil {
-			sec = &section{}
+			sec = &report.Section{}
 		}
-		sec.id, sec.title, sec.took, sec.busyBefore = sc.id, sc.title, time.Since(start), busy
+		sec.ID, sec.Title, sec.Took, sec.BusyBefore = sc.id, sc.title, time.Since(start), busy
+		sec.Busy = busy >= rig.QuietThreshold
 		if err != nil {
 			failed = true
-			sec.err = err.Error()
-			logf("scenario %s FAILED: %v", sc.id, err)
+			sec.Err = err.Error()
+			rig.Logf("scenario %s FAILED: %v", sc.id, err)
 		}
-		s.procs.stopAll(stopGrace) // nothing of one scenario may run into the next
-		rep.sections = append(rep.sections, sec)
-		logf("scenario %s done in %v", sc.id, sec.took.Round(time.Second))
+		s.StopAll() // nothing of one scenario may run into the next
+		rep.Sections = append(rep.Sections, sec)
+		rig.Logf("scenario %s done in %v", sc.id, sec.Took.Round(time.Second))
 		if ctx.Err() != nil {
 			failed = true
 			break
 		}
 	}
-	paths, err := rep.write(out)
+	paths, err := rep.Write(out)
 	if err != nil {
-		logf("writing the report: %v", err)
+		rig.Logf("writing the report: %v", err)
 		return true
 	}
 	for _, p := range paths {
-		logf("wrote %s", p)
+		rig.Logf("wrote %s", p)
 	}
-	for _, sec := range rep.sections {
-		for _, g := range sec.goals {
-			logf("goal %-48s %-28s %s", g.What, g.Measured, g.verdict())
+	for _, sec := range rep.Sections {
+		for _, g := range sec.Goals {
+			rig.Logf("goal %-48s %-28s %s", g.What, g.Measured, g.Verdict())
 		}
 	}
 	return failed
@@ -325,8 +279,8 @@ func (s *suite) environment(ctx context.Context) map[string]string {
 			}
 		}
 	}
-	env["CPUs (online)"] = first(run(ctx, 5*time.Second, nil, "nproc"))
-	env["Kernel"] = first(run(ctx, 5*time.Second, nil, "uname", "-srm"))
+	env["CPUs (online)"] = first(rig.Run(ctx, 5*time.Second, nil, "nproc"))
+	env["Kernel"] = first(rig.Run(ctx, 5*time.Second, nil, "uname", "-srm"))
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		line, _, _ := strings.Cut(string(b), "\n")
 		if f := strings.Fields(line); len(f) >= 2 {
@@ -341,35 +295,16 @@ func (s *suite) environment(ctx context.Context) map[string]string {
 			}
 		}
 	}
-	env["Go"] = strings.TrimPrefix(first(run(ctx, 10*time.Second, nil, "go", "version")), "go version ")
-	env["Node"] = first(run(ctx, 10*time.Second, nil, s.node, "--version"))
-	env["PM2"] = pm2Version(s.pm2)
-	env["wrk"] = wrkVersion(ctx, s.wrk)
-	commit := first(run(ctx, 5*time.Second, nil, "git", "-C", s.root, "rev-parse", "--short", "HEAD"))
-	if dirty := first(run(ctx, 5*time.Second, nil, "git", "-C", s.root, "status", "--porcelain",
+	env["Go"] = strings.TrimPrefix(first(rig.Run(ctx, 10*time.Second, nil, "go", "version")), "go version ")
+	env["Node"] = first(rig.Run(ctx, 10*time.Second, nil, s.Node, "--version"))
+	env["PM2"] = rig.PM2Version(s.PM2)
+	env["wrk"] = rig.WrkVersion(ctx, s.Wrk)
+	commit := first(rig.Run(ctx, 5*time.Second, nil, "git", "-C", s.Root, "rev-parse", "--short", "HEAD"))
+	if dirty := first(rig.Run(ctx, 5*time.Second, nil, "git", "-C", s.Root, "status", "--porcelain",
 		"--untracked-files=no")); dirty != "" {
 		commit += " (with uncommitted changes)"
 	}
 	env["clusterd"] = commit
 	env["Load generators"] = "wrk -t2 (throughput); bench/load, this repository's exact-count generator (reloads, crashes, soak)"
 	return env
-}
-
-// sortedKeys is for stable output.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// writeJSON writes v indented, for the raw data that goes beside the report.
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/clusterd/clusterd/bench/stats"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -21,9 +22,10 @@ const plotWidth, plotHeight = 8 * vg.Inch, 4 * vg.Inch
 // plotFormat is "svg" for the report; a test may render "png" to look at a plot.
 var plotFormat = "svg"
 
-// ratioPlot draws, for each group (a load) and series (a target), the median ratio as a
-// point with a whisker from min to max, and dashed reference lines (1.0, a goal).
-func ratioPlot(title, ylabel string, groups, names []string, series map[string][]spread, refs []float64) ([]byte, error) {
+// RatioPlot draws, for each group (a load) and series (a target), the median ratio as a
+// point with a whisker from min to max, beside dashed reference lines (1.0, a goal), so
+// that a reader sees at once whether the spread over the rounds crosses a goal.
+func RatioPlot(title, ylabel string, groups, names []string, series map[string][]stats.Spread, refs []float64) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.Y.Label.Text = ylabel
@@ -74,7 +76,7 @@ func ratioPlot(title, ylabel string, groups, names []string, series map[string][
 
 type whisker struct {
 	x float64
-	s spread
+	s stats.Spread
 }
 
 type whiskers []whisker
@@ -85,9 +87,10 @@ func (w whiskers) YError(i int) (float64, float64) {
 	return w[i].s.Median - w[i].s.Min, w[i].s.Max - w[i].s.Median
 }
 
-// cdfPlot draws the distribution of durations (in milliseconds) of each series, on a log
-// scale: the share of trials at or below each duration.
-func cdfPlot(title, xlabel string, names []string, samples map[string][]float64) ([]byte, error) {
+// CDFPlot draws the distribution of durations (in milliseconds) of each series: the share
+// of trials at or below each duration, on a log scale, because the managers' times differ
+// by orders of magnitude and their tails matter as much as their medians.
+func CDFPlot(title, xlabel string, names []string, samples map[string][]float64) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
@@ -121,8 +124,9 @@ func cdfPlot(title, xlabel string, names []string, samples map[string][]float64)
 	return render(p)
 }
 
-// linePlot draws y against x for each series, x on a log scale (worker counts).
-func linePlot(title, xlabel, ylabel string, names []string, xs map[string][]float64, ys map[string][]float64) ([]byte, error) {
+// LinePlot draws y against x for each series, x on a log scale because it is a worker
+// count that grows by factors (2, 16, 64, 256).
+func LinePlot(title, xlabel, ylabel string, names []string, xs map[string][]float64, ys map[string][]float64) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
@@ -157,9 +161,10 @@ func linePlot(title, xlabel, ylabel string, names []string, xs map[string][]floa
 	return render(p)
 }
 
-// eventPlot draws one series against a count of events, with a dashed vertical line where
-// one kind of event gives way to the next.
-func eventPlot(title, xlabel, ylabel, name string, xs, ys []float64, boundary float64) ([]byte, error) {
+// EventPlot draws one series against a count of events, with a dashed vertical line where
+// one kind of event gives way to the next, so that growth in one phase (reloads) can be
+// told from growth in the next (crashes).
+func EventPlot(title, xlabel, ylabel, name string, xs, ys []float64, boundary float64) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel

@@ -1,4 +1,4 @@
-package main
+package changes
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // upgradeRun is one series of master upgrades under one load.
@@ -31,32 +34,32 @@ type upgradeRun struct {
 	Brief      string      `json:"brief"`
 }
 
-// masterUpgrade is scenario 4: `clusterd upgrade` replaces the master process with the
+// MasterUpgrade is scenario 4: `clusterd upgrade` replaces the master process with the
 // binary on disk (tableflip hands the sockets over) while bench/load sends requests; every
 // request is accounted for, and the listening socket must be the very same one throughout.
-func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
-	sec := &section{}
-	srv := &clusterdServer{s: s, name: "clusterd, Go demo (upgraded)", instances: 2, command: []string{s.clusterd, "demo"}}
-	modes := []loadMode{keepAliveMode, newConnMode}
-	sec.printf("Two `clusterd demo` workers; %d upgrades in a row (`clusterd upgrade`, one every %v "+
+func MasterUpgrade(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
+	sec := &report.Section{}
+	srv := &rig.ClusterdServer{Rig: rg, Name: "clusterd, Go demo (upgraded)", Instances: 2, Command: []string{rg.Clusterd, "demo"}}
+	modes := []rig.LoadMode{rig.KeepAliveMode, rig.NewConnMode}
+	sec.Printf("Two `clusterd demo` workers; %d upgrades in a row (`clusterd upgrade`, one every %v "+
 		"after the previous one returned) while bench/load sends requests, %d round(s) per load. "+
 		"An upgrade starts the binary on disk as a new master, hands it the listening sockets and the "+
 		"control socket, waits until the new master's own workers are ready, then drains the old "+
 		"master's workers and exits. bench/load never retries and accounts for every request; the "+
 		"listening socket is identified by its inode in /proc/net/tcp before and after each upgrade.\n",
-		s.prof.Reloads, reloadGap, s.prof.ReloadRounds)
-	stop, err := s.startAll(ctx, srv)
+		rg.Prof.Reloads, reloadGap, rg.Prof.ReloadRounds)
+	stop, err := rg.StartAll(ctx, srv)
 	if err != nil {
 		return sec, err
 	}
 	var runs []upgradeRun
 	err = func() error {
-		for round := range s.prof.ReloadRounds {
+		for round := range rg.Prof.ReloadRounds {
 			for _, m := range modes {
-				ur, err := s.upgradeSeries(ctx, srv, m, round)
+				ur, err := upgradeSeries(ctx, rg, srv, m, round)
 				runs = append(runs, ur)
-				logf("  round %d, %s: %d upgrades, median %v, same socket %v, %s", round+1, m.Name,
-					ur.Upgrades, percentile(ur.Times, 50).Round(time.Millisecond), ur.SameSocket, ur.Brief)
+				rig.Logf("  round %d, %s: %d upgrades, median %v, same socket %v, %s", round+1, m.Name,
+					ur.Upgrades, stats.Percentile(ur.Times, 50).Round(time.Millisecond), ur.SameSocket, ur.Brief)
 				if err != nil {
 					return fmt.Errorf("%s: %w", m.Name, err)
 				}
@@ -65,7 +68,7 @@ func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = runs
+	sec.Raw = runs
 
 	var rows [][]string
 	for _, m := range modes {
@@ -84,7 +87,7 @@ func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
 			times = append(times, ur.Times...)
 			same = same && ur.SameSocket
 			for _, f := range ur.Failed {
-				sec.printf("- %s: an upgrade failed: `%s`\n", m.Name, strings.ReplaceAll(f, "\n", " "))
+				sec.Printf("- %s: an upgrade failed: `%s`\n", m.Name, strings.ReplaceAll(f, "\n", " "))
 			}
 		}
 		if upgrades == 0 {
@@ -92,27 +95,27 @@ func (s *suite) masterUpgrade(ctx context.Context) (*section, error) {
 		}
 		rows = append(rows, []string{m.Name, fmt.Sprintf("%d of %d", upgrades-failed, upgrades), fmt.Sprint(issued),
 			fmt.Sprint(lost), fmt.Sprintf("%.1f ppm", 1e6*float64(lost)/float64(max(issued, 1))),
-			fmt.Sprint(same), spreadOfDurations(times).ms()})
-		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed + unanswered over %d master upgrades, %s", upgrades, m.Name),
+			fmt.Sprint(same), stats.SpreadOfDurations(times).Ms()})
+		sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("failed + unanswered over %d master upgrades, %s", upgrades, m.Name),
 			Target: "0, same listening socket", Measured: fmt.Sprintf("%d of %d, same socket %v", lost, issued, same),
-			Met: judged(lost == 0 && failed == 0 && same)})
+			Met: report.Judged(lost == 0 && failed == 0 && same)})
 	}
-	sec.table([]string{"Load", "Upgrades succeeded", "Requests issued", "Failed + unanswered", "Lost per million",
+	sec.Table([]string{"Load", "Upgrades succeeded", "Requests issued", "Failed + unanswered", "Lost per million",
 		"Same listening socket", "Upgrade took, median (min–max)"}, rows)
 	return sec, err
 }
 
-// upgradeSeries upgrades srv's master prof.Reloads times under one load.
-func (s *suite) upgradeSeries(ctx context.Context, srv *clusterdServer, m loadMode, round int) (upgradeRun, error) {
+// upgradeSeries upgrades srv's master rg.Prof.Reloads times under one load.
+func upgradeSeries(ctx context.Context, rg *rig.Rig, srv *rig.ClusterdServer, m rig.LoadMode, round int) (upgradeRun, error) {
 	ur := upgradeRun{Mode: m.Name, Round: round, SameSocket: true}
-	port := srv.address[strings.LastIndexByte(srv.address, ':')+1:]
+	port := srv.Addr()[strings.LastIndexByte(srv.Addr(), ':')+1:]
 	before := listeningInodes(port)
 	ur.Sockets = before
-	maxRun := time.Duration(s.prof.Reloads)*time.Minute + time.Minute
-	res, err := loadDuring(ctx, srv.addr(), m, maxRun, func() error {
-		for range s.prof.Reloads {
+	maxRun := time.Duration(rg.Prof.Reloads)*time.Minute + time.Minute
+	res, err := rig.LoadDuring(ctx, srv.Addr(), m, maxRun, func() error {
+		for range rg.Prof.Reloads {
 			start := time.Now()
-			_, err := run(ctx, 2*time.Minute, nil, s.clusterd, "upgrade", "--control", srv.control)
+			err := srv.Upgrade(ctx)
 			ur.Times = append(ur.Times, time.Since(start))
 			ur.Upgrades++
 			if err != nil {
@@ -122,7 +125,7 @@ func (s *suite) upgradeSeries(ctx context.Context, srv *clusterdServer, m loadMo
 				}
 				continue
 			}
-			if st, err := srv.status(ctx); err == nil {
+			if st, err := srv.Status(ctx); err == nil {
 				ur.Masters = append(ur.Masters, st.PID)
 			}
 			if now := listeningInodes(port); !slices.Equal(now, before) {
@@ -134,7 +137,7 @@ func (s *suite) upgradeSeries(ctx context.Context, srv *clusterdServer, m loadMo
 		return nil
 	})
 	ur.Result = res
-	ur.Issued, ur.Lost, ur.Brief = res.Issued, res.FailedTotal()+res.Unanswered, brief(res)
+	ur.Issued, ur.Lost, ur.Brief = res.Issued, res.FailedTotal()+res.Unanswered, rig.Brief(res)
 	return ur, err
 }
 

@@ -1,4 +1,4 @@
-package main
+package faults
 
 import (
 	"bufio"
@@ -11,6 +11,10 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // askPID sends one GET / on a new connection and returns the X-Worker-Pid of the answer.
@@ -97,7 +101,7 @@ func restartTrial(ctx context.Context, addr string) (time.Duration, int, error) 
 // probes follow one another bareProbeGap apart, each refused at once until the process
 // listens, so the figure is within bareProbeGap of the first moment it could answer.
 func bareStartTrial(ctx context.Context, command []string) (time.Duration, error) {
-	addr, err := freeAddr()
+	addr, err := rig.FreeAddr()
 	if err != nil {
 		return 0, err
 	}
@@ -137,20 +141,23 @@ type restartResult struct {
 // as crashed after READY, not as a failed start; see pm2NoGiveUp for PM2).
 const trialGap = 150 * time.Millisecond
 
-func (s *suite) restartLatency(ctx context.Context) (*section, error) {
-	sec := &section{}
+// RestartLatency is scenario 6: the time from SIGKILL of the only worker to the first answer
+// of its replacement, against a bare fork and exec, because that gap is what a manager adds
+// to every crash.
+func RestartLatency(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
+	sec := &report.Section{}
 	const (
 		cdDemo = "clusterd, Go demo"
 		cdNode = "clusterd, Node server"
 		pm2    = "PM2, Node server"
 		bare   = "bare fork+exec of clusterd demo"
 	)
-	servers := []server{
-		&clusterdServer{s: s, name: cdDemo, instances: 1, command: []string{s.clusterd, "demo"}},
-		&clusterdServer{s: s, name: cdNode, instances: 1, command: []string{s.node, s.nodeScript}},
-		&pm2Server{s: s, name: pm2, instances: 1, script: s.nodeScript, flags: pm2NoGiveUp},
+	servers := []rig.Server{
+		&rig.ClusterdServer{Rig: rg, Name: cdDemo, Instances: 1, Command: []string{rg.Clusterd, "demo"}},
+		&rig.ClusterdServer{Rig: rg, Name: cdNode, Instances: 1, Command: []string{rg.Node, rg.NodeScript}},
+		&rig.PM2Server{Rig: rg, Name: pm2, Instances: 1, Script: rg.NodeScript, Flags: pm2NoGiveUp},
 	}
-	sec.printf("One worker per server (so the only PID that can answer after the kill is the "+
+	sec.Printf("One worker per server (so the only PID that can answer after the kill is the "+
 		"replacement). A trial asks which PID answers, SIGKILLs it, and times until a request on a "+
 		"new connection is answered by a different PID: the figure includes the fork, exec and "+
 		"start-up of the new worker and its first answer. Probes start every %v, each on its own "+
@@ -160,99 +167,99 @@ func (s *suite) restartLatency(ctx context.Context) (*section, error) {
 		"per server, servers taking turns, %v between trials. PM2 runs with `--max-restarts "+
 		"1000000` (see scenario 5). The physical limit is measured in the same rounds: the suite "+
 		"forks and execs `clusterd demo --listen ADDR` and times until its first answer, probing "+
-		"back to back %v apart (refused until it listens).\n", probeEvery, s.prof.RestartTrials, trialGap, bareProbeGap)
+		"back to back %v apart (refused until it listens).\n", probeEvery, rg.Prof.RestartTrials, trialGap, bareProbeGap)
 
-	stop, err := s.startAll(ctx, servers...)
+	stop, err := rg.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
 	results := map[string]*restartResult{bare: {Server: bare}}
 	for _, srv := range servers {
-		results[srv.label()] = &restartResult{Server: srv.label()}
+		results[srv.Label()] = &restartResult{Server: srv.Label()}
 	}
 	err = func() error {
-		for t := range s.prof.RestartTrials {
+		for t := range rg.Prof.RestartTrials {
 			for k := range servers {
 				srv := servers[(k+t)%len(servers)]
-				d, failed, err := restartTrial(ctx, srv.addr())
+				d, failed, err := restartTrial(ctx, srv.Addr())
 				if err != nil {
-					return fmt.Errorf("%s, trial %d: %w", srv.label(), t+1, err)
+					return fmt.Errorf("%s, trial %d: %w", srv.Label(), t+1, err)
 				}
-				r := results[srv.label()]
+				r := results[srv.Label()]
 				r.Times = append(r.Times, d)
 				r.FailedProbes += failed
 				time.Sleep(trialGap)
 			}
-			d, err := bareStartTrial(ctx, []string{s.clusterd, "demo"})
+			d, err := bareStartTrial(ctx, []string{rg.Clusterd, "demo"})
 			if err != nil {
 				return fmt.Errorf("%s, trial %d: %w", bare, t+1, err)
 			}
 			results[bare].Times = append(results[bare].Times, d)
-			if (t+1)%10 == 0 || t+1 == s.prof.RestartTrials {
-				logf("  %d/%d trials: p50 %s %v, %s %v, %s %v, %s %v", t+1, s.prof.RestartTrials,
-					bare, percentile(results[bare].Times, 50).Round(10*time.Microsecond),
-					cdDemo, percentile(results[cdDemo].Times, 50).Round(10*time.Microsecond),
-					cdNode, percentile(results[cdNode].Times, 50).Round(10*time.Microsecond),
-					pm2, percentile(results[pm2].Times, 50).Round(10*time.Microsecond))
+			if (t+1)%10 == 0 || t+1 == rg.Prof.RestartTrials {
+				rig.Logf("  %d/%d trials: p50 %s %v, %s %v, %s %v, %s %v", t+1, rg.Prof.RestartTrials,
+					bare, stats.Percentile(results[bare].Times, 50).Round(10*time.Microsecond),
+					cdDemo, stats.Percentile(results[cdDemo].Times, 50).Round(10*time.Microsecond),
+					cdNode, stats.Percentile(results[cdNode].Times, 50).Round(10*time.Microsecond),
+					pm2, stats.Percentile(results[pm2].Times, 50).Round(10*time.Microsecond))
 			}
 		}
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = results
+	sec.Raw = results
 
-	ms := func(d time.Duration) string { return fmtMs(float64(d)) }
+	ms := func(d time.Duration) string { return stats.Ms(float64(d)) }
 	var rows [][]string
 	samples := map[string][]float64{}
 	var names []string
-	pm2p50, pm2p99 := percentile(results[pm2].Times, 50), percentile(results[pm2].Times, 99)
+	pm2p50, pm2p99 := stats.Percentile(results[pm2].Times, 50), stats.Percentile(results[pm2].Times, 99)
 	for _, label := range append(serverLabels(servers), bare) {
 		r := results[label]
 		if len(r.Times) == 0 {
 			continue
 		}
-		p50, p99 := percentile(r.Times, 50), percentile(r.Times, 99)
+		p50, p99 := stats.Percentile(r.Times, 50), stats.Percentile(r.Times, 99)
 		ratio50, ratio99 := "–", "–"
 		if pm2p50 > 0 {
 			ratio50 = fmt.Sprintf("%.3f", float64(p50)/float64(pm2p50))
 			ratio99 = fmt.Sprintf("%.3f", float64(p99)/float64(pm2p99))
 		}
-		rows = append(rows, []string{label, fmt.Sprint(len(r.Times)), ms(percentile(r.Times, 0)), ms(p50),
-			ms(percentile(r.Times, 90)), ms(p99), ms(percentile(r.Times, 100)), ratio50, ratio99,
+		rows = append(rows, []string{label, fmt.Sprint(len(r.Times)), ms(stats.Percentile(r.Times, 0)), ms(p50),
+			ms(stats.Percentile(r.Times, 90)), ms(p99), ms(stats.Percentile(r.Times, 100)), ratio50, ratio99,
 			fmt.Sprint(r.FailedProbes)})
 		names = append(names, label)
 		for _, d := range r.Times {
 			samples[label] = append(samples[label], float64(d)/1e6)
 		}
 	}
-	sec.table([]string{"Server", "Trials", "min", "p50", "p90", "p99", "max", "p50 / PM2's p50",
+	sec.Table([]string{"Server", "Trials", "min", "p50", "p90", "p99", "max", "p50 / PM2's p50",
 		"p99 / PM2's p99", "Probes that failed"}, rows)
 	if r := results[cdDemo]; len(r.Times) > 0 {
-		p50 := percentile(r.Times, 50)
-		sec.goals = append(sec.goals, goal{What: "restart latency p50, Go demo", Target: "≤ 5 ms",
-			Measured: ms(p50), Met: judged(p50 <= 5*time.Millisecond)})
+		p50 := stats.Percentile(r.Times, 50)
+		sec.Goals = append(sec.Goals, report.Goal{What: "restart latency p50, Go demo", Target: "≤ 5 ms",
+			Measured: ms(p50), Met: report.Judged(p50 <= 5*time.Millisecond)})
 	}
 	if r, b := results[cdDemo], results[bare]; len(r.Times) > 0 && len(b.Times) > 0 {
-		ratio := float64(percentile(r.Times, 50)) / float64(percentile(b.Times, 50))
-		sec.goals = append(sec.goals, goal{What: "restart latency p50, Go demo / bare fork+exec to first answer (same run)",
-			Target: "≤ 1.15", Measured: fmt.Sprintf("%.2f", ratio), Met: judged(ratio <= 1.15)})
+		ratio := float64(stats.Percentile(r.Times, 50)) / float64(stats.Percentile(b.Times, 50))
+		sec.Goals = append(sec.Goals, report.Goal{What: "restart latency p50, Go demo / bare fork+exec to first answer (same run)",
+			Target: "≤ 1.15", Measured: fmt.Sprintf("%.2f", ratio), Met: report.Judged(ratio <= 1.15)})
 	}
 	if r := results[cdNode]; len(r.Times) > 0 && pm2p50 > 0 {
-		sec.goals = append(sec.goals, goal{What: "restart latency p50, Node server, clusterd / PM2",
-			Target: "(reported)", Measured: fmt.Sprintf("%.2f", float64(percentile(r.Times, 50))/float64(pm2p50))})
+		sec.Goals = append(sec.Goals, report.Goal{What: "restart latency p50, Node server, clusterd / PM2",
+			Target: "(reported)", Measured: fmt.Sprintf("%.2f", float64(stats.Percentile(r.Times, 50))/float64(pm2p50))})
 	}
-	svg, perr := cdfPlot("Time from SIGKILL of the only worker to the first answer of its replacement",
+	svg, perr := report.CDFPlot("Time from SIGKILL of the only worker to the first answer of its replacement",
 		"milliseconds (log scale)", names, samples)
 	if perr == nil {
-		sec.plots = append(sec.plots, plotFile{"restart", "Scenario 6: restart latency, distribution over the trials", svg})
+		sec.Plots = append(sec.Plots, report.Plot{Name: "restart", Caption: "Scenario 6: restart latency, distribution over the trials", SVG: svg})
 	}
 	return sec, errors.Join(err, perr)
 }
 
-func serverLabels(servers []server) []string {
+func serverLabels(servers []rig.Server) []string {
 	labels := make([]string, len(servers))
 	for i, srv := range servers {
-		labels[i] = srv.label()
+		labels[i] = srv.Label()
 	}
 	return labels
 }

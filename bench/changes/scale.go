@@ -1,4 +1,4 @@
-package main
+package changes
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
 )
 
 // Scenario 11: `clusterd scale 4` / `clusterd scale 2`, over and over, under connection-close
@@ -87,20 +89,23 @@ type scaleRun struct {
 
 // scaleLoad is connection-close load: every request a new connection, so every accept queue
 // is in use when a slot goes away.
-var scaleLoad = loadMode{"new connection per request, 32 at a time", 32, false}
+var scaleLoad = rig.LoadMode{Name: "new connection per request, 32 at a time", Concurrency: 32, KeepAlive: false}
 
-func (s *suite) scaleCycles(ctx context.Context) (*section, error) {
-	sec := &section{}
+// ScaleCycles is scenario 11: scale up and down under connection-close load, because closing
+// a slot's own socket can reset the connections waiting in it, and the shared socket must
+// not.
+func ScaleCycles(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
+	sec := &report.Section{}
 	const (
 		cdDefault = "clusterd, Go demo (default sockets)"
-		cdReuse   = "clusterd " + flagReusePort + ", Go demo (control)"
+		cdReuse   = "clusterd " + rig.FlagReusePort + ", Go demo (control)"
 	)
-	servers := []*clusterdServer{
-		{s: s, name: cdDefault, instances: 2, command: []string{s.clusterd, "demo"}},
-		{s: s, name: cdReuse, instances: 2, command: []string{s.clusterd, "demo"}, flags: []string{flagReusePort}},
+	servers := []*rig.ClusterdServer{
+		{Rig: rg, Name: cdDefault, Instances: 2, Command: []string{rg.Clusterd, "demo"}},
+		{Rig: rg, Name: cdReuse, Instances: 2, Command: []string{rg.Clusterd, "demo"}, Flags: []string{rig.FlagReusePort}},
 	}
 	migrate := sysctlValue("net.ipv4.tcp_migrate_req")
-	sec.printf("`clusterd -i 2 -- clusterd demo`, then %d cycles of `clusterd scale 4` and `clusterd scale 2` "+
+	sec.Printf("`clusterd -i 2 -- clusterd demo`, then %d cycles of `clusterd scale 4` and `clusterd scale 2` "+
 		"(each waits until exactly that many workers are ready, the surplus ones drained and gone) while "+
 		"bench/load sends requests, %s; %d round(s) per server, servers taking turns. Right after each "+
 		"series the same load runs as long again without scaling, a baseline for what else the "+
@@ -113,47 +118,47 @@ func (s *suite) scaleCycles(ctx context.Context) (*section, error) {
 		"**net.ipv4.tcp_migrate_req = %s**. A connection reset while still in the handshake fails "+
 		"as a connect error (\"connection reset by peer\"), one reset in the accept queue as a read "+
 		"error.\n\n",
-		s.prof.ScaleCycles, scaleLoad.Name, s.prof.ScaleRounds, flagReusePort, migrate)
+		rg.Prof.ScaleCycles, scaleLoad.Name, rg.Prof.ScaleRounds, rig.FlagReusePort, migrate)
 
-	var generic []server
+	var generic []rig.Server
 	for _, c := range servers {
 		generic = append(generic, c)
 	}
-	stop, err := s.startAll(ctx, generic...)
+	stop, err := rg.StartAll(ctx, generic...)
 	if err != nil {
 		return sec, err
 	}
 	modes := map[string]string{}
 	for _, c := range servers {
-		modes[c.name] = c.socketMode(ctx)
+		modes[c.Name] = c.SocketMode(ctx)
 	}
 	var runs []scaleRun
 	err = func() error {
-		for round := range s.prof.ScaleRounds {
+		for round := range rg.Prof.ScaleRounds {
 			for k := range servers {
 				c := servers[(k+round)%len(servers)]
-				sr, err := s.scaleSeries(ctx, c, round, true, 0)
-				sr.Mode = modes[c.name]
+				sr, err := scaleSeries(ctx, rg, c, round, true, 0)
+				sr.Mode = modes[c.Name]
 				runs = append(runs, sr)
-				logf("  round %d, %s: %d cycles in %v, %s, TcpExt Δ %v", round+1, c.name, sr.Cycles,
-					sr.Took.Round(time.Millisecond), brief(sr.Result), sr.TcpExt)
+				rig.Logf("  round %d, %s: %d cycles in %v, %s, TcpExt Δ %v", round+1, c.Name, sr.Cycles,
+					sr.Took.Round(time.Millisecond), rig.Brief(sr.Result), sr.TcpExt)
 				if err != nil {
-					return fmt.Errorf("%s: %w", c.name, err)
+					return fmt.Errorf("%s: %w", c.Name, err)
 				}
-				ctl, err := s.scaleSeries(ctx, c, round, false, sr.Took)
-				ctl.Mode = modes[c.name]
+				ctl, err := scaleSeries(ctx, rg, c, round, false, sr.Took)
+				ctl.Mode = modes[c.Name]
 				runs = append(runs, ctl)
-				logf("  round %d, %s, baseline without scaling: %s, TcpExt Δ %v", round+1, c.name,
-					brief(ctl.Result), ctl.TcpExt)
+				rig.Logf("  round %d, %s, baseline without scaling: %s, TcpExt Δ %v", round+1, c.Name,
+					rig.Brief(ctl.Result), ctl.TcpExt)
 				if err != nil {
-					return fmt.Errorf("%s, baseline: %w", c.name, err)
+					return fmt.Errorf("%s, baseline: %w", c.Name, err)
 				}
 			}
 		}
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = map[string]any{"tcp_migrate_req": migrate, "socket_modes": modes, "runs": runs}
+	sec.Raw = map[string]any{"tcp_migrate_req": migrate, "socket_modes": modes, "runs": runs}
 
 	var rows [][]string
 	for _, c := range servers {
@@ -165,7 +170,7 @@ func (s *suite) scaleCycles(ctx context.Context) (*section, error) {
 			var failures []string
 			firstErr := map[string]string{}
 			for _, sr := range runs {
-				if sr.Server != c.name || sr.Scaling != scaling {
+				if sr.Server != c.Name || sr.Scaling != scaling {
 					continue
 				}
 				cycles += sr.Cycles
@@ -196,31 +201,31 @@ func (s *suite) scaleCycles(ctx context.Context) (*section, error) {
 				perCycle = fmt.Sprintf("%.1f", float64(res.FailedTotal()+res.Unanswered)/float64(cycles))
 			}
 			reset := res.Failed[load.FailRead] + res.Failed[load.FailWrite]
-			row := []string{c.name, "`" + modes[c.name] + "`", what, fmt.Sprint(res.Issued), failedCell(res.Failed),
+			row := []string{c.Name, "`" + modes[c.Name] + "`", what, fmt.Sprint(res.Issued), report.FailedCell(res.Failed),
 				fmt.Sprint(reset), perCycle, fmt.Sprint(res.Unanswered)}
 			for _, k := range tcpExtCounters {
 				row = append(row, fmt.Sprint(counters[k]))
 			}
 			rows = append(rows, row)
 			for _, k := range slices.Sorted(maps.Keys(firstErr)) {
-				sec.printf("- %s, %s: first %s error: `%s`\n", c.name, what, k, firstErr[k])
+				sec.Printf("- %s, %s: first %s error: `%s`\n", c.Name, what, k, firstErr[k])
 			}
 			for _, f := range failures {
-				sec.printf("- %s: a scale failed: `%s`\n", c.name, strings.ReplaceAll(f, "\n", " "))
+				sec.Printf("- %s: a scale failed: `%s`\n", c.Name, strings.ReplaceAll(f, "\n", " "))
 			}
 			if scaling {
-				target, met := "0", judged(res.FailedTotal()+res.Unanswered == 0 && len(failures) == 0)
-				if c.name == cdReuse {
+				target, met := "0", report.Judged(res.FailedTotal()+res.Unanswered == 0 && len(failures) == 0)
+				if c.Name == cdReuse {
 					target, met = "(control; resets expected unless tcp_migrate_req=1)", nil
 				}
-				sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed + unanswered over %d scale cycles, %s", cycles, c.name),
+				sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("failed + unanswered over %d scale cycles, %s", cycles, c.Name),
 					Target: target, Measured: fmt.Sprintf("%d of %d (%d reset); ListenDrops %d, ListenOverflows %d, TCPAbortOnClose %d",
 						res.FailedTotal()+res.Unanswered, res.Issued, reset, counters["ListenDrops"], counters["ListenOverflows"],
 						counters["TCPAbortOnClose"]), Met: met})
 			}
 		}
 	}
-	sec.table(append([]string{"Server", "Socket mode (`clusterd status`)", "Run", "Requests issued", "Failed",
+	sec.Table(append([]string{"Server", "Socket mode (`clusterd status`)", "Run", "Requests issued", "Failed",
 		"Reset (read or write)", "Failed per scale-down", "Unanswered"}, deltaHeaders()...), rows)
 	return sec, err
 }
@@ -235,18 +240,18 @@ func deltaHeaders() []string {
 
 // scaleSeries runs the profile's scale cycles under load, or, without scaling, the same load
 // for d; it reads the TcpExt counters around the whole run.
-func (s *suite) scaleSeries(ctx context.Context, c *clusterdServer, round int, scaling bool, d time.Duration) (scaleRun, error) {
-	sr := scaleRun{Server: c.name, Round: round, Scaling: scaling}
-	if err := c.waitReady(ctx, 30*time.Second); err != nil {
+func scaleSeries(ctx context.Context, rg *rig.Rig, c *rig.ClusterdServer, round int, scaling bool, d time.Duration) (scaleRun, error) {
+	sr := scaleRun{Server: c.Name, Round: round, Scaling: scaling}
+	if err := c.WaitReady(ctx, 30*time.Second); err != nil {
 		return sr, err
 	}
 	before, err := readTcpExt()
 	if err != nil {
 		return sr, err
 	}
-	maxRun := time.Duration(s.prof.ScaleCycles)*2*time.Minute + time.Minute
+	maxRun := time.Duration(rg.Prof.ScaleCycles)*2*time.Minute + time.Minute
 	start := time.Now()
-	res, err := loadDuring(ctx, c.addr(), scaleLoad, maxRun, func() error {
+	res, err := rig.LoadDuring(ctx, c.Addr(), scaleLoad, maxRun, func() error {
 		if !scaling {
 			select {
 			case <-time.After(d):
@@ -255,15 +260,15 @@ func (s *suite) scaleSeries(ctx context.Context, c *clusterdServer, round int, s
 			}
 			return nil
 		}
-		for range s.prof.ScaleCycles {
+		for range rg.Prof.ScaleCycles {
 			for _, n := range []int{4, 2} {
-				if err := c.scale(ctx, n); err != nil {
+				if err := c.Scale(ctx, n); err != nil {
 					sr.Failures = append(sr.Failures, fmt.Sprintf("scale %d: %v", n, err))
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
 					// Whatever happened, the next cycle starts from 2 ready workers.
-					if err := c.waitReady(ctx, time.Minute); err != nil {
+					if err := c.WaitReady(ctx, time.Minute); err != nil {
 						return err
 					}
 				}

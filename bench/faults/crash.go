@@ -1,4 +1,4 @@
-package main
+package faults
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // crashRate is the probability that one request kills its worker, as issue 6 sets it.
@@ -29,40 +32,43 @@ type crashRun struct {
 	// WrkGoodput is wrk's Requests/sec (responses per second) in a run of its own just
 	// before: issue 6 states the goal under wrk, whose load costs less CPU than bench/load's
 	// on a machine where load and restarts compete for two cores.
-	WrkGoodput float64   `json:"wrk_goodput_per_sec"`
-	Wrk        wrkResult `json:"wrk"`
-	SilentTime float64   `json:"silent_share"` // share of 10 ms windows without one answer
-	Workers    int       `json:"worker_pids_that_answered"`
+	WrkGoodput float64       `json:"wrk_goodput_per_sec"`
+	Wrk        rig.WrkResult `json:"wrk"`
+	SilentTime float64       `json:"silent_share"` // share of 10 ms windows without one answer
+	Workers    int           `json:"worker_pids_that_answered"`
 }
 
 // crashPair is one manager with the same server crash-free and crash-prone.
 type crashPair struct {
 	manager       string
-	free, crashes server
+	free, crashes rig.Server
 }
 
-func (s *suite) crashProne(ctx context.Context) (*section, error) {
-	sec := &section{}
+// CrashProne is scenario 5: the goodput a server keeps when one request in a thousand kills
+// its worker, because how fast a manager replaces a dead worker decides how much of the
+// machine a buggy app can still use.
+func CrashProne(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
+	sec := &report.Section{}
 	crashEnv := []string{fmt.Sprintf("CRASH_RATE=%g", crashRate)}
 	pairs := []crashPair{
 		{"clusterd, Go demo",
-			&clusterdServer{s: s, name: "clusterd demo", instances: 2, command: []string{s.clusterd, "demo"}},
-			&clusterdServer{s: s, name: "clusterd demo crash-prone", instances: 2,
-				command: []string{s.clusterd, "demo", fmt.Sprintf("--crash-rate=%g", crashRate)}}},
+			&rig.ClusterdServer{Rig: rg, Name: "clusterd demo", Instances: 2, Command: []string{rg.Clusterd, "demo"}},
+			&rig.ClusterdServer{Rig: rg, Name: "clusterd demo crash-prone", Instances: 2,
+				Command: []string{rg.Clusterd, "demo", fmt.Sprintf("--crash-rate=%g", crashRate)}}},
 		{"clusterd, Node server",
-			&clusterdServer{s: s, name: "clusterd node", instances: 2, command: []string{s.node, s.nodeScript}},
-			&clusterdServer{s: s, name: "clusterd node crash-prone", instances: 2,
-				command: []string{s.node, s.nodeScript}, env: crashEnv}},
+			&rig.ClusterdServer{Rig: rg, Name: "clusterd node", Instances: 2, Command: []string{rg.Node, rg.NodeScript}},
+			&rig.ClusterdServer{Rig: rg, Name: "clusterd node crash-prone", Instances: 2,
+				Command: []string{rg.Node, rg.NodeScript}, Env: crashEnv}},
 		{"PM2, Node server",
-			&pm2Server{s: s, name: "pm2 node", instances: 2, script: s.nodeScript, flags: pm2NoGiveUp},
-			&pm2Server{s: s, name: "pm2 node crash-prone", instances: 2, script: s.nodeScript,
-				env: crashEnv, flags: pm2NoGiveUp}},
+			&rig.PM2Server{Rig: rg, Name: "pm2 node", Instances: 2, Script: rg.NodeScript, Flags: pm2NoGiveUp},
+			&rig.PM2Server{Rig: rg, Name: "pm2 node crash-prone", Instances: 2, Script: rg.NodeScript,
+				Env: crashEnv, Flags: pm2NoGiveUp}},
 	}
-	var servers []server
+	var servers []rig.Server
 	for _, p := range pairs {
 		servers = append(servers, p.free, p.crashes)
 	}
-	sec.printf("Each request kills its worker with probability %g (`clusterd demo --crash-rate %g`; "+
+	sec.Printf("Each request kills its worker with probability %g (`clusterd demo --crash-rate %g`; "+
 		"`CRASH_RATE=%g` for the Node server), two workers, 64 keep-alive connections, %d rounds, "+
 		"the six servers interleaved. In each round every server gets %v of wrk (goodput: its "+
 		"responses per second; the load of issue 6's goal) and then %v of bench/load (which "+
@@ -72,32 +78,32 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 		"restarting an app after 16 deaths within a second of their start, which this server "+
 		"reaches in seconds; the flag does not make PM2 restart any faster. clusterd needs no "+
 		"such flag: it tells a crash after READY from a failed start (docs/design.md §7).\n",
-		crashRate, crashRate, crashRate, s.prof.CrashRounds, s.prof.CrashDuration, s.prof.CrashDuration)
+		crashRate, crashRate, crashRate, rg.Prof.CrashRounds, rg.Prof.CrashDuration, rg.Prof.CrashDuration)
 
-	stop, err := s.startAll(ctx, servers...)
+	stop, err := rg.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
 	var runs []crashRun
 	err = func() error {
-		for round := range s.prof.CrashRounds {
+		for round := range rg.Prof.CrashRounds {
 			for k := range servers {
 				srv := servers[(k+round)%len(servers)]
-				if err := s.waitServing(ctx, srv); err != nil {
+				if err := rig.WaitServing(ctx, srv); err != nil {
 					return err
 				}
-				w, err := s.runWrk(ctx, srv.addr(), keepAlive64, s.prof.CrashDuration)
+				w, err := rg.RunWrk(ctx, srv.Addr(), rig.KeepAlive64, rg.Prof.CrashDuration)
 				if err != nil {
 					return err
 				}
-				if err := s.waitServing(ctx, srv); err != nil {
+				if err := rig.WaitServing(ctx, srv); err != nil {
 					return err
 				}
-				cr, err := crashLoad(ctx, srv, s.prof.CrashDuration)
+				cr, err := crashLoad(ctx, srv, rg.Prof.CrashDuration)
 				cr.Round, cr.Wrk, cr.WrkGoodput = round, w, w.RequestsPerSec
 				runs = append(runs, cr)
-				logf("  round %d, %s: wrk %s/s; bench/load: goodput %s/s, silent %.1f%%, %s", round+1,
-					srv.label(), kilo(cr.WrkGoodput), kilo(cr.Goodput), 100*cr.SilentTime, brief(cr.Result))
+				rig.Logf("  round %d, %s: wrk %s/s; bench/load: goodput %s/s, silent %.1f%%, %s", round+1,
+					srv.Label(), stats.Kilo(cr.WrkGoodput), stats.Kilo(cr.Goodput), 100*cr.SilentTime, rig.Brief(cr.Result))
 				if err != nil {
 					return err
 				}
@@ -106,16 +112,16 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = runs
+	sec.Raw = runs
 
 	var rows [][]string
 	var names []string
-	series := map[string][]spread{}
-	pm2Crashy := pairs[len(pairs)-1].crashes.label()
+	series := map[string][]stats.Spread{}
+	pm2Crashy := pairs[len(pairs)-1].crashes.Label()
 	for _, p := range pairs {
 		var ratio, wrkRatio, vsPM2, failShare, restartRate, silent []float64
-		for round := range s.prof.CrashRounds {
-			free, crashy := findRun(runs, p.free.label(), round), findRun(runs, p.crashes.label(), round)
+		for round := range rg.Prof.CrashRounds {
+			free, crashy := findRun(runs, p.free.Label(), round), findRun(runs, p.crashes.Label(), round)
 			if free == nil || crashy == nil {
 				continue
 			}
@@ -125,38 +131,38 @@ func (s *suite) crashProne(ctx context.Context) (*section, error) {
 				vsPM2 = append(vsPM2, crashy.WrkGoodput/pm.WrkGoodput)
 			}
 			failShare = append(failShare, float64(crashy.Result.FailedTotal()+crashy.Result.Unanswered)/float64(crashy.Result.Issued))
-			restartRate = append(restartRate, float64(crashy.Workers-2)/s.prof.CrashDuration.Seconds())
+			restartRate = append(restartRate, float64(crashy.Workers-2)/rg.Prof.CrashDuration.Seconds())
 			silent = append(silent, crashy.SilentTime)
 		}
-		r, rw := spreadOf(ratio), spreadOf(wrkRatio)
-		rows = append(rows, []string{p.manager, rw.ratio(), r.ratio(), spreadOf(vsPM2).ratio(), spreadOf(failShare).format("%.4f"),
-			spreadOf(restartRate).format("%.0f"), spreadOf(silent).format("%.3f")})
+		r, rw := stats.SpreadOf(ratio), stats.SpreadOf(wrkRatio)
+		rows = append(rows, []string{p.manager, rw.Ratio(), r.Ratio(), stats.SpreadOf(vsPM2).Ratio(), stats.SpreadOf(failShare).Format("%.4f"),
+			stats.SpreadOf(restartRate).Format("%.0f"), stats.SpreadOf(silent).Format("%.3f")})
 		names = append(names, p.manager)
-		series[p.manager] = []spread{rw, r}
+		series[p.manager] = []stats.Spread{rw, r}
 		if p.manager == "clusterd, Go demo" {
-			sec.goals = append(sec.goals, goal{What: "goodput with --crash-rate 0.001 / crash-free, Go demo, under wrk",
-				Target: "well over 0.5", Measured: rw.format("%.2f"), Met: judged(rw.Median > 0.5)})
+			sec.Goals = append(sec.Goals, report.Goal{What: "goodput with --crash-rate 0.001 / crash-free, Go demo, under wrk",
+				Target: "well over 0.5", Measured: rw.Format("%.2f"), Met: report.Judged(rw.Median > 0.5)})
 		} else {
-			sec.goals = append(sec.goals, goal{What: "goodput crash-prone / crash-free under wrk, " + p.manager,
-				Target: "(reported)", Measured: rw.format("%.2f")})
+			sec.Goals = append(sec.Goals, report.Goal{What: "goodput crash-prone / crash-free under wrk, " + p.manager,
+				Target: "(reported)", Measured: rw.Format("%.2f")})
 		}
 	}
-	sec.table([]string{"Manager and server", "Goodput, crash-prone / crash-free (wrk)",
+	sec.Table([]string{"Manager and server", "Goodput, crash-prone / crash-free (wrk)",
 		"Goodput, crash-prone / crash-free (bench/load)", "Crash-prone goodput / PM2's crash-prone goodput (wrk)",
 		"Failed share of issued (crash-prone, bench/load)", "Restarts per second survived",
 		"Share of 10 ms windows with no answer"}, rows)
-	sec.printf("Restarts are counted as the worker PIDs that answered beyond the first two. Under clusterd " +
+	sec.Printf("Restarts are counted as the worker PIDs that answered beyond the first two. Under clusterd " +
 		"every failed request is a read error: one the crashing worker had accepted, or one sent on a " +
 		"keep-alive connection it left behind. Under PM2 most are refused connections: Node's cluster " +
 		"primary closes its listening socket while no worker is left, so new connections are refused " +
 		"instead of waiting for the replacement, as they wait in the shared socket's backlog under " +
 		"clusterd.\n")
-	svg, perr := ratioPlot("Crash-prone server (1 request in 1000 kills its worker)",
+	svg, perr := report.RatioPlot("Crash-prone server (1 request in 1000 kills its worker)",
 		"goodput ÷ the same server's crash-free goodput", []string{"wrk, 64 keep-alive connections",
 			"bench/load, 64 keep-alive connections"},
 		names, series, []float64{0.5})
 	if perr == nil {
-		sec.plots = append(sec.plots, plotFile{"crash", "Scenario 5: goodput kept by a crash-prone server", svg})
+		sec.Plots = append(sec.Plots, report.Plot{Name: "crash", Caption: "Scenario 5: goodput kept by a crash-prone server", SVG: svg})
 	}
 	return sec, errors.Join(err, perr)
 }
@@ -172,8 +178,8 @@ func findRun(runs []crashRun, server string, round int) *crashRun {
 
 // crashLoad runs keep-alive load for d and samples the answers every 10 ms, to tell how long
 // nothing at all was answered.
-func crashLoad(ctx context.Context, srv server, d time.Duration) (crashRun, error) {
-	cr := crashRun{Server: srv.label()}
+func crashLoad(ctx context.Context, srv rig.Server, d time.Duration) (crashRun, error) {
+	cr := crashRun{Server: srv.Label()}
 	var progress atomic.Int64
 	done := make(chan struct{})
 	var windows, silent int
@@ -197,7 +203,7 @@ func crashLoad(ctx context.Context, srv server, d time.Duration) (crashRun, erro
 			last = n
 		}
 	}()
-	res, err := load.Run(ctx, load.Options{Addr: srv.addr(), Concurrency: keepAliveMode.Concurrency,
+	res, err := load.Run(ctx, load.Options{Addr: srv.Addr(), Concurrency: rig.KeepAliveMode.Concurrency,
 		KeepAlive: true, Duration: d, Progress: &progress, Timeout: 5 * time.Second})
 	<-done
 	cr.Result = res
@@ -209,19 +215,4 @@ func crashLoad(ctx context.Context, srv server, d time.Duration) (crashRun, erro
 	}
 	cr.Workers = len(res.ByWorker)
 	return cr, err
-}
-
-// waitServing waits until a server that restarts workers has all of them back, so that a
-// round starts from the same state for every server.
-func (s *suite) waitServing(ctx context.Context, srv server) error {
-	switch v := srv.(type) {
-	case *clusterdServer:
-		return v.waitReady(ctx, 30*time.Second)
-	case *pm2Server:
-		return waitFor(ctx, 30*time.Second, 100*time.Millisecond, v.name+": all workers online", func() bool {
-			pids, err := v.workerPIDs(ctx)
-			return err == nil && len(pids) == v.instances
-		})
-	}
-	return nil
 }

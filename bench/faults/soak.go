@@ -1,4 +1,4 @@
-package main
+package faults
 
 import (
 	"context"
@@ -12,29 +12,31 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
 )
 
 // soakLoad is light background load during the soak: a new connection per request, so a
 // failed request can only be one that a worker accepted and then died with (a read error);
 // any other kind of failure (connect, timeout, 5xx) would be clusterd's fault.
-var soakLoad = loadMode{"new connection per request, 4 at a time, 500 req/s", 4, false}
+var soakLoad = rig.LoadMode{Name: "new connection per request, 4 at a time, 500 req/s", Concurrency: 4, KeepAlive: false}
 
 const soakRate = 500
 
 type soakResult struct {
-	Samples      map[string]procSample `json:"master_samples"`
-	Trajectory   []soakPoint           `json:"trajectory"`
-	Reloads      int                   `json:"reloads"`
-	ReloadErrors []string              `json:"reload_errors,omitempty"`
-	ReloadLoad   load.Result           `json:"reload_phase_load"`
-	Crashes      int                   `json:"crashes"`
-	CrashAnswers int                   `json:"crash_requests_answered"` // /crash that got an answer: should be 0
-	CrashLoad    load.Result           `json:"crash_phase_load"`
-	CrashTook    time.Duration         `json:"crash_phase_ns"`
-	Restarts     int                   `json:"restarts_in_status"`
-	Errored      int                   `json:"errored_slots"`
-	Goroutines   int                   `json:"goroutines_after"`     // from the SIGQUIT dump
-	RefGoroutine int                   `json:"goroutines_reference"` // a fresh master's, same warm-up
+	Samples      map[string]rig.ProcSample `json:"master_samples"`
+	Trajectory   []soakPoint               `json:"trajectory"`
+	Reloads      int                       `json:"reloads"`
+	ReloadErrors []string                  `json:"reload_errors,omitempty"`
+	ReloadLoad   load.Result               `json:"reload_phase_load"`
+	Crashes      int                       `json:"crashes"`
+	CrashAnswers int                       `json:"crash_requests_answered"` // /crash that got an answer: should be 0
+	CrashLoad    load.Result               `json:"crash_phase_load"`
+	CrashTook    time.Duration             `json:"crash_phase_ns"`
+	Restarts     int                       `json:"restarts_in_status"`
+	Errored      int                       `json:"errored_slots"`
+	Goroutines   int                       `json:"goroutines_after"`     // from the SIGQUIT dump
+	RefGoroutine int                       `json:"goroutines_reference"` // a fresh master's, same warm-up
 }
 
 // soakPoint is the master as seen after some events.
@@ -52,40 +54,42 @@ type soakPoint struct {
 // worker.
 const crashGap = 20 * time.Millisecond
 
-func (s *suite) soak(ctx context.Context) (*section, error) {
-	sec := &section{}
+// Soak is scenario 8: hundreds of reloads and a thousand crashes in a row, because a master
+// meant to run for months must not leak descriptors, memory or goroutines with each.
+func Soak(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
+	sec := &report.Section{}
 	// GOTRACEBACK=all: SIGQUIT then dumps every goroutine of the master, the one way to
 	// count them from outside.
 	env := []string{"GOTRACEBACK=all"}
-	srv := &clusterdServer{s: s, name: "clusterd soak", instances: 2, command: []string{s.clusterd, "demo"}, env: env}
-	ref := &clusterdServer{s: s, name: "clusterd soak reference", instances: 2, command: []string{s.clusterd, "demo"}, env: env}
-	sec.printf("`clusterd -i 2 --wait-ready -- clusterd demo` under light background load from bench/load "+
+	srv := &rig.ClusterdServer{Rig: rg, Name: "clusterd soak", Instances: 2, Command: []string{rg.Clusterd, "demo"}, Env: env}
+	ref := &rig.ClusterdServer{Rig: rg, Name: "clusterd soak reference", Instances: 2, Command: []string{rg.Clusterd, "demo"}, Env: env}
+	sec.Printf("`clusterd -i 2 --wait-ready -- clusterd demo` under light background load from bench/load "+
 		"(%s): first %d reloads in a row, then %d worker crashes (one `GET /crash` at a time, on its own "+
 		"connection, %v apart: the worker that accepts it exits without answering and the master "+
 		"re-forks it). The master's open fds, RSS and threads are read from /proc before, during and "+
 		"after. Its goroutines are counted at the end from the stack dump that SIGQUIT makes it print "+
 		"(GOTRACEBACK=all), beside those of a fresh master with the same warm-up (one reload, one crash).\n",
-		soakLoad.Name, s.prof.SoakReloads, s.prof.SoakCrashes, crashGap)
+		soakLoad.Name, rg.Prof.SoakReloads, rg.Prof.SoakCrashes, crashGap)
 
-	res := soakResult{Samples: map[string]procSample{}}
+	res := soakResult{Samples: map[string]rig.ProcSample{}}
 	var err error
-	res.RefGoroutine, err = s.warmAndQuit(ctx, ref)
+	res.RefGoroutine, err = warmAndQuit(ctx, rg, ref)
 	if err != nil {
 		return sec, fmt.Errorf("reference master: %w", err)
 	}
-	stop, err := s.startAll(ctx, srv)
+	stop, err := rg.StartAll(ctx, srv)
 	if err != nil {
 		return sec, err
 	}
 	err = func() error {
-		master := srv.supervisorPID()
+		master := srv.SupervisorPID()
 		sample := func(at string) error {
-			smp, err := sampleProc(master)
+			smp, err := rig.SampleProc(master)
 			res.Samples[at] = smp
 			return err
 		}
 		point := func(events int) {
-			if smp, err := sampleProc(master); err == nil {
+			if smp, err := rig.SampleProc(master); err == nil {
 				res.Trajectory = append(res.Trajectory, soakPoint{events, smp.RSS, smp.FDs, smp.Threads})
 			}
 		}
@@ -96,12 +100,12 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 			return err
 		}
 		point(0)
-		reloadStep := max(1, s.prof.SoakReloads/10)
+		reloadStep := max(1, rg.Prof.SoakReloads/10)
 		var err error
-		res.ReloadLoad, err = loadDuringRate(ctx, srv.addr(), func() error {
-			for range s.prof.SoakReloads {
+		res.ReloadLoad, err = loadDuringRate(ctx, srv.Addr(), func() error {
+			for range rg.Prof.SoakReloads {
 				res.Reloads++
-				if err := srv.reload(ctx); err != nil {
+				if err := srv.Reload(ctx); err != nil {
 					res.ReloadErrors = append(res.ReloadErrors, err.Error())
 					if ctx.Err() != nil {
 						return ctx.Err()
@@ -113,21 +117,21 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 			}
 			return nil
 		})
-		logf("  %d reloads: %s", res.Reloads, brief(res.ReloadLoad))
+		rig.Logf("  %d reloads: %s", res.Reloads, rig.Brief(res.ReloadLoad))
 		if err != nil {
 			return err
 		}
-		if err := srv.waitReady(ctx, 30*time.Second); err != nil {
+		if err := srv.WaitReady(ctx, 30*time.Second); err != nil {
 			return err
 		}
 		if err := sample("2 after reloads"); err != nil {
 			return err
 		}
-		crashStep := max(1, s.prof.SoakCrashes/10)
+		crashStep := max(1, rg.Prof.SoakCrashes/10)
 		start := time.Now()
-		res.CrashLoad, err = loadDuringRate(ctx, srv.addr(), func() error {
-			for range s.prof.SoakCrashes {
-				if err := crashOne(ctx, srv.addr()); err != nil {
+		res.CrashLoad, err = loadDuringRate(ctx, srv.Addr(), func() error {
+			for range rg.Prof.SoakCrashes {
+				if err := crashOne(ctx, srv.Addr()); err != nil {
 					if errors.Is(err, errAnswered) {
 						res.CrashAnswers++
 						continue
@@ -143,14 +147,14 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 			return nil
 		})
 		res.CrashTook = time.Since(start)
-		logf("  %d crashes in %v: %s", res.Crashes, res.CrashTook.Round(time.Millisecond), brief(res.CrashLoad))
+		rig.Logf("  %d crashes in %v: %s", res.Crashes, res.CrashTook.Round(time.Millisecond), rig.Brief(res.CrashLoad))
 		if err != nil {
 			return err
 		}
-		if err := srv.waitReady(ctx, 30*time.Second); err != nil {
+		if err := srv.WaitReady(ctx, 30*time.Second); err != nil {
 			return err
 		}
-		if st, err := srv.status(ctx); err == nil {
+		if st, err := srv.Status(ctx); err == nil {
 			for _, w := range st.Workers {
 				res.Restarts += w.Restarts
 				if w.State == "errored" {
@@ -161,11 +165,11 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 		if err := sample("3 after crashes"); err != nil {
 			return err
 		}
-		res.Goroutines, err = srv.quitForGoroutines()
+		res.Goroutines, err = srv.QuitForGoroutines()
 		return err
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = res
+	sec.Raw = res
 
 	var rows [][]string
 	for _, at := range slices.Sorted(maps.Keys(res.Samples)) {
@@ -173,9 +177,9 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 		rows = append(rows, []string{at[2:], fmt.Sprint(smp.FDs), fmt.Sprintf("%.2f MiB", float64(smp.RSS)/(1<<20)),
 			fmt.Sprint(smp.Threads), fmt.Sprintf("%.0f ms", float64(smp.CPU)/1e6)})
 	}
-	sec.table([]string{"Master", "Open fds", "RSS", "Threads", "CPU time so far"}, rows)
+	sec.Table([]string{"Master", "Open fds", "RSS", "Threads", "CPU time so far"}, rows)
 	if res.Goroutines > 0 {
-		sec.printf("Goroutines of the master at the end: %d; of a fresh master after the same warm-up: %d.\n",
+		sec.Printf("Goroutines of the master at the end: %d; of a fresh master after the same warm-up: %d.\n",
 			res.Goroutines, res.RefGoroutine)
 	}
 	failures := func(r load.Result) string {
@@ -188,23 +192,23 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 		}
 		return fmt.Sprintf("%d (%s)", r.FailedTotal(), strings.Join(parts, ", "))
 	}
-	sec.table([]string{"Phase", "Events", "Background requests issued", "Failed", "Unanswered"}, [][]string{
+	sec.Table([]string{"Phase", "Events", "Background requests issued", "Failed", "Unanswered"}, [][]string{
 		{"reloads", fmt.Sprintf("%d reloads, %d failed", res.Reloads, len(res.ReloadErrors)),
 			fmt.Sprint(res.ReloadLoad.Issued), failures(res.ReloadLoad), fmt.Sprint(res.ReloadLoad.Unanswered)},
 		{"crashes", fmt.Sprintf("%d crashes in %v (%d /crash requests answered instead)", res.Crashes,
 			res.CrashTook.Round(100*time.Millisecond), res.CrashAnswers),
 			fmt.Sprint(res.CrashLoad.Issued), failures(res.CrashLoad), fmt.Sprint(res.CrashLoad.Unanswered)},
 	})
-	sec.printf("After the crashes `clusterd status` counts %d restarts and %d errored slots.\n", res.Restarts, res.Errored)
+	sec.Printf("After the crashes `clusterd status` counts %d restarts and %d errored slots.\n", res.Restarts, res.Errored)
 	for _, e := range res.ReloadErrors {
-		sec.printf("- reload failed: `%s`\n", strings.ReplaceAll(e, "\n", " "))
+		sec.Printf("- reload failed: `%s`\n", strings.ReplaceAll(e, "\n", " "))
 	}
 	for _, r := range []load.Result{res.ReloadLoad, res.CrashLoad} {
 		for k, e := range r.FirstError {
-			sec.printf("- first %s error: `%s`\n", k, e)
+			sec.Printf("- first %s error: `%s`\n", k, e)
 		}
 	}
-	s.soakGoals(sec, &res)
+	soakGoals(sec, &res)
 	if len(res.Trajectory) > 1 {
 		xs, ys := []float64{}, []float64{}
 		for _, p := range res.Trajectory {
@@ -212,10 +216,10 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 			ys = append(ys, float64(p.RSS)/(1<<20))
 		}
 		name := "clusterd master"
-		svg, perr := eventPlot(fmt.Sprintf("Master RSS over %d reloads, then %d crashes", res.Reloads, res.Crashes),
+		svg, perr := report.EventPlot(fmt.Sprintf("Master RSS over %d reloads, then %d crashes", res.Reloads, res.Crashes),
 			"reloads, then reloads + crashes", "RSS, MiB", name, xs, ys, float64(res.Reloads))
 		if perr == nil {
-			sec.plots = append(sec.plots, plotFile{"soak-rss", "Scenario 8: the master's RSS during the soak", svg})
+			sec.Plots = append(sec.Plots, report.Plot{Name: "soak-rss", Caption: "Scenario 8: the master's RSS during the soak", SVG: svg})
 		}
 		err = errors.Join(err, perr)
 	}
@@ -223,58 +227,58 @@ func (s *suite) soak(ctx context.Context) (*section, error) {
 }
 
 // soakGoals judges the soak against issue 6.
-func (s *suite) soakGoals(sec *section, res *soakResult) {
+func soakGoals(sec *report.Section, res *soakResult) {
 	before, afterR, after := res.Samples["1 before"], res.Samples["2 after reloads"], res.Samples["3 after crashes"]
 	if after.FDs > 0 && afterR.FDs > 0 {
 		grew := after.FDs > before.FDs || afterR.FDs > before.FDs || after.Threads > before.Threads+2
-		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("master fds and threads after %d reloads and %d crashes", res.Reloads, res.Crashes),
+		sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("master fds and threads after %d reloads and %d crashes", res.Reloads, res.Crashes),
 			Target: "no growth", Measured: fmt.Sprintf("fds %d → %d → %d, threads %d → %d → %d", before.FDs, afterR.FDs, after.FDs,
-				before.Threads, afterR.Threads, after.Threads), Met: judged(!grew)})
+				before.Threads, afterR.Threads, after.Threads), Met: report.Judged(!grew)})
 	}
 	if res.Goroutines > 0 {
-		sec.goals = append(sec.goals, goal{What: "master goroutines after the soak, vs a fresh master", Target: "no growth",
-			Measured: fmt.Sprintf("%d vs %d", res.Goroutines, res.RefGoroutine), Met: judged(res.Goroutines <= res.RefGoroutine+2)})
+		sec.Goals = append(sec.Goals, report.Goal{What: "master goroutines after the soak, vs a fresh master", Target: "no growth",
+			Measured: fmt.Sprintf("%d vs %d", res.Goroutines, res.RefGoroutine), Met: report.Judged(res.Goroutines <= res.RefGoroutine+2)})
 	}
 	// A Go heap grows to a steady size before it stops growing; judge the second half of
 	// the soak, and show the whole of it.
 	if n := len(res.Trajectory); n >= 4 {
 		mid, last := res.Trajectory[n/2], res.Trajectory[n-1]
 		mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
-		sec.goals = append(sec.goals, goal{What: "master RSS, second half of the soak", Target: "no growth (< 1 MiB)",
+		sec.Goals = append(sec.Goals, report.Goal{What: "master RSS, second half of the soak", Target: "no growth (< 1 MiB)",
 			Measured: fmt.Sprintf("%.1f → %.1f MiB (%.1f at the start)", mib(mid.RSS), mib(last.RSS), mib(res.Trajectory[0].RSS)),
-			Met:      judged(last.RSS < mid.RSS+1<<20)})
+			Met:      report.Judged(last.RSS < mid.RSS+1<<20)})
 	}
 	if res.ReloadLoad.Issued > 0 {
 		lost := res.ReloadLoad.FailedTotal() + res.ReloadLoad.Unanswered
-		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failed requests during %d reloads (soak)", res.Reloads), Target: "0",
-			Measured: fmt.Sprintf("%d of %d", lost, res.ReloadLoad.Issued), Met: judged(lost == 0 && len(res.ReloadErrors) == 0)})
+		sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("failed requests during %d reloads (soak)", res.Reloads), Target: "0",
+			Measured: fmt.Sprintf("%d of %d", lost, res.ReloadLoad.Issued), Met: report.Judged(lost == 0 && len(res.ReloadErrors) == 0)})
 	}
 	if res.CrashLoad.Issued > 0 {
 		other := res.CrashLoad.FailedTotal() - res.CrashLoad.Failed[load.FailRead] + res.CrashLoad.Unanswered
-		sec.goals = append(sec.goals, goal{What: fmt.Sprintf("failures other than the crashing worker's own, %d crashes", res.Crashes),
+		sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("failures other than the crashing worker's own, %d crashes", res.Crashes),
 			Target: "0", Measured: fmt.Sprintf("%d (and %d read errors: requests the crashing worker had accepted)",
-				other, res.CrashLoad.Failed[load.FailRead]), Met: judged(other == 0 && res.Errored == 0)})
+				other, res.CrashLoad.Failed[load.FailRead]), Met: report.Judged(other == 0 && res.Errored == 0)})
 	}
 }
 
 // warmUp gives a master one reload and one crash, so that "before" is not a cold start.
-func warmUp(ctx context.Context, srv *clusterdServer) error {
-	if err := srv.reload(ctx); err != nil {
+func warmUp(ctx context.Context, srv *rig.ClusterdServer) error {
+	if err := srv.Reload(ctx); err != nil {
 		return fmt.Errorf("warm-up reload: %w", err)
 	}
-	if err := crashOne(ctx, srv.addr()); err != nil {
+	if err := crashOne(ctx, srv.Addr()); err != nil {
 		return err
 	}
-	return srv.waitReady(ctx, 30*time.Second)
+	return srv.WaitReady(ctx, 30*time.Second)
 }
 
 // warmAndQuit starts a fresh master, warms it up and counts its goroutines.
-func (s *suite) warmAndQuit(ctx context.Context, srv *clusterdServer) (int, error) {
-	stop, err := s.startAll(ctx, srv)
+func warmAndQuit(ctx context.Context, rg *rig.Rig, srv *rig.ClusterdServer) (int, error) {
+	stop, err := rg.StartAll(ctx, srv)
 	if err == nil {
 		if err = warmUp(ctx, srv); err == nil {
 			var n int
-			n, err = srv.quitForGoroutines()
+			n, err = srv.QuitForGoroutines()
 			return n, errors.Join(err, stop())
 		}
 	}
@@ -283,7 +287,7 @@ func (s *suite) warmAndQuit(ctx context.Context, srv *clusterdServer) (int, erro
 
 // loadDuringRate runs the soak's background load while during runs.
 func loadDuringRate(ctx context.Context, addr string, during func() error) (load.Result, error) {
-	return loadDuringOpts(ctx, load.Options{Addr: addr, Concurrency: soakLoad.Concurrency, KeepAlive: soakLoad.KeepAlive,
+	return rig.LoadDuringOpts(ctx, load.Options{Addr: addr, Concurrency: soakLoad.Concurrency, KeepAlive: soakLoad.KeepAlive,
 		Rate: soakRate, Timeout: 5 * time.Second, Duration: time.Hour}, during)
 }
 

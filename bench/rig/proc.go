@@ -1,4 +1,4 @@
-package main
+package rig
 
 import (
 	"bytes"
@@ -126,7 +126,7 @@ func (ps *procs) stopAll(grace time.Duration) {
 // practical concern on this scale; a PID whose process is a zombie counts as gone.
 func killPIDs(pids []int, wait time.Duration) []int {
 	for _, pid := range pids {
-		if alive(pid) {
+		if Alive(pid) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
@@ -139,7 +139,7 @@ func waitGone(pids []int, wait time.Duration) []int {
 	for {
 		var left []int
 		for _, pid := range pids {
-			if alive(pid) {
+			if Alive(pid) {
 				left = append(left, pid)
 			}
 		}
@@ -150,8 +150,9 @@ func waitGone(pids []int, wait time.Duration) []int {
 	}
 }
 
-// alive reports whether pid names a process that has not exited (zombies have exited).
-func alive(pid int) bool {
+// Alive reports whether pid names a process that has not exited (zombies have exited): a
+// killed worker counts as gone as soon as it is a zombie, before its parent reaps it.
+func Alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
@@ -164,8 +165,9 @@ func alive(pid int) bool {
 	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X'
 }
 
-// waitFor polls cond every interval until it is true, ctx is done or timeout has passed.
-func waitFor(ctx context.Context, timeout, interval time.Duration, what string, cond func() bool) error {
+// WaitFor polls cond every interval until it is true, ctx is done or timeout has passed:
+// every wait of the suite is bounded, so that a hung server fails a scenario, not the run.
+func WaitFor(ctx context.Context, timeout, interval time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		if cond() {
@@ -194,9 +196,9 @@ func (p *proc) tail() string {
 	return string(b)
 }
 
-// run runs a short command (a CLI, wrk) to completion within timeout and returns its stdout.
+// Run runs a short command (a CLI, wrk) to completion within timeout and returns its stdout.
 // It is killed, with its process group, when ctx is done or the timeout passes.
-func run(ctx context.Context, timeout time.Duration, env []string, name string, args ...string) ([]byte, error) {
+func Run(ctx context.Context, timeout time.Duration, env []string, name string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)

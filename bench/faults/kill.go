@@ -1,12 +1,10 @@
-package main
+package faults
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,6 +12,9 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // Scenario 10: SIGKILL one of two workers while load runs, and compare the second after the
@@ -71,21 +72,24 @@ var killModes = []killMode{
 	{"new connection per request, 32 at a time", 32, false, false},
 }
 
-func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
-	sec := &section{}
+// KillUnderLoad is scenario 10: SIGKILL of one of two workers under load, because what new
+// clients see in the second after a worker dies (refused, reset, slow) is the manager's
+// doing, not the dead worker's.
+func KillUnderLoad(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
+	sec := &report.Section{}
 	const (
 		cdDemo = "clusterd, Go demo"
 		cdNode = "clusterd, Node server"
-		rpDemo = "clusterd " + flagReusePort + ", Go demo"
+		rpDemo = "clusterd " + rig.FlagReusePort + ", Go demo"
 		pm2    = "PM2, Node server"
 	)
-	servers := []server{
-		&clusterdServer{s: s, name: cdDemo, instances: 2, command: []string{s.clusterd, "demo"}},
-		&clusterdServer{s: s, name: cdNode, instances: 2, command: []string{s.node, s.nodeScript}},
-		&clusterdServer{s: s, name: rpDemo, instances: 2, command: []string{s.clusterd, "demo"}, flags: []string{flagReusePort}},
-		&pm2Server{s: s, name: pm2, instances: 2, script: s.nodeScript, flags: pm2NoGiveUp},
+	servers := []rig.Server{
+		&rig.ClusterdServer{Rig: rg, Name: cdDemo, Instances: 2, Command: []string{rg.Clusterd, "demo"}},
+		&rig.ClusterdServer{Rig: rg, Name: cdNode, Instances: 2, Command: []string{rg.Node, rg.NodeScript}},
+		&rig.ClusterdServer{Rig: rg, Name: rpDemo, Instances: 2, Command: []string{rg.Clusterd, "demo"}, Flags: []string{rig.FlagReusePort}},
+		&rig.PM2Server{Rig: rg, Name: pm2, Instances: 2, Script: rg.NodeScript, Flags: pm2NoGiveUp},
 	}
-	sec.printf("Two workers per server. bench/load runs for %v, the suite SIGKILLs one worker (by PID, "+
+	sec.Printf("Two workers per server. bench/load runs for %v, the suite SIGKILLs one worker (by PID, "+
 		"from `clusterd status` or `pm2 jlist`) and the load goes on for %v. Requests are placed in "+
 		"seconds by their start: the **calm second** is the last one before the kill, the **second "+
 		"after** the first one from the kill on. The figure is the p99 latency of requests on new "+
@@ -102,25 +106,25 @@ func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
 		"worker was gone**: what the kill must not cost new clients. %d "+
 		"trial(s) per server and load, servers taking turns. The replacement must be ready before "+
 		"the next trial. PM2 runs with `--max-restarts 1000000` (see scenario 5).\n",
-		killCalm, killAfter, killProbe, s.prof.KillRounds)
+		killCalm, killAfter, killProbe, rg.Prof.KillRounds)
 
-	stop, err := s.startAll(ctx, servers...)
+	stop, err := rg.StartAll(ctx, servers...)
 	if err != nil {
 		return sec, err
 	}
 	var trials []killTrial
 	err = func() error {
-		for round := range s.prof.KillRounds {
+		for round := range rg.Prof.KillRounds {
 			for _, m := range killModes {
 				for k := range servers {
 					srv := servers[(k+round)%len(servers)]
-					kt, err := s.killTrial(ctx, srv, m, round)
+					kt, err := runKillTrial(ctx, rg, srv, m, round)
 					trials = append(trials, kt)
 					if err != nil {
-						return fmt.Errorf("%s, %s: %w", srv.label(), m.name, err)
+						return fmt.Errorf("%s, %s: %w", srv.Label(), m.name, err)
 					}
-					logf("  round %d, %s, %s: new-connection p99 %s → %s (%.2f×), victim gone after %v; failed: lost with the worker %v, new connections after it was gone %v",
-						round+1, srv.label(), m.name, fmtMs(float64(kt.Before.NewConnP99)), fmtMs(float64(kt.After.NewConnP99)),
+					rig.Logf("  round %d, %s, %s: new-connection p99 %s → %s (%.2f×), victim gone after %v; failed: lost with the worker %v, new connections after it was gone %v",
+						round+1, srv.Label(), m.name, stats.Ms(float64(kt.Before.NewConnP99)), stats.Ms(float64(kt.After.NewConnP99)),
 						kt.Ratio, kt.Gone.Round(10*time.Microsecond), kt.InFlight, kt.FromKill)
 				}
 			}
@@ -128,7 +132,7 @@ func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
 		return nil
 	}()
 	err = errors.Join(err, stop())
-	sec.raw = trials
+	sec.Raw = trials
 
 	var rows [][]string
 	for _, srv := range servers {
@@ -139,7 +143,7 @@ func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
 			fromKill := map[string]int64{}
 			n := 0
 			for _, kt := range trials {
-				if kt.Server != srv.label() || kt.Mode != m.name {
+				if kt.Server != srv.Label() || kt.Mode != m.name {
 					continue
 				}
 				n++
@@ -164,35 +168,35 @@ func (s *suite) killUnderLoad(ctx context.Context) (*section, error) {
 			if n == 0 {
 				continue
 			}
-			rs := spreadOf(ratios)
-			rows = append(rows, []string{srv.label(), m.name, strconv.Itoa(n), rs.ratio(), spreadOf(before).ms(), spreadOf(after).ms(),
-				fmt.Sprint(refused), fmt.Sprint(reset), fmt.Sprint(inFlight), failedCell(fromKill), fmt.Sprint(timeout),
+			rs := stats.SpreadOf(ratios)
+			rows = append(rows, []string{srv.Label(), m.name, strconv.Itoa(n), rs.Ratio(), stats.SpreadOf(before).Ms(), stats.SpreadOf(after).Ms(),
+				fmt.Sprint(refused), fmt.Sprint(reset), fmt.Sprint(inFlight), report.FailedCell(fromKill), fmt.Sprint(timeout),
 				fmt.Sprint(unanswered), fmt.Sprint(issued)})
-			if !m.keep && strings.HasPrefix(srv.label(), "clusterd") {
-				sec.goals = append(sec.goals,
-					goal{What: "new-connection p99, second after a kill -9 ÷ calm second, " + srv.label() + ", connection-close",
-						Target: "≤ 2", Measured: rs.format("%.2f"), Met: judged(rs.N > 0 && rs.Median <= 2)},
-					goal{What: "refused + reset of new connections after a kill -9, " + srv.label() + ", connection-close",
+			if !m.keep && strings.HasPrefix(srv.Label(), "clusterd") {
+				sec.Goals = append(sec.Goals,
+					report.Goal{What: "new-connection p99, second after a kill -9 ÷ calm second, " + srv.Label() + ", connection-close",
+						Target: "≤ 2", Measured: rs.Format("%.2f"), Met: report.Judged(rs.N > 0 && rs.Median <= 2)},
+					report.Goal{What: "refused + reset of new connections after a kill -9, " + srv.Label() + ", connection-close",
 						Target: "0", Measured: fmt.Sprintf("%d refused, %d reset (and %d reset lost with the worker)",
 							fromKill[load.FailConnect], fromKill[load.FailRead]+fromKill[load.FailWrite], inFlight),
-						Met: judged(fromKill[load.FailConnect]+fromKill[load.FailRead]+fromKill[load.FailWrite] == 0)})
+						Met: report.Judged(fromKill[load.FailConnect]+fromKill[load.FailRead]+fromKill[load.FailWrite] == 0)})
 			}
 		}
 	}
-	sec.table([]string{"Server", "Load", "Trials", "New-connection p99, second after ÷ calm second",
+	sec.Table([]string{"Server", "Load", "Trials", "New-connection p99, second after ÷ calm second",
 		"p99 calm second", "p99 second after", "Refused", "Reset", "Reset lost with the worker",
 		"Failed on new connections once the worker was gone", "Timed out", "Unanswered", "Requests issued"}, rows)
 	return sec, err
 }
 
-// killTrial runs one trial: load, SIGKILL of one worker, more load, then waits for the
+// runKillTrial runs one trial: load, SIGKILL of one worker, more load, then waits for the
 // server to be whole again.
-func (s *suite) killTrial(ctx context.Context, srv server, m killMode, round int) (killTrial, error) {
-	kt := killTrial{Server: srv.label(), Mode: m.name, Round: round}
-	if err := s.waitServing(ctx, srv); err != nil {
+func runKillTrial(ctx context.Context, rg *rig.Rig, srv rig.Server, m killMode, round int) (killTrial, error) {
+	kt := killTrial{Server: srv.Label(), Mode: m.name, Round: round}
+	if err := rig.WaitServing(ctx, srv); err != nil {
 		return kt, err
 	}
-	pids, err := srv.(supervised).workerPIDs(ctx)
+	pids, err := srv.(rig.Supervised).WorkerPIDs(ctx)
 	if err != nil {
 		return kt, err
 	}
@@ -210,18 +214,18 @@ func (s *suite) killTrial(ctx context.Context, srv server, m killMode, round int
 	}
 	mainDone, probeDone := make(chan outcome, 1), make(chan outcome, 1)
 	go func() {
-		r, err := load.Run(ctx, load.Options{Addr: srv.addr(), Concurrency: m.conc, KeepAlive: m.keep,
+		r, err := load.Run(ctx, load.Options{Addr: srv.Addr(), Concurrency: m.conc, KeepAlive: m.keep,
 			Duration: maxRun, Timeout: 5 * time.Second, Stop: stop, Progress: &progress, Samples: true})
 		mainDone <- outcome{r, err}
 	}()
 	if m.probe {
 		go func() {
-			r, err := load.Run(ctx, load.Options{Addr: srv.addr(), Concurrency: 4, Rate: killProbe,
+			r, err := load.Run(ctx, load.Options{Addr: srv.Addr(), Concurrency: 4, Rate: killProbe,
 				Duration: maxRun, Timeout: 5 * time.Second, Stop: stop, Samples: true})
 			probeDone <- outcome{r, err}
 		}()
 	}
-	flowing := waitFor(ctx, 10*time.Second, 5*time.Millisecond, "load flowing to "+srv.addr(),
+	flowing := rig.WaitFor(ctx, 10*time.Second, 5*time.Millisecond, "load flowing to "+srv.Addr(),
 		func() bool { return progress.Load() >= 100 })
 	var killAt time.Time
 	var killErr error
@@ -229,7 +233,7 @@ func (s *suite) killTrial(ctx context.Context, srv server, m killMode, round int
 		time.Sleep(killCalm)
 		killAt = time.Now()
 		killErr = syscall.Kill(kt.Victim, syscall.SIGKILL)
-		for alive(kt.Victim) && time.Since(killAt) < 2*time.Second {
+		for rig.Alive(kt.Victim) && time.Since(killAt) < 2*time.Second {
 			time.Sleep(200 * time.Microsecond)
 		}
 		kt.Gone = time.Since(killAt)
@@ -274,7 +278,7 @@ func (s *suite) killTrial(ctx context.Context, srv server, m killMode, round int
 		}
 		r.Samples = nil // not kept in the report
 	}
-	errs = append(errs, s.waitServing(ctx, srv))
+	errs = append(errs, rig.WaitServing(ctx, srv))
 	return kt, errors.Join(errs...)
 }
 
@@ -308,21 +312,7 @@ func window(main, probe *load.Result, from, to time.Time) killWindow {
 		}
 	}
 	w.NewConnAnswered = len(nc)
-	w.NewConnP99 = percentile(nc, 99)
-	w.AllP99 = percentile(all, 99)
+	w.NewConnP99 = stats.Percentile(nc, 99)
+	w.AllP99 = stats.Percentile(all, 99)
 	return w
-}
-
-// failedCell is "3 (connect 1, read 2)" or "0".
-func failedCell(failed map[string]int64) string {
-	var total int64
-	var kinds []string
-	for _, k := range slices.Sorted(maps.Keys(failed)) {
-		total += failed[k]
-		kinds = append(kinds, fmt.Sprintf("%s %d", k, failed[k]))
-	}
-	if len(kinds) == 0 {
-		return "0"
-	}
-	return fmt.Sprintf("%d (%s)", total, strings.Join(kinds, ", "))
 }

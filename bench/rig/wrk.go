@@ -1,4 +1,4 @@
-package main
+package rig
 
 import (
 	"context"
@@ -9,23 +9,26 @@ import (
 	"time"
 )
 
-// wrkLoad is one shape of load: connections and whether every request opens a new one.
-type wrkLoad struct {
+// WrkLoad is one shape of load for wrk: connections and whether every request opens a new
+// one (what a master in the data path would pay for).
+type WrkLoad struct {
 	Name        string `json:"name"`
 	Connections int    `json:"connections"`
 	KeepAlive   bool   `json:"keep_alive"`
 }
 
-func (l wrkLoad) String() string { return l.Name }
+func (l WrkLoad) String() string { return l.Name }
 
+// The loads of the throughput scenarios: many or few keep-alive connections, and connection
+// churn, which is where a master holding the socket would show.
 var (
-	keepAlive64  = wrkLoad{"64 keep-alive connections", 64, true}
-	keepAlive256 = wrkLoad{"256 keep-alive connections", 256, true}
-	newConn64    = wrkLoad{"new connection per request, 64 at a time", 64, false}
+	KeepAlive64  = WrkLoad{"64 keep-alive connections", 64, true}
+	KeepAlive256 = WrkLoad{"256 keep-alive connections", 256, true}
+	NewConn64    = WrkLoad{"new connection per request, 64 at a time", 64, false}
 )
 
-// wrkResult is what one wrk run printed.
-type wrkResult struct {
+// WrkResult is what one wrk run printed.
+type WrkResult struct {
 	RequestsPerSec float64       `json:"requests_per_sec"`
 	Requests       int64         `json:"requests"`
 	P50            time.Duration `json:"p50_ns"`
@@ -36,18 +39,18 @@ type wrkResult struct {
 	Errors map[string]int64 `json:"errors,omitempty"`
 }
 
-// runWrk drives addr with wrk for d (two threads: the machine has two cores and the load
+// RunWrk drives addr with wrk for d (two threads: the machine has two cores and the load
 // generator shares them with the servers; every figure is a ratio for that reason).
-func (s *suite) runWrk(ctx context.Context, addr string, l wrkLoad, d time.Duration) (wrkResult, error) {
+func (r *Rig) RunWrk(ctx context.Context, addr string, l WrkLoad, d time.Duration) (WrkResult, error) {
 	args := []string{"-t2", "-c" + strconv.Itoa(l.Connections), "-d" + durationArg(d), "--latency",
 		"--timeout", "5s"}
 	if !l.KeepAlive {
 		args = append(args, "-H", "Connection: close")
 	}
 	args = append(args, "http://"+addr+"/")
-	out, err := run(ctx, d+30*time.Second, nil, s.wrk, args...)
+	out, err := Run(ctx, d+30*time.Second, nil, r.Wrk, args...)
 	if err != nil {
-		return wrkResult{}, err
+		return WrkResult{}, err
 	}
 	return parseWrk(string(out))
 }
@@ -65,8 +68,8 @@ var (
 	wrkNon2xx    = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 )
 
-func parseWrk(out string) (wrkResult, error) {
-	var r wrkResult
+func parseWrk(out string) (WrkResult, error) {
+	var r WrkResult
 	m := wrkRate.FindStringSubmatch(out)
 	if m == nil {
 		return r, fmt.Errorf("wrk printed no Requests/sec:\n%s", out)
@@ -102,9 +105,9 @@ func parseWrk(out string) (wrkResult, error) {
 	return r, nil
 }
 
-// wrkVersion is the first line of `wrk -v`, e.g. "wrk debian/4.1.0-3+b2 [epoll]".
-func wrkVersion(ctx context.Context, wrk string) string {
-	out, _ := run(ctx, 5*time.Second, nil, wrk, "-v")
+// WrkVersion, for the report's header, is the first line of `wrk -v`, e.g. "wrk debian/4.1.0-3+b2 [epoll]".
+func WrkVersion(ctx context.Context, wrk string) string {
+	out, _ := Run(ctx, 5*time.Second, nil, wrk, "-v")
 	line, _, _ := strings.Cut(string(out), "\n")
 	line, _, _ = strings.Cut(line, " Copyright")
 	if line == "" {

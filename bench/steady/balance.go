@@ -1,4 +1,4 @@
-package main
+package steady
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/clusterd/clusterd/bench/load"
+	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
+	"github.com/clusterd/clusterd/bench/stats"
 )
 
 // Scenario 9: how evenly keep-alive connections (and so requests) are dealt over the workers.
@@ -21,12 +24,6 @@ import (
 // put on every answer; bench/load counts a connection for the worker that answered the first
 // request sent on it (Result.ConnsByWorker), which is the worker that accepted it, and every
 // answered request for the worker that answered it (Result.ByWorker).
-
-// socketModes are the two ways clusterd can serve one TCP address (docs/design.md §10).
-const (
-	flagShared    = "--shared-socket"
-	flagReusePort = "--reuseport"
-)
 
 // maxMin is a max/min ratio that is +Inf when a worker got nothing; JSON writes that as null.
 type maxMin float64
@@ -52,9 +49,9 @@ type balanceRun struct {
 	Result        load.Result      `json:"result"`
 }
 
-// spreadOfMaxMin is spreadOf that keeps +Inf (a worker that got nothing): dropping those
+// spreadOfMaxMin is stats.SpreadOf that keeps +Inf (a worker that got nothing): dropping those
 // rounds would hide the worst ones.
-func spreadOfMaxMin(values []float64) spread { return spreadKeeping(values, true) }
+func spreadOfMaxMin(values []float64) stats.Spread { return stats.SpreadKeeping(values, true) }
 
 // infinite writes +Inf as ∞ (a worker that got nothing).
 func infinite(s string) string { return strings.ReplaceAll(s, "+Inf", "∞") }
@@ -86,15 +83,18 @@ func maxMinOver(pids []int, counts map[string]int64) (float64, []int64) {
 
 // balanceTarget is one server in scenario 9 and what its rows are called.
 type balanceTarget struct {
-	srv     server
+	srv     rig.Server
 	manager string // "clusterd, shared socket", ...
 	app     string // "Node server" or "Go demo"
 }
 
-func (s *suite) balance(ctx context.Context) (*section, error) {
-	sec := &section{}
+// Balance is scenario 9: how evenly connections and requests are dealt over the workers,
+// because a shared socket leaves the choice to the scheduler and an uneven split wastes
+// the cores of a small machine.
+func Balance(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
+	sec := &report.Section{}
 	conns := []int{64, 512}
-	sec.printf("Keep-alive load from bench/load with C connections against N workers, %d round(s) of %v "+
+	sec.Printf("Keep-alive load from bench/load with C connections against N workers, %d round(s) of %v "+
 		"per server and C, servers taking turns (the order rotates each round). Each connection is "+
 		"counted for the worker that answered its first request (the `X-Worker-Pid` header both "+
 		"servers put on every answer): that is the worker that accepted it. Requests are counted by "+
@@ -108,7 +108,7 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 		"daemon accepts every connection and hands it to a worker in turn, skipping workers that "+
 		"have not yet taken the previous one (Node's round-robin handle), so a burst of connects "+
 		"need not split evenly.\n",
-		s.prof.BalanceRounds, s.prof.BalanceDuration, flagShared, flagReusePort)
+		rg.Prof.BalanceRounds, rg.Prof.BalanceDuration, rig.FlagShared, rig.FlagReusePort)
 
 	var runs []balanceRun
 	modes := map[string]string{} // the --reuseport server's socket mode, as status says
@@ -116,45 +116,45 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 	var order []balanceTarget
 	for _, n := range []int{2, 4} {
 		targets := []balanceTarget{
-			{&clusterdServer{s: s, name: fmt.Sprintf("clusterd %s, Node, N=%d", flagShared, n), instances: n,
-				command: []string{s.node, s.nodeScript}, flags: []string{flagShared}}, "clusterd, shared socket", "Node server"},
-			{&clusterdServer{s: s, name: fmt.Sprintf("clusterd %s, Node, N=%d", flagReusePort, n), instances: n,
-				command: []string{s.node, s.nodeScript}, flags: []string{flagReusePort}}, "clusterd, socket per slot", "Node server"},
-			{&pm2Server{s: s, name: fmt.Sprintf("PM2, Node, N=%d", n), instances: n, script: s.nodeScript}, "PM2 (round robin)", "Node server"},
-			{&clusterdServer{s: s, name: fmt.Sprintf("clusterd %s, Go demo, N=%d", flagShared, n), instances: n,
-				command: []string{s.clusterd, "demo"}, flags: []string{flagShared}}, "clusterd, shared socket", "Go demo"},
-			{&clusterdServer{s: s, name: fmt.Sprintf("clusterd %s, Go demo, N=%d", flagReusePort, n), instances: n,
-				command: []string{s.clusterd, "demo"}, flags: []string{flagReusePort}}, "clusterd, socket per slot", "Go demo"},
+			{&rig.ClusterdServer{Rig: rg, Name: fmt.Sprintf("clusterd %s, Node, N=%d", rig.FlagShared, n), Instances: n,
+				Command: []string{rg.Node, rg.NodeScript}, Flags: []string{rig.FlagShared}}, "clusterd, shared socket", "Node server"},
+			{&rig.ClusterdServer{Rig: rg, Name: fmt.Sprintf("clusterd %s, Node, N=%d", rig.FlagReusePort, n), Instances: n,
+				Command: []string{rg.Node, rg.NodeScript}, Flags: []string{rig.FlagReusePort}}, "clusterd, socket per slot", "Node server"},
+			{&rig.PM2Server{Rig: rg, Name: fmt.Sprintf("PM2, Node, N=%d", n), Instances: n, Script: rg.NodeScript}, "PM2 (round robin)", "Node server"},
+			{&rig.ClusterdServer{Rig: rg, Name: fmt.Sprintf("clusterd %s, Go demo, N=%d", rig.FlagShared, n), Instances: n,
+				Command: []string{rg.Clusterd, "demo"}, Flags: []string{rig.FlagShared}}, "clusterd, shared socket", "Go demo"},
+			{&rig.ClusterdServer{Rig: rg, Name: fmt.Sprintf("clusterd %s, Go demo, N=%d", rig.FlagReusePort, n), Instances: n,
+				Command: []string{rg.Clusterd, "demo"}, Flags: []string{rig.FlagReusePort}}, "clusterd, socket per slot", "Go demo"},
 		}
 		order = append(order, targets...)
-		var servers []server
+		var servers []rig.Server
 		for _, t := range targets {
 			servers = append(servers, t.srv)
 		}
-		stop, err := s.startAll(ctx, servers...)
+		stop, err := rg.StartAll(ctx, servers...)
 		if err != nil {
 			errs = append(errs, err)
 			break
 		}
 		for _, t := range targets {
-			if c, ok := t.srv.(*clusterdServer); ok && slices.Contains(c.flags, flagReusePort) {
-				modes[c.name] = c.socketMode(ctx)
+			if c, ok := t.srv.(*rig.ClusterdServer); ok && slices.Contains(c.Flags, rig.FlagReusePort) {
+				modes[c.Name] = c.SocketMode(ctx)
 			}
 		}
 		err = func() error {
-			for round := range s.prof.BalanceRounds {
+			for round := range rg.Prof.BalanceRounds {
 				for _, c := range conns {
 					var line []string
 					for k := range servers {
 						srv := servers[(k+round)%len(servers)]
-						br, err := s.balanceRun(ctx, srv, n, c, round)
+						br, err := measureBalance(ctx, rg, srv, n, c, round)
 						runs = append(runs, br)
 						if err != nil {
-							return fmt.Errorf("%s, C=%d: %w", srv.label(), c, err)
+							return fmt.Errorf("%s, C=%d: %w", srv.Label(), c, err)
 						}
-						line = append(line, fmt.Sprintf("%s %s", srv.label(), infinite(fmt.Sprintf("%.2f", float64(br.ConnMaxMin)))))
+						line = append(line, fmt.Sprintf("%s %s", srv.Label(), infinite(fmt.Sprintf("%.2f", float64(br.ConnMaxMin)))))
 					}
-					logf("  round %d/%d, N=%d C=%d, connections max/min: %s", round+1, s.prof.BalanceRounds, n, c, strings.Join(line, "; "))
+					rig.Logf("  round %d/%d, N=%d C=%d, connections max/min: %s", round+1, rg.Prof.BalanceRounds, n, c, strings.Join(line, "; "))
 				}
 			}
 			return nil
@@ -164,7 +164,7 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 			break
 		}
 	}
-	sec.raw = map[string]any{"runs": runs, "reuseport_socket_modes": modes}
+	sec.Raw = map[string]any{"runs": runs, "reuseport_socket_modes": modes}
 
 	// How --reuseport served its sockets here: steered, or hashed without steering.
 	reuseMode := ""
@@ -176,9 +176,9 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 	if steered {
 		perSlot = "steered"
 	}
-	sec.printf("\nHere `%s` served its address as **%s** (`clusterd status`: `%s`), so clusterd's default "+
+	sec.Printf("\nHere `%s` served its address as **%s** (`clusterd status`: `%s`), so clusterd's default "+
 		"(steered sockets per slot where the kernel allows it, one shared socket where it does not) is "+
-		"the **%s** row.\n", flagReusePort, perSlot, reuseMode,
+		"the **%s** row.\n", rig.FlagReusePort, perSlot, reuseMode,
 		map[bool]string{true: "socket per slot", false: "shared socket"}[steered])
 
 	var rows [][]string
@@ -188,7 +188,7 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 			var split string
 			n := 0
 			for _, br := range runs {
-				if br.Server != t.srv.label() || br.Connections != c {
+				if br.Server != t.srv.Label() || br.Connections != c {
 					continue
 				}
 				n = br.Workers
@@ -219,19 +219,19 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 			}
 			cs, rs := spreadOfMaxMin(cr), spreadOfMaxMin(rr)
 			rows = append(rows, []string{manager, t.app, strconv.Itoa(n), strconv.Itoa(c),
-				infinite(cs.ratio()), infinite(rs.ratio()), split})
+				infinite(cs.Ratio()), infinite(rs.Ratio()), split})
 			isDefault := (t.manager == "clusterd, shared socket" && !steered) || (t.manager == "clusterd, socket per slot" && steered)
 			switch {
 			case isDefault && n == 2 && c == 64:
-				sec.goals = append(sec.goals, goal{What: fmt.Sprintf("connections max/min, clusterd's default (%s), %s, N=2, C=64",
+				sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("connections max/min, clusterd's default (%s), %s, N=2, C=64",
 					strings.TrimPrefix(manager, "clusterd, "), t.app), Target: "≤ 1.25",
-					Measured: infinite(cs.format("%.2f")), Met: judged(cs.Median <= 1.25)})
+					Measured: infinite(cs.Format("%.2f")), Met: report.Judged(cs.Median <= 1.25)})
 			case strings.HasPrefix(t.manager, "PM2") && n == 2 && c == 64:
-				sec.goals = append(sec.goals, goal{What: "connections max/min, PM2, Node server, N=2, C=64",
-					Target: "(reported; ~1.00)", Measured: infinite(cs.format("%.2f"))})
+				sec.Goals = append(sec.Goals, report.Goal{What: "connections max/min, PM2, Node server, N=2, C=64",
+					Target: "(reported; ~1.00)", Measured: infinite(cs.Format("%.2f"))})
 			case t.manager == "clusterd, socket per slot" && !steered && n == 2 && c == 64:
-				sec.goals = append(sec.goals, goal{What: fmt.Sprintf("connections max/min, clusterd %s (unsteered), %s, N=2, C=64", flagReusePort, t.app),
-					Target: "(reported)", Measured: infinite(cs.format("%.2f"))})
+				sec.Goals = append(sec.Goals, report.Goal{What: fmt.Sprintf("connections max/min, clusterd %s (unsteered), %s, N=2, C=64", rig.FlagReusePort, t.app),
+					Target: "(reported)", Measured: infinite(cs.Format("%.2f"))})
 			}
 		}
 	}
@@ -243,32 +243,32 @@ func (s *suite) balance(ctx context.Context) (*section, error) {
 		rows = append(rows, []string{"clusterd, socket per slot, steered", "both", "2, 4", "64, 512",
 			"not available here: " + why, "not available here", "–"})
 	}
-	sec.table([]string{"Manager", "Server", "N workers", "C connections", "Connections per worker, max/min",
+	sec.Table([]string{"Manager", "Server", "N workers", "C connections", "Connections per worker, max/min",
 		"Requests per worker, max/min", "Connections per worker, first round"}, rows)
 	return sec, errors.Join(errs...)
 }
 
-// balanceRun drives srv with c keep-alive connections for the profile's duration.
-func (s *suite) balanceRun(ctx context.Context, srv server, n, c, round int) (balanceRun, error) {
-	br := balanceRun{Server: srv.label(), Workers: n, Connections: c, Round: round}
-	if err := s.waitServing(ctx, srv); err != nil {
+// measureBalance drives srv with c keep-alive connections for the profile's duration.
+func measureBalance(ctx context.Context, rg *rig.Rig, srv rig.Server, n, c, round int) (balanceRun, error) {
+	br := balanceRun{Server: srv.Label(), Workers: n, Connections: c, Round: round}
+	if err := rig.WaitServing(ctx, srv); err != nil {
 		return br, err
 	}
-	pids, err := srv.(supervised).workerPIDs(ctx)
+	pids, err := srv.(rig.Supervised).WorkerPIDs(ctx)
 	if err != nil {
 		return br, err
 	}
 	slices.Sort(pids)
 	br.PIDs = pids
-	res, err := load.Run(ctx, load.Options{Addr: srv.addr(), Concurrency: c, KeepAlive: true,
-		Duration: s.prof.BalanceDuration, Timeout: 5 * time.Second})
+	res, err := load.Run(ctx, load.Options{Addr: srv.Addr(), Concurrency: c, KeepAlive: true,
+		Duration: rg.Prof.BalanceDuration, Timeout: 5 * time.Second})
 	br.Result = res
 	br.ConnsByWorker, br.ReqsByWorker = res.ConnsByWorker, res.ByWorker
 	cm, _ := maxMinOver(pids, res.ConnsByWorker)
 	rm, _ := maxMinOver(pids, res.ByWorker)
 	br.ConnMaxMin, br.ReqMaxMin = maxMin(cm), maxMin(rm)
 	if err == nil && (res.FailedTotal() > 0 || res.Unanswered > 0) {
-		logf("  %s, C=%d: %s", srv.label(), c, brief(res))
+		rig.Logf("  %s, C=%d: %s", srv.Label(), c, rig.Brief(res))
 	}
 	if err == nil && len(pids) != n {
 		err = fmt.Errorf("%d workers listed, want %d", len(pids), n)

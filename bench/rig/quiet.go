@@ -1,4 +1,4 @@
-package main
+package rig
 
 import (
 	"context"
@@ -52,18 +52,18 @@ func cpuBusy(window time.Duration) (float64, error) {
 	return float64(b1-b0) / float64(t1-t0), nil
 }
 
-// quietThreshold: below this share of busy CPU, the machine counts as quiet.
-const quietThreshold = 0.10
+// QuietThreshold: below this share of busy CPU, the machine counts as quiet.
+const QuietThreshold = 0.10
 
-// waitQuiet waits up to limit for a second in which the machine is quiet, and returns the
+// WaitQuiet waits up to limit for a second in which the machine is quiet, and returns the
 // busy share it last measured.
-func waitQuiet(ctx context.Context, limit time.Duration) float64 {
+func WaitQuiet(ctx context.Context, limit time.Duration) float64 {
 	deadline := time.Now().Add(limit)
 	for {
 		busy, err := cpuBusy(time.Second)
-		if err != nil || busy < quietThreshold || time.Now().After(deadline) || ctx.Err() != nil {
+		if err != nil || busy < QuietThreshold || time.Now().After(deadline) || ctx.Err() != nil {
 			return busy
 		}
-		logf("  the machine is busy (%.0f%% of its CPU, not from this suite): waiting for it to calm down", 100*busy)
+		Logf("  the machine is busy (%.0f%% of its CPU, not from this suite): waiting for it to calm down", 100*busy)
 	}
 }

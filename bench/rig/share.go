@@ -1,4 +1,4 @@
-package main
+package rig
 
 import (
 	"fmt"
@@ -66,9 +66,9 @@ func somaxconn() int {
 	return min(n, 1<<16-1)
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago. Each server in
+// FreeAddr returns a loopback address with a port that was free a moment ago. Each server in
 // a scenario gets its own, so all can run side by side.
-func freeAddr() (string, error) {
+func FreeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err

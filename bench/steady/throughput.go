@@ -1,0 +1,269 @@
+package steady
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/clusterd/clusterd/bench/report"
+	"github.com/clusterd/clusterd/bench/rig"
+	"github.com/clusterd/clusterd/bench/stats"
+)
+
+// throughput holds wrk results by load name, then server label, one per round.
+type throughput map[string]map[string][]rig.WrkResult
+
+// sideBySide runs every load against every server, round after round. Within a round the
+// servers take turns under one load before the next load starts, and the order of turns
+// rotates from round to round, so that no server always runs first or last.
+func sideBySide(ctx context.Context, rg *rig.Rig, servers []rig.Server, loads []rig.WrkLoad) (throughput, error) {
+	for _, l := range loads {
+		for _, srv := range servers {
+			if _, err := rg.RunWrk(ctx, srv.Addr(), l, rg.Prof.Warmup); err != nil {
+				return nil, fmt.Errorf("warm-up of %s: %w", srv.Label(), err)
+			}
+		}
+	}
+	res := throughput{}
+	for _, l := range loads {
+		res[l.Name] = map[string][]rig.WrkResult{}
+	}
+	for round := range rg.Prof.Rounds {
+		for _, l := range loads {
+			var line []string
+			for k := range servers {
+				srv := servers[(k+round)%len(servers)]
+				r, err := rg.RunWrk(ctx, srv.Addr(), l, rg.Prof.Duration)
+				if err != nil {
+					return res, fmt.Errorf("%s under %s: %w", srv.Label(), l, err)
+				}
+				res[l.Name][srv.Label()] = append(res[l.Name][srv.Label()], r)
+				line = append(line, fmt.Sprintf("%s %s", srv.Label(), stats.Kilo(r.RequestsPerSec)))
+			}
+			rig.Logf("  round %d/%d, %s: %s", round+1, rg.Prof.Rounds, l, strings.Join(line, ", "))
+		}
+	}
+	return res, nil
+}
+
+// ratios of a figure of target to the same figure of base, round by round.
+func (t throughput) ratios(load, target, base string, figure func(rig.WrkResult) float64) stats.Spread {
+	a, b := t[load][target], t[load][base]
+	var r []float64
+	for i := range min(len(a), len(b)) {
+		r = append(r, figure(a[i])/figure(b[i]))
+	}
+	return stats.SpreadOf(r)
+}
+
+func (t throughput) values(load, target string, figure func(rig.WrkResult) float64) stats.Spread {
+	var v []float64
+	for _, r := range t[load][target] {
+		v = append(v, figure(r))
+	}
+	return stats.SpreadOf(v)
+}
+
+func rps(r rig.WrkResult) float64 { return r.RequestsPerSec }
+func p99(r rig.WrkResult) float64 { return float64(r.P99) }
+
+// errorNotes lists every wrk error seen, per server and load.
+// errorSummary is the report's sentence on what wrk counted as errors.
+func (t throughput) errorSummary(loads []rig.WrkLoad) string {
+	if notes := t.errorNotes(loads); len(notes) > 0 {
+		return "wrk reported errors: " + strings.Join(notes, "; ") + "."
+	}
+	return "wrk reported no socket errors and no non-2xx responses for any target."
+}
+
+func (t throughput) errorNotes(loads []rig.WrkLoad) []string {
+	var notes []string
+	for _, l := range loads {
+		for _, srv := range slices.Sorted(maps.Keys(t[l.Name])) {
+			sum := map[string]int64{}
+			for _, r := range t[l.Name][srv] {
+				for k, n := range r.Errors {
+					sum[k] += n
+				}
+			}
+			if len(sum) > 0 {
+				var parts []string
+				for _, k := range slices.Sorted(maps.Keys(sum)) {
+					parts = append(parts, fmt.Sprintf("%s %d", k, sum[k]))
+				}
+				notes = append(notes, fmt.Sprintf("%s, %s: %s", srv, l, strings.Join(parts, ", ")))
+			}
+		}
+	}
+	return notes
+}
+
+// ---- scenario 1 -----------------------------------------------------------------------
+
+// Overhead is scenario 1: clusterd against the physical limit of its design, two bare
+// processes sharing one socket with no master at all, because that limit and not another
+// manager is what clusterd promises to come within 2 % of.
+func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
+	sec := &report.Section{}
+	demo := []string{rg.Clusterd, "demo"}
+	const (
+		cd        = "clusterd -i 2"
+		pair      = "bare pair"
+		single    = "one bare process"
+		pairGMP   = "bare pair, GOMAXPROCS=1"
+		cdAllCPUs = "clusterd -i 2, GOMAXPROCS=all CPUs"
+	)
+	servers := []rig.Server{
+		&rig.ClusterdServer{Rig: rg, Name: cd, Instances: 2, Command: demo},
+		&rig.BareServer{Rig: rg, Name: pair, N: 2, Shared: true, Command: demo},
+		&rig.BareServer{Rig: rg, Name: single, N: 1, Command: []string{rg.Clusterd, "demo", "--listen", "{addr}"}},
+		&rig.BareServer{Rig: rg, Name: pairGMP, N: 2, Shared: true, Command: demo, Env: []string{"GOMAXPROCS=1"}},
+		// What the workers ran before package worker took its share of the
+		// CPUs by default (docs/design.md §17).
+		&rig.ClusterdServer{Rig: rg, Name: cdAllCPUs, Instances: 2, Command: demo, Env: []string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}},
+	}
+	loads := []rig.WrkLoad{rig.KeepAlive64, rig.KeepAlive256, rig.NewConn64}
+	sec.Printf("`clusterd -i 2 --wait-ready -- clusterd demo` against the physical limit of its design: "+
+		"two bare `clusterd demo` processes that inherit one listening socket from the suite "+
+		"(fd 3 with LISTEN_FDS/LISTEN_PID, exactly what clusterd's workers get, but no master at "+
+		"all). Also one bare process listening by itself, the bare pair with `GOMAXPROCS=1` "+
+		"in each worker, and clusterd with every worker's GOMAXPROCS at the number of CPUs "+
+		"(what the workers ran before package worker took its share by default, docs/design.md §17). Load: wrk, two threads, %d rounds of %v per target "+
+		"and load, after a %v warm-up.\n",
+		rg.Prof.Rounds, rg.Prof.Duration, rg.Prof.Warmup)
+
+	stop, err := rg.StartAll(ctx, servers...)
+	if err != nil {
+		return sec, err
+	}
+	res, err := sideBySide(ctx, rg, servers, loads)
+	err = errors.Join(err, stop())
+	sec.Raw = res
+	if res == nil {
+		return sec, err
+	}
+
+	var rows [][]string
+	var scale [][]string
+	var series = map[string][]stats.Spread{}
+	for _, l := range loads {
+		overheadRatio := res.ratios(l.Name, cd, pair, rps)
+		rows = append(rows, []string{l.Name, overheadRatio.Ratio(),
+			res.ratios(l.Name, cd, pair, p99).Ratio(),
+			res.ratios(l.Name, single, pair, rps).Ratio(),
+			res.ratios(l.Name, pairGMP, pair, rps).Ratio(),
+			res.ratios(l.Name, cd, pairGMP, rps).Ratio(),
+			res.ratios(l.Name, cdAllCPUs, pair, rps).Ratio()})
+		scale = append(scale, []string{l.Name, stats.Kilo(res.values(l.Name, pair, rps).Median),
+			stats.Kilo(res.values(l.Name, cd, rps).Median), stats.Kilo(res.values(l.Name, single, rps).Median),
+			stats.Kilo(res.values(l.Name, pairGMP, rps).Median)})
+		series[cd] = append(series[cd], overheadRatio)
+		series[single] = append(series[single], res.ratios(l.Name, single, pair, rps))
+		series[pairGMP] = append(series[pairGMP], res.ratios(l.Name, pairGMP, pair, rps))
+		sec.Goals = append(sec.Goals, report.Goal{
+			What: "clusterd / bare pair, " + l.Name, Target: "≥ 0.98",
+			Measured: overheadRatio.Format("%.3f"), Met: report.Judged(overheadRatio.Median >= 0.98)})
+	}
+	sec.Table([]string{"Load", "clusterd / bare pair (req/s)", "clusterd / bare pair (p99 latency, lower is better)",
+		"one bare process / bare pair (req/s)", "bare pair GOMAXPROCS=1 / default (req/s)",
+		"clusterd / bare pair GOMAXPROCS=1 (req/s)", "clusterd GOMAXPROCS=all CPUs / bare pair (req/s)"}, rows)
+	sec.Printf("For scale only, median req/s of this run:\n")
+	sec.Table([]string{"Load", pair, cd, single, pairGMP}, scale)
+	sec.Printf("%s\n", res.errorSummary(loads))
+	svg, perr := report.RatioPlot("Throughput relative to two bare processes sharing one socket",
+		"req/s ÷ bare pair's req/s (same round)", loadNames(loads),
+		[]string{cd, single, pairGMP}, series, []float64{1, 0.98})
+	if perr == nil {
+		sec.Plots = append(sec.Plots, report.Plot{Name: "overhead", Caption: "Scenario 1: throughput relative to the bare pair", SVG: svg})
+	}
+	return sec, errors.Join(err, perr)
+}
+
+func loadNames(loads []rig.WrkLoad) []string {
+	var names []string
+	for _, l := range loads {
+		names = append(names, l.Name)
+	}
+	return names
+}
+
+// ---- scenario 2 -----------------------------------------------------------------------
+
+// Managers is scenario 2: the same Node server under clusterd, PM2 and Node's cluster
+// module, because a user choosing a manager compares them on their own app, not on ours.
+func Managers(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
+	sec := &report.Section{}
+	n := runtime.NumCPU()
+	cdName := fmt.Sprintf("clusterd -i max (%d)", n)
+	rpName := fmt.Sprintf("clusterd -i max --reuseport (%d)", n)
+	pm2Name := fmt.Sprintf("pm2 -i max (%d)", n)
+	clusterName := fmt.Sprintf("node cluster (%d)", n)
+	servers := []rig.Server{
+		&rig.ClusterdServer{Rig: rg, Name: cdName, Instances: n, Command: []string{rg.Node, rg.NodeScript}},
+		// One SO_REUSEPORT socket per slot: the kernel deals connections
+		// evenly, as PM2's round robin does (docs/design.md §10).
+		&rig.ClusterdServer{Rig: rg, Name: rpName, Instances: n, Command: []string{rg.Node, rg.NodeScript}, Flags: []string{"--reuseport"}},
+		&rig.PM2Server{Rig: rg, Name: pm2Name, Instances: n, Script: rg.NodeScript},
+		&rig.BareServer{Rig: rg, Name: clusterName, N: 1, Command: []string{rg.Node, rg.ClusterScript},
+			Env: []string{"HOST={host}", "PORT={port}", fmt.Sprintf("WORKERS=%d", n)}},
+	}
+	loads := []rig.WrkLoad{rig.KeepAlive64, rig.KeepAlive256, rig.NewConn64}
+	sec.Printf("One Node HTTP server, [examples/node/server.js](../../examples/node/server.js) "+
+		"(PM2-style: `process.send('ready')`; under clusterd it serves the inherited fd 3 and "+
+		"writes READY=1 to NOTIFY_FD), run with %d workers by clusterd (workers share the socket, "+
+		"no master in the data path), by `pm2 start -i max --wait-ready` (cluster mode: PM2's "+
+		"daemon accepts every connection and hands it to a worker, round robin) and by Node's own "+
+		"cluster module ([examples/node/cluster.js](../../examples/node/cluster.js), round robin "+
+		"too). clusterd runs twice: on one shared socket, and with `--reuseport` (one SO_REUSEPORT "+
+		"socket per worker slot, which the kernel deals connections to evenly). "+
+		"Load: wrk, two threads, %d rounds of %v per target and load.\n",
+		n, rg.Prof.Rounds, rg.Prof.Duration)
+
+	stop, err := rg.StartAll(ctx, servers...)
+	if err != nil {
+		return sec, err
+	}
+	res, err := sideBySide(ctx, rg, servers, loads)
+	err = errors.Join(err, stop())
+	sec.Raw = res
+	if res == nil {
+		return sec, err
+	}
+	var rows, scale [][]string
+	series := map[string][]stats.Spread{}
+	for _, l := range loads {
+		cdRatio := res.ratios(l.Name, cdName, pm2Name, rps)
+		rpRatio := res.ratios(l.Name, rpName, pm2Name, rps)
+		rows = append(rows, []string{l.Name, cdRatio.Ratio(), res.ratios(l.Name, cdName, pm2Name, p99).Ratio(),
+			rpRatio.Ratio(), res.ratios(l.Name, rpName, pm2Name, p99).Ratio(),
+			res.ratios(l.Name, clusterName, pm2Name, rps).Ratio(), res.ratios(l.Name, clusterName, pm2Name, p99).Ratio()})
+		scale = append(scale, []string{l.Name, stats.Kilo(res.values(l.Name, pm2Name, rps).Median),
+			stats.Kilo(res.values(l.Name, cdName, rps).Median), stats.Kilo(res.values(l.Name, rpName, rps).Median),
+			stats.Kilo(res.values(l.Name, clusterName, rps).Median)})
+		series[cdName] = append(series[cdName], cdRatio)
+		series[rpName] = append(series[rpName], rpRatio)
+		series[clusterName] = append(series[clusterName], res.ratios(l.Name, clusterName, pm2Name, rps))
+		sec.Goals = append(sec.Goals, report.Goal{What: "clusterd / PM2, Node server, " + l.Name, Target: "≥ 1.3",
+			Measured: cdRatio.Format("%.2f"), Met: report.Judged(cdRatio.Median >= 1.3)})
+		sec.Goals = append(sec.Goals, report.Goal{What: "clusterd --reuseport / PM2, Node server, " + l.Name, Target: "≥ 1.3",
+			Measured: rpRatio.Format("%.2f"), Met: report.Judged(rpRatio.Median >= 1.3)})
+	}
+	sec.Table([]string{"Load", "clusterd / PM2 (req/s)", "clusterd / PM2 (p99 latency, lower is better)",
+		"clusterd --reuseport / PM2 (req/s)", "clusterd --reuseport / PM2 (p99 latency)",
+		"node cluster / PM2 (req/s)", "node cluster / PM2 (p99 latency)"}, rows)
+	sec.Printf("For scale only, median req/s of this run:\n")
+	sec.Table([]string{"Load", pm2Name, cdName, rpName, clusterName}, scale)
+	sec.Printf("%s\n", res.errorSummary(loads))
+	svg, perr := report.RatioPlot("Same Node server: throughput relative to PM2",
+		"req/s ÷ PM2's req/s (same round)", loadNames(loads),
+		[]string{cdName, rpName, clusterName}, series, []float64{1, 1.3})
+	if perr == nil {
+		sec.Plots = append(sec.Plots, report.Plot{Name: "managers", Caption: "Scenario 2: the same Node server under clusterd and Node's cluster module, relative to PM2", SVG: svg})
+	}
+	return sec, errors.Join(err, perr)
+}
