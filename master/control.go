@@ -121,6 +121,8 @@ func (m *Master) status() control.Status {
 			w.State = "errored"
 		case s.stopped:
 			w.State = "stopped"
+		case slices.Contains(m.startQueue, s):
+			w.State, w.Message = "starting", fmt.Sprintf("waiting: at most %d workers start at once", maxStarting())
 		default:
 			w.State = "restarting"
 			if s.retryAt.After(now) {

@@ -260,7 +260,7 @@ func startLoop(t *testing.T, edit func(*config.Config)) *loop {
 			t.Error("the loop did not end")
 		}
 	})
-	l.waitFor("the first workers to start", func() bool { return len(m.procs) == cfg.Instances })
+	l.waitFor("the first workers to start", func() bool { return len(m.procs) == min(cfg.Instances, maxStarting()) })
 	return l
 }
 
@@ -823,4 +823,29 @@ func TestStatusIsAnsweredWhileAForkWaits(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the loop did not end once the last worker exited")
 	}
+}
+
+// Hundreds of workers starting at once on a few cores all become ready
+// late, and starve the master: the rest wait until a start finishes, or has
+// lasted startHold.
+func TestAtMostMaxStartingStartAtOnce(t *testing.T) {
+	limit := maxStarting()
+	l := startLoop(t, func(c *config.Config) { c.WaitReady = true; c.Instances = limit + 3 })
+	forked := func() int { return len(l.m.procs) + len(l.m.forking) }
+	var n int
+	l.on(func() { n = forked() })
+	if n != limit {
+		t.Fatalf("%d workers forked at once, want %d", n, limit)
+	}
+	var st control.Status
+	l.on(func() { st = l.m.status() })
+	if w := st.Workers[limit]; w.State != "starting" || w.PID != 0 || !strings.Contains(w.Message, "waiting") {
+		t.Errorf("a queued slot's status: %+v", w)
+	}
+	l.ready(l.worker(0))
+	l.waitFor("one more fork once a worker is ready", func() bool { return forked() == limit+1 })
+	l.host.exit(l.worker(1), exitStatus(1), true)
+	l.waitFor("one more once a starting worker died", func() bool { return l.m.slots[limit+1].worker != nil })
+	l.clock.advance(startHold)
+	l.waitFor("the last once the other starts have lasted startHold", func() bool { return l.m.slots[limit+2].worker != nil })
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,16 +64,21 @@ type Master struct {
 	done   chan struct{}
 
 	// Everything below is owned by the event loop.
-	slots      []*slot
-	procs      map[int]*proc   // by pid, every live child
-	forking    map[*proc]bool  // workers handed to the forker, not yet back (spawn)
-	generation int             // of the newest resolved release
-	current    *launch.Command // the newest release that a reload installed; new slots run it
-	reload     *reloadRun
-	queued     []func(error) // waiters of a reload queued behind the running one
-	queuedAny  bool
-	lastReload *control.ReloadOutcome
-	stopping   bool
+	slots   []*slot
+	procs   map[int]*proc  // by pid, every live child
+	forking map[*proc]bool // workers handed to the forker, not yet back (spawn)
+	// startQueue are slots whose worker waits for others to finish
+	// starting (startWorker); startQueueTimer starts them when the
+	// oldest start stops counting.
+	startQueue      []*slot
+	startQueueTimer Timer
+	generation      int             // of the newest resolved release
+	current         *launch.Command // the newest release that a reload installed; new slots run it
+	reload          *reloadRun
+	queued          []func(error) // waiters of a reload queued behind the running one
+	queuedAny       bool
+	lastReload      *control.ReloadOutcome
+	stopping        bool
 	// allReadyOnce: the master became ready (every slot's first worker).
 	allReadyOnce bool
 	upgrading    bool // an upgrade of the process is in flight
@@ -409,6 +415,9 @@ func (m *Master) Run(ctx context.Context) error {
 		select {
 		case event := <-m.events:
 			event()
+			if len(m.startQueue) > 0 {
+				m.startQueued()
+			}
 		case <-ctxDone:
 			ctxDone = nil
 			m.beginStop("asked to stop")
@@ -508,13 +517,81 @@ func (m *Master) onSignal(sig syscall.Signal) {
 	}
 }
 
+// At most maxStarting workers start at once, and a start counts as such
+// until its worker is ready, gone, or startHold old. Starting 256 workers at
+// once on 2 cores made each of them, and the first to be ready with them,
+// wait for all, and left the master 1/257 of the CPU: each worker's session
+// is a scheduler autogroup, which the kernel gives an equal share, so status
+// waited 270 ms at p99 (docs/design.md §23). The hold bounds what a worker
+// that never says READY, or waits on a database, costs the next ones.
+const (
+	startsPerCPU = 2
+	minStarting  = 8
+	startHold    = 100 * time.Millisecond
+)
+
+func maxStarting() int { return max(minStarting, startsPerCPU*runtime.GOMAXPROCS(0)) }
+
+// startWorker starts s's worker, or queues s while maxStarting workers are
+// starting.
 func (m *Master) startWorker(s *slot) {
+	if next := m.nextStartFreed(); next > 0 {
+		if !slices.Contains(m.startQueue, s) {
+			m.startQueue = append(m.startQueue, s)
+		}
+		m.retryStartQueue(next)
+		return
+	}
 	p, err := m.spawn(s.index, s.cmd, false)
 	if err != nil {
 		m.startFailed(s, err)
 		return
 	}
 	s.worker = p
+}
+
+// nextStartFreed is 0 when another worker may start now, or how long until
+// the oldest start stops counting.
+func (m *Master) nextStartFreed() time.Duration {
+	now := m.clock.Now()
+	counted, oldest := len(m.forking), startHold
+	for _, p := range m.procs {
+		if age := now.Sub(p.startedAt); p.state == starting && !p.leaderGone && age < startHold {
+			counted++
+			oldest = min(oldest, startHold-age)
+		}
+	}
+	if counted < maxStarting() {
+		return 0
+	}
+	return oldest
+}
+
+// retryStartQueue looks at the queue again after d, unless it is already
+// due to.
+func (m *Master) retryStartQueue(d time.Duration) {
+	if m.startQueueTimer == nil {
+		m.startQueueTimer = m.after(d, func() {
+			m.startQueueTimer = nil
+			m.startQueued()
+		})
+	}
+}
+
+// startQueued starts the queued slots that still want a worker, as far as
+// maxStarting allows.
+func (m *Master) startQueued() {
+	for len(m.startQueue) > 0 && m.nextStartFreed() == 0 {
+		s := m.startQueue[0]
+		m.startQueue = m.startQueue[1:]
+		current := s.index < len(m.slots) && m.slots[s.index] == s
+		if current && s.worker == nil && !s.errored && !s.stopped && !m.stopping {
+			m.startWorker(s)
+		}
+	}
+	if len(m.startQueue) > 0 {
+		m.retryStartQueue(m.nextStartFreed())
+	}
 }
 
 // startFailed handles a worker of s that could not be started, before or
