@@ -46,7 +46,9 @@ func (ps *procs) start(name string, cmd *exec.Cmd, logPath string) (*proc, error
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Setpgid = true
+	// A session of its own also makes it a process group leader, and
+	// setpgid first would make setsid fail.
+	cmd.SysProcAttr.Setpgid = !cmd.SysProcAttr.Setsid
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := cmd.Start(); err != nil {
 		log.Close()

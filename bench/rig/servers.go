@@ -316,6 +316,15 @@ type BareServer struct {
 	Shared  bool
 	Command []string
 	Env     []string
+	// OwnSessions starts each process in a session of its own, where
+	// clusterd places its workers. A session is also a scheduler autogroup
+	// (sched(7)): where autogroups are on, the kernel splits the CPU equally
+	// between sessions first, so workers of one session each compete with
+	// wrk thread by thread, and workers of their own sessions each take as
+	// much as wrk as a whole. On two cores shared with the load generator
+	// that split, not the master, decides much of a throughput ratio
+	// (docs/design.md §16).
+	OwnSessions bool
 
 	address string
 	sock    *os.File
@@ -382,6 +391,9 @@ func (b *BareServer) startOne(ctx context.Context, i int) error {
 		env = append(env, "NOTIFY_FD=3")
 	}
 	cmd.Env = env
+	if b.OwnSessions {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	name := fmt.Sprintf("%s-%d", b.Name, i)
 	p, err := b.Rig.procs.start(name, cmd, b.Rig.logPath(name))
 	if err != nil {

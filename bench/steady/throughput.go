@@ -116,6 +116,7 @@ func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		pair      = "bare pair"
 		single    = "one bare process"
 		pairGMP   = "bare pair, GOMAXPROCS=1"
+		pairOwn   = "bare pair, GOMAXPROCS=1, a session each"
 		cdAllCPUs = "clusterd -i 2, GOMAXPROCS=all CPUs"
 	)
 	servers := []rig.Server{
@@ -123,6 +124,10 @@ func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		&rig.BareServer{Rig: rg, Name: pair, N: 2, Shared: true, Command: demo},
 		&rig.BareServer{Rig: rg, Name: single, N: 1, Command: []string{rg.Clusterd, "demo", "--listen", "{addr}"}},
 		&rig.BareServer{Rig: rg, Name: pairGMP, N: 2, Shared: true, Command: demo, Env: []string{"GOMAXPROCS=1"}},
+		// The same processes placed as clusterd places its workers, each
+		// in a session (and so a scheduler autogroup) of its own: what is
+		// left between it and clusterd is the master.
+		&rig.BareServer{Rig: rg, Name: pairOwn, N: 2, Shared: true, Command: demo, Env: []string{"GOMAXPROCS=1"}, OwnSessions: true},
 		// What the workers ran before package worker took its share of the
 		// CPUs by default (docs/design.md §17).
 		&rig.ClusterdServer{Rig: rg, Name: cdAllCPUs, Instances: 2, Command: demo, Env: []string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}},
@@ -132,7 +137,10 @@ func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		"two bare `clusterd demo` processes that inherit one listening socket from the suite "+
 		"(fd 3 with LISTEN_FDS/LISTEN_PID, exactly what clusterd's workers get, but no master at "+
 		"all). Also one bare process listening by itself, the bare pair with `GOMAXPROCS=1` "+
-		"in each worker, and clusterd with every worker's GOMAXPROCS at the number of CPUs "+
+		"in each worker, the same with each process in a session of its own as clusterd places its "+
+		"workers (a session is a scheduler autogroup: the kernel splits the CPU between sessions "+
+		"first, so this decides how the two cores are shared with wrk), "+
+		"and clusterd with every worker's GOMAXPROCS at the number of CPUs "+
 		"(what the workers ran before package worker took its share by default, docs/design.md §17). Load: wrk, two threads, %d rounds of %v per target "+
 		"and load, after a %v warm-up.\n",
 		rg.Prof.Rounds, rg.Prof.Duration, rg.Prof.Warmup)
@@ -158,26 +166,33 @@ func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 			res.ratios(l.Name, single, pair, rps).Ratio(),
 			res.ratios(l.Name, pairGMP, pair, rps).Ratio(),
 			res.ratios(l.Name, cd, pairGMP, rps).Ratio(),
+			res.ratios(l.Name, cd, pairOwn, rps).Ratio(),
 			res.ratios(l.Name, cdAllCPUs, pair, rps).Ratio()})
 		scale = append(scale, []string{l.Name, stats.Kilo(res.values(l.Name, pair, rps).Median),
 			stats.Kilo(res.values(l.Name, cd, rps).Median), stats.Kilo(res.values(l.Name, single, rps).Median),
-			stats.Kilo(res.values(l.Name, pairGMP, rps).Median)})
+			stats.Kilo(res.values(l.Name, pairGMP, rps).Median), stats.Kilo(res.values(l.Name, pairOwn, rps).Median)})
 		series[cd] = append(series[cd], overheadRatio)
 		series[single] = append(series[single], res.ratios(l.Name, single, pair, rps))
 		series[pairGMP] = append(series[pairGMP], res.ratios(l.Name, pairGMP, pair, rps))
+		series[pairOwn] = append(series[pairOwn], res.ratios(l.Name, pairOwn, pair, rps))
 		sec.Goals = append(sec.Goals, report.Goal{
 			What: "clusterd / bare pair, " + l.Name, Target: "≥ 0.98",
 			Measured: overheadRatio.Format("%.3f"), Met: report.Judged(overheadRatio.Median >= 0.98)})
+		placed := res.ratios(l.Name, cd, pairOwn, rps)
+		sec.Goals = append(sec.Goals, report.Goal{
+			What: "clusterd / bare pair placed as clusterd places workers, " + l.Name, Target: "≥ 0.98",
+			Measured: placed.Format("%.3f"), Met: report.Judged(placed.Median >= 0.98)})
 	}
 	sec.Table([]string{"Load", "clusterd / bare pair (req/s)", "clusterd / bare pair (p99 latency, lower is better)",
 		"one bare process / bare pair (req/s)", "bare pair GOMAXPROCS=1 / default (req/s)",
-		"clusterd / bare pair GOMAXPROCS=1 (req/s)", "clusterd GOMAXPROCS=all CPUs / bare pair (req/s)"}, rows)
+		"clusterd / bare pair GOMAXPROCS=1 (req/s)", "clusterd / bare pair GOMAXPROCS=1, a session each (req/s)",
+		"clusterd GOMAXPROCS=all CPUs / bare pair (req/s)"}, rows)
 	sec.Printf("For scale only, median req/s of this run:\n")
-	sec.Table([]string{"Load", pair, cd, single, pairGMP}, scale)
+	sec.Table([]string{"Load", pair, cd, single, pairGMP, pairOwn}, scale)
 	sec.Printf("%s\n", res.errorSummary(loads))
 	svg, perr := report.RatioPlot("Throughput relative to two bare processes sharing one socket",
 		"req/s ÷ bare pair's req/s (same round)", loadNames(loads),
-		[]string{cd, single, pairGMP}, series, []float64{1, 0.98})
+		[]string{cd, single, pairGMP, pairOwn}, series, []float64{1, 0.98})
 	if perr == nil {
 		sec.Plots = append(sec.Plots, report.Plot{Name: "overhead", Caption: "Scenario 1: throughput relative to the bare pair", SVG: svg})
 	}
@@ -203,6 +218,7 @@ func Managers(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	rpName := fmt.Sprintf("clusterd -i max --reuseport (%d)", n)
 	pm2Name := fmt.Sprintf("pm2 -i max (%d)", n)
 	clusterName := fmt.Sprintf("node cluster (%d)", n)
+	bareName := fmt.Sprintf("bare node (%d), a session each", n)
 	servers := []rig.Server{
 		&rig.ClusterdServer{Rig: rg, Name: cdName, Instances: n, Command: []string{rg.Node, rg.NodeScript}},
 		// One SO_REUSEPORT socket per slot: the kernel deals connections
@@ -211,6 +227,9 @@ func Managers(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		&rig.PM2Server{Rig: rg, Name: pm2Name, Instances: n, Script: rg.NodeScript},
 		&rig.BareServer{Rig: rg, Name: clusterName, N: 1, Command: []string{rg.Node, rg.ClusterScript},
 			Env: []string{"HOST={host}", "PORT={port}", fmt.Sprintf("WORKERS=%d", n)}},
+		// The physical limit: the same processes on one inherited socket,
+		// placed as clusterd places them, with no master at all.
+		&rig.BareServer{Rig: rg, Name: bareName, N: n, Shared: true, Command: []string{rg.Node, rg.NodeScript}, OwnSessions: true},
 	}
 	loads := []rig.WrkLoad{rig.KeepAlive64, rig.KeepAlive256, rig.NewConn64}
 	sec.Printf("One Node HTTP server, [examples/node/server.js](../../examples/node/server.js) "+
@@ -220,9 +239,11 @@ func Managers(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		"daemon accepts every connection and hands it to a worker, round robin) and by Node's own "+
 		"cluster module ([examples/node/cluster.js](../../examples/node/cluster.js), round robin "+
 		"too). clusterd runs twice: on one shared socket, and with `--reuseport` (one SO_REUSEPORT "+
-		"socket per worker slot, which the kernel deals connections to evenly). "+
+		"socket per worker slot, which the kernel deals connections to evenly). The physical limit "+
+		"is the same %d Node processes with no manager at all, inheriting one socket from the suite "+
+		"as clusterd's workers do, each in a session of its own as clusterd places them. "+
 		"Load: wrk, two threads, %d rounds of %v per target and load.\n",
-		n, rg.Prof.Rounds, rg.Prof.Duration)
+		n, n, rg.Prof.Rounds, rg.Prof.Duration)
 
 	stop, err := rg.StartAll(ctx, servers...)
 	if err != nil {
@@ -234,7 +255,7 @@ func Managers(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	if res == nil {
 		return sec, err
 	}
-	var rows, scale [][]string
+	var rows, scale, limits [][]string
 	series := map[string][]stats.Spread{}
 	for _, l := range loads {
 		cdRatio := res.ratios(l.Name, cdName, pm2Name, rps)
@@ -244,10 +265,15 @@ func Managers(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 			res.ratios(l.Name, clusterName, pm2Name, rps).Ratio(), res.ratios(l.Name, clusterName, pm2Name, p99).Ratio()})
 		scale = append(scale, []string{l.Name, stats.Kilo(res.values(l.Name, pm2Name, rps).Median),
 			stats.Kilo(res.values(l.Name, cdName, rps).Median), stats.Kilo(res.values(l.Name, rpName, rps).Median),
-			stats.Kilo(res.values(l.Name, clusterName, rps).Median)})
+			stats.Kilo(res.values(l.Name, clusterName, rps).Median), stats.Kilo(res.values(l.Name, bareName, rps).Median)})
 		series[cdName] = append(series[cdName], cdRatio)
 		series[rpName] = append(series[rpName], rpRatio)
 		series[clusterName] = append(series[clusterName], res.ratios(l.Name, clusterName, pm2Name, rps))
+		limit := res.ratios(l.Name, cdName, bareName, rps)
+		limits = append(limits, []string{l.Name, limit.Ratio(), res.ratios(l.Name, cdName, bareName, p99).Ratio(),
+			res.ratios(l.Name, pm2Name, bareName, rps).Ratio()})
+		sec.Goals = append(sec.Goals, report.Goal{What: "clusterd / bare Node processes, " + l.Name, Target: "≥ 0.98",
+			Measured: limit.Format("%.3f"), Met: report.Judged(limit.Median >= 0.98)})
 		sec.Goals = append(sec.Goals, report.Goal{What: "clusterd / PM2, Node server, " + l.Name, Target: "≥ 1.3",
 			Measured: cdRatio.Format("%.2f"), Met: report.Judged(cdRatio.Median >= 1.3)})
 		sec.Goals = append(sec.Goals, report.Goal{What: "clusterd --reuseport / PM2, Node server, " + l.Name, Target: "≥ 1.3",
@@ -256,8 +282,10 @@ func Managers(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	sec.Table([]string{"Load", "clusterd / PM2 (req/s)", "clusterd / PM2 (p99 latency, lower is better)",
 		"clusterd --reuseport / PM2 (req/s)", "clusterd --reuseport / PM2 (p99 latency)",
 		"node cluster / PM2 (req/s)", "node cluster / PM2 (p99 latency)"}, rows)
+	sec.Printf("The same server against its physical limit, %s:\n", bareName)
+	sec.Table([]string{"Load", "clusterd / bare (req/s)", "clusterd / bare (p99 latency, lower is better)", "PM2 / bare (req/s)"}, limits)
 	sec.Printf("For scale only, median req/s of this run:\n")
-	sec.Table([]string{"Load", pm2Name, cdName, rpName, clusterName}, scale)
+	sec.Table([]string{"Load", pm2Name, cdName, rpName, clusterName, bareName}, scale)
 	sec.Printf("%s\n", res.errorSummary(loads))
 	svg, perr := report.RatioPlot("Same Node server: throughput relative to PM2",
 		"req/s ÷ PM2's req/s (same round)", loadNames(loads),
