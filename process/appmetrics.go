@@ -1,10 +1,16 @@
 package process
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/master"
@@ -12,61 +18,109 @@ import (
 
 // An app's figures as Prometheus metrics. The master counts; the process,
 // which serves the endpoint, turns the counts into metrics at each scrape.
+// Every app's series carry app="NAME", so that the apps sharing an endpoint
+// each keep theirs.
 
-var (
-	descWorkers   = prometheus.NewDesc("clusterd_workers", "Workers by state.", []string{"state"}, nil)
-	descInstances = prometheus.NewDesc("clusterd_instances", "Worker slots.", nil, nil)
-	descRestarts  = prometheus.NewDesc("clusterd_worker_restarts_total", "Workers replaced, by why: crash (after ready), failed_start, watchdog, memory, health.", []string{"reason"}, nil)
-	descReloads   = prometheus.NewDesc("clusterd_reloads_total", "Rolling reloads by outcome.", []string{"outcome"}, nil)
-	descRejected  = prometheus.NewDesc("clusterd_notify_rejected_total", "Notify messages ignored because their sender was not the worker nor a process it started.", nil, nil)
-	descWorkerRSS = prometheus.NewDesc("clusterd_worker_resident_memory_bytes", "Resident memory of each worker process.", []string{"slot", "pid"}, nil)
-	descWorkerCPU = prometheus.NewDesc("clusterd_worker_cpu_seconds_total", "CPU time of each worker process.", []string{"slot", "pid"}, nil)
-)
-
-func newReloadDuration() prometheus.Histogram {
-	return prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "clusterd_reload_duration_seconds",
-		Help:    "How long rolling reloads took, successful or not.",
-		Buckets: prometheus.ExponentialBuckets(0.25, 2, 10),
-	})
+// reloadDuration is one app's histogram of rolling reload durations, in a
+// set of its own: the endpoint writes each attached app's set.
+type reloadDuration struct {
+	set *metrics.Set
+	h   *metrics.PrometheusHistogram
 }
 
-// appCollectors are a's metrics, which the endpoint labels with its name.
-func appCollectors(a *app) []prometheus.Collector {
-	return []prometheus.Collector{a.reloadDuration, appCollector{a.m}}
+const reloadDurationName = "clusterd_reload_duration_seconds"
+
+func newReloadDuration(app string) reloadDuration {
+	s := metrics.NewSet()
+	name := reloadDurationName + "{" + label("app", app) + "}"
+	return reloadDuration{set: s, h: s.NewPrometheusHistogramExt(name, metrics.ExponentialBuckets(0.25, 2, 10))}
 }
 
-type appCollector struct{ m *master.Master }
+func (r reloadDuration) observe(d time.Duration) { r.h.Update(d.Seconds()) }
 
-func (c appCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWorkers, descInstances, descRestarts, descReloads, descRejected, descWorkerRSS, descWorkerCPU} {
-		ch <- d
-	}
+// family is one metric family of the apps' figures. Its samples are
+// gathered over every app before it is written, since the text format wants
+// a family's lines together under one HELP and one TYPE.
+type family struct {
+	name, typ, help string
+	samples         bytes.Buffer
 }
 
-func (c appCollector) Collect(ch chan<- prometheus.Metric) {
-	snap, ok := c.m.FiguresWithin(5 * time.Second)
-	if !ok {
+func (f *family) add(labels string, v float64) {
+	fmt.Fprintf(&f.samples, "%s{%s} %s\n", f.name, labels, strconv.FormatFloat(v, 'g', -1, 64))
+}
+
+// write writes nothing for a family without samples, as client_golang did.
+func (f *family) write(w io.Writer) {
+	if f.samples.Len() == 0 {
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(snap.Instances))
-	for _, state := range []string{"starting", "ready", "stopping", "restarting", "errored", "stopped"} {
-		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(snap.ByState[state]), state)
-	}
-	for _, reason := range []string{"crash", "failed_start", "watchdog", "memory", "health"} {
-		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(snap.Restarts[reason]), reason)
-	}
-	for _, outcome := range []string{"succeeded", "aborted"} {
-		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(snap.Reloads[outcome]), outcome)
-	}
-	ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(snap.NotifyRejected))
-	for _, w := range snap.Workers {
-		cpu, rss, ok := control.ProcessUsage(w.PID)
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", f.name, f.help, f.name, f.typ)
+	w.Write(f.samples.Bytes())
+}
+
+var labelValue = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func label(name, value string) string { return name + `="` + labelValue.Replace(value) + `"` }
+
+// writeAppMetrics writes the clusterd_* families of apps (sorted by name).
+func writeAppMetrics(w io.Writer, apps []attachedApp) {
+	instances := &family{name: "clusterd_instances", typ: "gauge", help: "Worker slots."}
+	rejected := &family{name: "clusterd_notify_rejected_total", typ: "counter", help: "Notify messages ignored because their sender was not the worker nor a process it started."}
+	reloadTimes := &family{name: reloadDurationName, typ: "histogram", help: "How long rolling reloads took, successful or not."}
+	reloads := &family{name: "clusterd_reloads_total", typ: "counter", help: "Rolling reloads by outcome."}
+	workerCPU := &family{name: "clusterd_worker_cpu_seconds_total", typ: "counter", help: "CPU time of each worker process."}
+	workerRSS := &family{name: "clusterd_worker_resident_memory_bytes", typ: "gauge", help: "Resident memory of each worker process."}
+	restarts := &family{name: "clusterd_worker_restarts_total", typ: "counter", help: "Workers replaced, by why: crash (after ready), failed_start, watchdog, memory, health."}
+	workers := &family{name: "clusterd_workers", typ: "gauge", help: "Workers by state."}
+
+	for _, a := range apps {
+		writeSamples(&reloadTimes.samples, a.reloads.set)
+		snap, ok := a.m.FiguresWithin(5 * time.Second)
 		if !ok {
 			continue
 		}
-		slot, pid := strconv.Itoa(w.Slot), strconv.Itoa(w.PID)
-		ch <- prometheus.MustNewConstMetric(descWorkerRSS, prometheus.GaugeValue, float64(rss), slot, pid)
-		ch <- prometheus.MustNewConstMetric(descWorkerCPU, prometheus.CounterValue, cpu, slot, pid)
+		app := label("app", a.m.Name())
+		instances.add(app, float64(snap.Instances))
+		for _, state := range []string{"errored", "ready", "restarting", "starting", "stopped", "stopping"} {
+			workers.add(app+","+label("state", state), float64(snap.ByState[state]))
+		}
+		for _, reason := range []string{"crash", "failed_start", "health", "memory", "watchdog"} {
+			restarts.add(app+","+label("reason", reason), float64(snap.Restarts[reason]))
+		}
+		for _, outcome := range []string{"aborted", "succeeded"} {
+			reloads.add(app+","+label("outcome", outcome), float64(snap.Reloads[outcome]))
+		}
+		rejected.add(app, float64(snap.NotifyRejected))
+		// In client_golang's order: by label value, the pid as text.
+		slices.SortFunc(snap.Workers, func(x, y master.WorkerRef) int {
+			return strings.Compare(strconv.Itoa(x.PID), strconv.Itoa(y.PID))
+		})
+		for _, wr := range snap.Workers {
+			cpu, rss, ok := control.ProcessUsage(wr.PID)
+			if !ok {
+				continue
+			}
+			labels := app + "," + label("pid", strconv.Itoa(wr.PID)) + "," + label("slot", strconv.Itoa(wr.Slot))
+			workerRSS.add(labels, float64(rss))
+			workerCPU.add(labels, cpu)
+		}
+	}
+	for _, f := range []*family{instances, rejected, reloadTimes, reloads, workerCPU, workerRSS, restarts, workers} {
+		f.write(w)
+	}
+}
+
+// writeSamples writes the sample lines of s without the library's HELP and
+// TYPE lines (its HELP is empty; the family's own are written once).
+func writeSamples(w io.Writer, s *metrics.Set) {
+	var b bytes.Buffer
+	s.WritePrometheus(&b)
+	lines := bufio.NewScanner(&b)
+	for lines.Scan() {
+		if line := lines.Bytes(); len(line) > 0 && line[0] != '#' {
+			w.Write(line)
+			io.WriteString(w, "\n")
+		}
 	}
 }

@@ -4,15 +4,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/clusterd/clusterd/master"
 )
 
 // appHost is the process as each app's master sees it (master.Host).
 type appHost struct {
 	p              *Process
-	reloadDuration prometheus.Histogram
+	reloadDuration reloadDuration
 }
 
 func (h appHost) StartWorker(f master.Fork, exited func(master.Exit)) (int, error) {
@@ -35,7 +33,7 @@ func (h appHost) AppReady(m *master.Master, status string) {
 
 func (h appHost) TellSupervisor(state string) { h.p.notifier.tell(state) }
 
-func (h appHost) ReloadTook(d time.Duration) { h.reloadDuration.Observe(d.Seconds()) }
+func (h appHost) ReloadTook(d time.Duration) { h.reloadDuration.observe(d) }
 
 func (h appHost) Upgrade(reply func(error)) { go h.p.post(func() { h.p.upgrade(reply) }) }
 

@@ -26,7 +26,6 @@ import (
 
 	"github.com/cloudflare/tableflip"
 	"github.com/oklog/run"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/clusterd/clusterd/config"
@@ -85,7 +84,7 @@ type app struct {
 	metrics *metricsEndpoint
 	status  string // its STATUS= line when it became ready
 	// reloadDuration is fed by the master (Host.ReloadTook).
-	reloadDuration prometheus.Histogram
+	reloadDuration reloadDuration
 }
 
 // New prepares a process: it becomes a child subreaper and, if it is the
@@ -226,7 +225,7 @@ func (p *Process) newApp(cfg config.Config, several bool) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	reloads := newReloadDuration()
+	reloads := newReloadDuration(cfg.Name)
 	m, err := master.New(cfg, appHost{p: p, reloadDuration: reloads}, handoff)
 	if err != nil {
 		if several {
