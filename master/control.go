@@ -43,7 +43,7 @@ func (m *Master) handleControl(conn *net.UnixConn) {
 		err := ErrStopped
 		m.call(func() {
 			var target int
-			if target, err = ParseScale(req.Arg, len(m.slots)); err == nil {
+			if target, err = control.ParseScale(req.Arg, len(m.slots)); err == nil {
 				err = m.scaleTo(target)
 			}
 			st = m.status()
