@@ -681,7 +681,7 @@ func TestStatusTextIsPrintable(t *testing.T) {
 	})
 	var st string
 	l.on(func() { st = l.m.procs[pid].status })
-	if strings.ContainsAny(st, "\x1b\x07") || utf8.RuneCountInString(st) > maxStatusRunes+1 {
+	if strings.ContainsAny(st, "\x1b\x07") || utf8.RuneCountInString(st) > control.MaxMessageRunes+1 {
 		t.Errorf("status kept %q", st)
 	}
 	if !strings.Contains(st, "serving") {

@@ -9,11 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -714,7 +711,7 @@ func (m *Master) onNotify(p *proc, msg string) {
 	}
 	n := notify.Parse(msg)
 	if n.Status != "" {
-		p.status = printable(n.Status, maxStatusRunes)
+		p.status = control.Printable(n.Status, control.MaxMessageRunes)
 	}
 	if n.Watchdog {
 		p.lastPing = m.clock.Now()
@@ -1068,27 +1065,4 @@ func (m *Master) clockAfter(d time.Duration) <-chan time.Time {
 	ch := make(chan time.Time, 1)
 	m.clock.AfterFunc(d, func() { ch <- m.clock.Now() })
 	return ch
-}
-
-// maxStatusRunes bounds a worker's STATUS= as status shows it.
-const maxStatusRunes = 200
-
-// printable is s as an operator's terminal may show it: control characters
-// (an escape sequence would drive the terminal) become U+FFFD, and at most
-// max runes are kept.
-func printable(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == max {
-			b.WriteString("…")
-			break
-		}
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			r = utf8.RuneError
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
 }
