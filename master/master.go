@@ -212,7 +212,12 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 		if left := launch.StopLeftovers(cfg.ControlPath, cfg.KillTimeout); len(left) > 0 {
 			cfg.Logger.Warn("stopped processes left by a master of this app that was killed", "pids", left)
 		}
-		if sockets, err = openSockets(&cfg); err != nil {
+		// One steered socket per slot unless asked to share (docs/design.md
+		// §10); --reuseport keeps per-slot sockets where steering is refused.
+		sockets, err = listener.OpenApp(listener.AppSockets{Listen: cfg.Listen, Default: config.DefaultListen,
+			None: cfg.NoListen, OnDemand: cfg.NodeCompat, Slots: cfg.Instances,
+			Options: listener.Options{ReusePort: !cfg.SharedSocket, Unsteered: cfg.ReusePort}})
+		if err != nil {
 			ctl.Close()
 			return nil, err
 		}
@@ -303,38 +308,6 @@ func (m *Master) Close() {
 	m.nodeSockets.Close()
 	m.devNull.Close()
 	m.logs.Close()
-}
-
-// openSockets opens the listening sockets of every slot: those of socket
-// activation (systemd, or any sd_listen_fds launcher) are served as they
-// are, the rest are bound here.
-func openSockets(cfg *config.Config) (listener.Groups, error) {
-	if cfg.NoListen {
-		// Workers that serve no socket (queue consumers, schedulers) get
-		// LISTEN_FDS=0; every slot has the same empty set.
-		return make(listener.Groups, cfg.Instances), nil
-	}
-	inherited, err := listener.Inherited()
-	if err != nil {
-		return nil, err
-	}
-	if len(cfg.Listen) == 0 && len(inherited) == 0 {
-		if cfg.NodeCompat {
-			// A Node app's listen(PORT) asks for its socket (nodelisten.go).
-			return make(listener.Groups, cfg.Instances), nil
-		}
-		cfg.Listen = []string{config.DefaultListen}
-	}
-	specs := make([]listener.Spec, len(cfg.Listen))
-	for i, value := range cfg.Listen {
-		if specs[i], err = listener.Parse(value, i); err != nil {
-			return nil, err
-		}
-	}
-	// One steered socket per slot unless asked to share (docs/design.md
-	// §10); --reuseport keeps per-slot sockets where steering is refused.
-	return listener.OpenGroupsWith(inherited, specs, cfg.Instances,
-		listener.Options{ReusePort: !cfg.SharedSocket, Unsteered: cfg.ReusePort})
 }
 
 // Addresses are the sockets' bound addresses, in fd order.
