@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"syscall"
@@ -99,42 +98,12 @@ type Master struct {
 	nodeSockets *listener.OnDemand
 }
 
-// makeFileDirs creates the missing directories of the log and pid files,
-// as PM2 does, owned by the workers' user when they run as another, so the
-// files' readers (that user's tools) can reach them.
-func makeFileDirs(credential *syscall.Credential, files ...string) error {
-	for _, file := range files {
-		if file == "" {
-			continue
-		}
-		dir := filepath.Dir(file)
-		if _, err := os.Stat(dir); err == nil {
-			continue
-		}
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("log directory: %w", err)
-		}
-		if credential != nil {
-			os.Chown(dir, int(credential.Uid), int(credential.Gid))
-		}
-	}
-	return nil
-}
-
 // workerVars are the variables that differ from worker to worker.
 func (m *Master) workerVars(slot int) []string {
 	if m.cfg.WorkerEnv != nil {
 		return m.cfg.WorkerEnv(slot, len(m.slots))
 	}
 	return []string{"NODE_APP_INSTANCE=" + strconv.Itoa(slot)}
-}
-
-// workerUID is the user the workers run as.
-func (m *Master) workerUID() uint32 {
-	if m.credential != nil {
-		return m.credential.Uid
-	}
-	return uint32(os.Getuid())
 }
 
 func newSlot(index int, cmd *launch.Command) *slot {
@@ -233,7 +202,7 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 		return nil, err
 	}
 	undo = append(undo, func() { devNull.Close() })
-	if err := makeFileDirs(credential, cfg.LogFile, cfg.OutFile, cfg.ErrorFile, cfg.Pidfile); err != nil {
+	if err := launch.MakeFileDirs(credential, cfg.LogFile, cfg.OutFile, cfg.ErrorFile, cfg.Pidfile); err != nil {
 		return nil, err
 	}
 	logs, err := logcapture.New(logcapture.Options{Name: cfg.Name, LogFile: cfg.LogFile, OutFile: cfg.OutFile, ErrorFile: cfg.ErrorFile,
@@ -641,7 +610,7 @@ func (m *Master) onForked(p *proc, pid int, err error, output *logcapture.Pipes)
 		p.ipc.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) }, listen)
 	}
 	p.endpoint.SetLogger(m.log.With("slot", p.slot))
-	p.endpoint.Serve(pid, m.workerUID(),
+	p.endpoint.Serve(pid, launch.UID(m.credential),
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
 		func(sender int32, count int) {
 			m.post(func() {
