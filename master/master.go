@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -329,7 +330,7 @@ func (m *Master) Config() config.Config { return m.fixed }
 // Signals reach it from the process through Signal.
 func (m *Master) Run(ctx context.Context) error {
 	m.startedAt = m.clock.Now()
-	go m.control.Serve(m.handleControl)
+	go m.control.Serve(func(conn *net.UnixConn) { control.Answer(conn, controlApp{m}) })
 	m.log.Info("master started", "name", m.cfg.Name, "pid", m.pid, "instances", len(m.slots),
 		"listen", m.Addresses(), "command", m.slots[0].cmd.Path, "control", m.cfg.ControlPath)
 	for _, s := range m.sockets[0] { // every slot's sockets share their first's mode

@@ -27,18 +27,7 @@ type reloadRun struct {
 // Reload runs a rolling reload and waits for its outcome, as a control
 // request does; for code that holds the Master (several apps in one
 // process).
-func (m *Master) Reload() error {
-	result := make(chan error, 1)
-	if !m.post(func() { m.requestReload(func(err error) { result <- err }) }) {
-		return ErrStopped
-	}
-	select {
-	case err := <-result:
-		return err
-	case <-m.done:
-		return ErrStopped
-	}
-}
+func (m *Master) Reload() error { return m.await(m.requestReload, ErrStopped) }
 
 // ErrStopping answers a reload asked of a master that is stopping.
 var ErrStopping = errors.New("the master is stopping")
