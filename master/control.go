@@ -82,13 +82,7 @@ func (m *Master) status() control.Status {
 			st.LogFiles = append(st.LogFiles, f)
 		}
 	}
-	for _, s := range m.sockets[0] {
-		mode := string(s.Mode())
-		if why := s.ModeReason(); why != "" {
-			mode += ": " + why
-		}
-		st.SocketModes = append(st.SocketModes, mode)
-	}
+	st.SocketModes = m.sockets[0].Modes()
 	for _, addr := range m.nodeSockets.Addresses() {
 		st.Listeners = append(st.Listeners, addr)
 		st.SocketModes = append(st.SocketModes, "shared: opened for the workers' listen()")

@@ -281,13 +281,7 @@ func (m *Master) Close() {
 }
 
 // Addresses are the sockets' bound addresses, in fd order.
-func (m *Master) Addresses() []string {
-	addrs := make([]string, len(m.sockets[0]))
-	for i, s := range m.sockets[0] {
-		addrs[i] = s.BoundAddress()
-	}
-	return addrs
-}
+func (m *Master) Addresses() []string { return m.sockets[0].Addresses() }
 
 // ControlPath is where the control socket listens.
 func (m *Master) ControlPath() string { return m.cfg.ControlPath }
@@ -357,14 +351,8 @@ func (m *Master) Run(ctx context.Context) error {
 	close(m.done)
 	if m.upgraded {
 		// The new master serves these sockets: close our descriptors only.
-		for _, set := range m.sockets {
-			for _, s := range set {
-				s.Release()
-			}
-		}
-		for _, s := range m.nodeSockets.Set() {
-			s.Release()
-		}
+		m.sockets.Release()
+		m.nodeSockets.Set().Release()
 	}
 	m.Close()
 	m.log.Info("master stopped", "name", m.cfg.Name)
