@@ -9,6 +9,7 @@ import (
 	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/launch"
+	"github.com/clusterd/clusterd/notify"
 	"github.com/clusterd/clusterd/reload"
 )
 
@@ -103,7 +104,7 @@ func (m *Master) startRolling(r *reloadRun) {
 		slots[i] = i
 	}
 	m.log.Info("rolling reload started", "generation", cmd.Generation, "command", cmd.Path, "slots", len(slots))
-	m.host.TellSupervisor(reloadingMessage() + "\n" + m.supervisorStatus())
+	m.host.TellSupervisor(notify.ReloadingMessage() + "\n" + m.supervisorStatus())
 	go func() {
 		err := reload.Rolling(ctx, clusterView{m, cmd}, slots, m.reloadOptions())
 		cancel()
