@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/clusterd/clusterd/reload"
 	"github.com/clusterd/clusterd/restart"
 	"github.com/clusterd/clusterd/watch"
+	"github.com/clusterd/clusterd/workerlink"
 )
 
 // ErrStopped is returned to requests that arrive after the master stopped.
@@ -463,19 +465,10 @@ func (m *Master) startFailed(s *slot, err error) {
 
 // spawn starts a worker process for slot running cmd. A successor belongs to
 // a reload until it is promoted.
-func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *proc, err error) {
+func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (*proc, error) {
 	// Unique in the process, not only in this app: the id names the
 	// worker's abstract notify socket.
 	id := m.host.WorkerID()
-	// What this worker's start opened is closed again if the start fails.
-	var undo []func()
-	defer func() {
-		if err != nil {
-			for _, f := range undo {
-				f()
-			}
-		}
-	}()
 	if m.nodePreload != "" {
 		// A temp cleaner may have removed it since: every Node worker
 		// needs it at start.
@@ -483,53 +476,30 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 			return nil, err
 		}
 	}
-	endpoint, err := notify.Open(m.pid, id)
-	if err != nil {
-		return nil, err
-	}
-	undo = append(undo, endpoint.Close)
-	output, err := logcapture.OpenPipes()
-	if err != nil {
-		return nil, err
-	}
-	undo = append(undo, output.Close)
-	stdout, stderr := output.Stdio()
-	sockets, fdNames := m.sockets[slotIndex].Fds(), m.sockets[slotIndex].Names()
-	var health *listener.Socket
+	opts := workerlink.Options{MasterPID: m.pid, ID: id, NodeIPC: m.cfg.NodeIPC}
 	if m.cfg.HealthCheck != "" {
-		if health, err = m.openHealthSocket(id); err != nil {
-			return nil, err
-		}
-		undo = append(undo, func() { health.Close() })
-		sockets, fdNames = append(sockets, health.Fd()), fdNames+":health"
+		opts.HealthDir, opts.App = filepath.Dir(m.cfg.ControlPath), m.cfg.Name
 	}
-	var ipc *notify.NodeChannel
-	nodeIPC := -1
-	if m.cfg.NodeIPC {
-		if ipc, err = notify.OpenNodeChannel(); err != nil {
-			return nil, err
-		}
-		undo = append(undo, ipc.Close)
-		nodeIPC = int(ipc.WorkerEnd())
+	link, err := workerlink.Open(opts)
+	if err != nil {
+		return nil, err
 	}
-	p := newProc(id, slotIndex, cmd, successor, endpoint, m.clock.Now())
-	p.health, p.ipc = health, ipc
-	fork := launch.Worker{
+	p := newProc(id, slotIndex, cmd, successor, link, m.clock.Now())
+	w := launch.Worker{
 		Cmd:        cmd,
 		Env:        launch.WithVars(cmd.Env, m.workerVars(slotIndex)),
-		Stdio:      [3]uintptr{m.devNull.Fd(), stdout, stderr},
-		Sockets:    sockets,
-		FdNames:    fdNames,
-		NotifyAddr: endpoint.Addr(),
-		NotifyPipe: int(endpoint.PipeFd()),
-		NodeIPC:    nodeIPC,
+		Stdio:      [3]uintptr{m.devNull.Fd()},
+		Sockets:    m.sockets[slotIndex].Fds(),
+		FdNames:    m.sockets[slotIndex].Names(),
 		PreloadIPC: m.cfg.NodeCompat,
 		Slot:       slotIndex,
 		Instances:  len(m.slots),
 		Credential: m.credential,
 		Watchdog:   m.cfg.Watchdog,
 		Control:    m.cfg.ControlPath,
-	}.Fork()
+	}
+	link.Inherit(&w)
+	fork := w.Fork()
 	// The fork waits for the worker's exec, behind every other fork of the
 	// process: on a busy machine 256 of them in a row held this loop, and
 	// status with it, for seconds (bench/README.md, "status while workers
@@ -541,7 +511,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 			<-p.forked // its pid is known before its exit is
 			m.post(func() { m.onReaped(p, e) })
 		})
-		m.post(func() { m.onForked(p, pid, err, output) })
+		m.post(func() { m.onForked(p, pid, err) })
 	}()
 	if successor {
 		m.steer() // its slot is off until it takes over
@@ -551,24 +521,14 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 
 // onForked takes a worker over from its fork: a pid, or why there is none.
 // A stop asked for meanwhile is sent now.
-func (m *Master) onForked(p *proc, pid int, err error, output *logcapture.Pipes) {
+func (m *Master) onForked(p *proc, pid int, err error) {
 	delete(m.forking, p)
-	// The worker has its copies of the pipe's and the channel's ends.
-	p.endpoint.AfterStart()
-	if p.ipc != nil {
-		p.ipc.CloseWorkerEnd()
-	}
+	p.link.Forked()
 	if err != nil {
 		p.forkErr = fmt.Errorf("start %s: %w", p.cmd.Argv[0], err)
 		close(p.forked)
-		p.endpoint.Close()
-		output.Close()
-		if p.health != nil {
-			p.health.Close()
-		}
-		if p.ipc != nil {
-			p.ipc.Close()
-		}
+		p.link.Close()
+		p.link.Output.Close()
 		if p.closeOnExit != nil {
 			p.closeOnExit.Close()
 		}
@@ -583,23 +543,23 @@ func (m *Master) onForked(p *proc, pid int, err error, output *logcapture.Pipes)
 	}
 	p.pid, p.startedAt = pid, m.clock.Now()
 	close(p.forked)
-	m.logs.Start(output, p.slot, pid)
+	m.logs.Start(p.link.Output, p.slot, pid)
 	m.procs[pid] = p
 	if s := m.slotOf(p); s != nil && s.worker == p {
 		s.record.Forked()
 	}
-	if p.health != nil {
+	if p.link.Health != nil {
 		m.scheduleProbe(p)
 	}
-	if p.ipc != nil {
+	if p.link.NodeIPC != nil {
 		var listen func(notify.ListenRequest) (int, error)
 		if m.cfg.NodeCompat {
 			listen = m.nodeListenFor(p)
 		}
-		p.ipc.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) }, listen)
+		p.link.NodeIPC.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) }, listen)
 	}
-	p.endpoint.SetLogger(m.log.With("slot", p.slot))
-	p.endpoint.Serve(pid, launch.UID(m.credential),
+	p.link.Notify.SetLogger(m.log.With("slot", p.slot))
+	p.link.Notify.Serve(pid, launch.UID(m.credential),
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
 		func(sender int32, count int) {
 			m.post(func() {
@@ -744,7 +704,7 @@ func (m *Master) stopProc(p *proc, reason string) {
 // sendStop is stopProc's message to the worker, and the SIGKILL after the
 // kill timeout.
 func (m *Master) sendStop(p *proc) {
-	if m.cfg.ShutdownWithMessage && p.ipc != nil && p.ipc.SendShutdown() == nil {
+	if m.cfg.ShutdownWithMessage && p.link.NodeIPC != nil && p.link.NodeIPC.SendShutdown() == nil {
 		// PM2's shutdown_with_message: the kill timeout applies as usual.
 	} else if err := m.host.SignalWorker(p.pid, m.cfg.StopSignal); err != nil && !errors.Is(err, unix.ESRCH) {
 		m.log.Error("stop signal failed", "signal", m.cfg.StopSignal, "slot", p.slot, "pid", p.pid, "err", err)
@@ -804,19 +764,13 @@ func (m *Master) onReaped(p *proc, e Exit) {
 	if p.killTimer != nil {
 		p.killTimer.Stop()
 	}
-	p.endpoint.WorkerExited()
+	p.link.Notify.WorkerExited()
 }
 
 func (m *Master) onExit(p *proc) {
 	p.exited = true
 	delete(m.procs, p.pid)
-	p.endpoint.Close()
-	if p.health != nil {
-		p.health.Close()
-	}
-	if p.ipc != nil {
-		p.ipc.Close()
-	}
+	p.link.Close()
 	close(p.exitedCh)
 	how, uptime := p.exitStatus, p.uptime
 	if p.closeOnExit != nil {
