@@ -1,14 +1,12 @@
 package master
 
 import (
-	"net"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/clusterd/clusterd/launch"
-	"github.com/clusterd/clusterd/listener"
 )
 
 // Host is what an app's master needs from the process it runs in: the
@@ -63,15 +61,6 @@ type Exit struct {
 	TreeGone bool
 	// At is when the main process was reaped (zero: now).
 	At time.Time
-}
-
-// Handoff is what an old master hands a new one during an upgrade: the
-// app's sockets, every slot's, its control socket, and the sockets its Node
-// workers' listen() calls had it open.
-type Handoff struct {
-	Sockets     listener.Groups
-	Control     *net.UnixListener
-	NodeSockets listener.Set
 }
 
 // Clock is the loop's time: the real one, or a fake that tests advance.

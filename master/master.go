@@ -139,11 +139,11 @@ type slot struct {
 // New checks the configuration, resolves the command, opens the sockets and
 // the control socket, or adopts those of handoff (an upgrade). Every error
 // names what is wrong in one line. host is the process the app runs in.
-func New(cfg config.Config, host Host, handoff *Handoff) (m *Master, err error) {
+func New(cfg config.Config, host Host, handoff *listener.AppHandoff) (m *Master, err error) {
 	return newMaster(cfg, host, handoff, realClock{})
 }
 
-func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *Master, err error) {
+func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock Clock) (m *Master, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
