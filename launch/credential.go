@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"syscall"
 )
@@ -80,35 +79,4 @@ func WithUserEnv(env, userEnv []string) []string {
 func parseID(s string) (uint32, bool) {
 	id, err := strconv.ParseUint(s, 10, 32)
 	return uint32(id), err == nil
-}
-
-// UID is the user workers with credential run as: the master's own without
-// one.
-func UID(credential *syscall.Credential) uint32 {
-	if credential != nil {
-		return credential.Uid
-	}
-	return uint32(os.Getuid())
-}
-
-// MakeFileDirs creates the missing directories of the log and pid files,
-// as PM2 does, owned by the workers' user when they run as another, so the
-// files' readers (that user's tools) can reach them.
-func MakeFileDirs(credential *syscall.Credential, files ...string) error {
-	for _, file := range files {
-		if file == "" {
-			continue
-		}
-		dir := filepath.Dir(file)
-		if _, err := os.Stat(dir); err == nil {
-			continue
-		}
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("log directory: %w", err)
-		}
-		if credential != nil {
-			os.Chown(dir, int(credential.Uid), int(credential.Gid))
-		}
-	}
-	return nil
 }

@@ -739,10 +739,19 @@ func TestMissingLogDirectoriesAreCreated(t *testing.T) {
 // later re-forks: it is written again before a worker starts.
 func TestNodePreloadIsRewrittenWhenRemoved(t *testing.T) {
 	l := startLoop(t, func(c *config.Config) { c.WaitReady, c.NodeCompat = true, true })
-	var preload string
-	l.on(func() { preload = l.m.nodePreload })
-	os.RemoveAll(filepath.Dir(preload))
 	pid := l.worker(0)
+	var preload string
+	l.host.mu.Lock()
+	for _, kv := range l.host.envs[pid] {
+		if options, ok := strings.CutPrefix(kv, "NODE_OPTIONS=--require "); ok {
+			preload, _, _ = strings.Cut(options, " ")
+		}
+	}
+	l.host.mu.Unlock()
+	if preload == "" {
+		t.Fatal("the worker was not given the preload")
+	}
+	os.RemoveAll(filepath.Dir(preload))
 	l.ready(pid)
 	l.clock.advance(config.Defaults().MinUptime)
 	l.host.exit(pid, exitStatus(1), true)

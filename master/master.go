@@ -39,15 +39,9 @@ type Master struct {
 	clock   Clock
 	sockets listener.Groups // sockets[slot] are what that slot's workers get
 	control *control.Server
-	devNull *os.File
-	// credential is who workers run as (--user/--group), nil for the
-	// master's own user.
-	credential *syscall.Credential
-	// workerEnv is the environment every release's own Env goes over: the
-	// master's, without what belongs to the master.
-	workerEnv []string
-	// nodePreload is the --node-compat preload's path.
-	nodePreload string
+	// template is what every worker starts with: its user, stdin,
+	// environment and the --node-compat preload.
+	template *launch.Template
 	// fixed is the configuration as started, to tell which of a
 	// Reconfigure's changes need a new master.
 	fixed config.Config
@@ -83,8 +77,6 @@ type Master struct {
 	// nowhere); the counts are what it reports, kept by the loop.
 	metricsAddress string
 	watcher        *watch.Watcher
-	// nodePreloadDir holds the --node-compat preload; removed at exit.
-	nodePreloadDir string
 	restartCounts  map[string]int
 	memoryWatching bool // the --max-memory-restart sampling runs
 	reloadCounts   map[string]int
@@ -161,10 +153,11 @@ func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock
 	if err != nil {
 		return nil, err
 	}
-	credential, userEnv, err := launch.Credential(cfg.User, cfg.Group)
+	template, err := launch.NewTemplate(cfg.User, cfg.Group, cfg.NodeCompat)
 	if err != nil {
 		return nil, err
 	}
+	undo = append(undo, template.Close)
 	if cfg.ControlPath == "" {
 		if cfg.ControlPath, err = control.DefaultPath(cfg.Name); err != nil {
 			return nil, err
@@ -200,12 +193,7 @@ func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock
 	if err := ctl.Point(cfg.Name); err != nil {
 		cfg.Logger.Warn("this master is reached by its control socket's path only", "control", cfg.ControlPath, "err", err)
 	}
-	devNull, err := os.OpenFile(os.DevNull, os.O_RDONLY, 0) // the workers' stdin, not our terminal
-	if err != nil {
-		return nil, err
-	}
-	undo = append(undo, func() { devNull.Close() })
-	if err := launch.MakeFileDirs(credential, cfg.LogFile, cfg.OutFile, cfg.ErrorFile, cfg.Pidfile); err != nil {
+	if err := template.MakeFileDirs(cfg.LogFile, cfg.OutFile, cfg.ErrorFile, cfg.Pidfile); err != nil {
 		return nil, err
 	}
 	logs, err := logcapture.New(logcapture.Options{Name: cfg.Name, LogFile: cfg.LogFile, OutFile: cfg.OutFile, ErrorFile: cfg.ErrorFile,
@@ -224,10 +212,8 @@ func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock
 		clock:               clock,
 		sockets:             sockets,
 		control:             ctl,
-		devNull:             devNull,
+		template:            template,
 		logs:                logs,
-		workerEnv:           launch.WithUserEnv(launch.MasterEnvForWorkers(os.Environ()), userEnv),
-		credential:          credential,
 		events:              make(chan func(), 64),
 		done:                make(chan struct{}),
 		procs:               make(map[int]*proc),
@@ -242,14 +228,6 @@ func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock
 	} else {
 		m.adoptNodeSockets(nil)
 	}
-	if cfg.NodeCompat {
-		dir, preload, err := launch.WriteNodePreload()
-		if err != nil {
-			return nil, err
-		}
-		undo = append(undo, func() { os.RemoveAll(dir) })
-		m.nodePreloadDir, m.nodePreload = dir, preload
-	}
 	if err := m.startWatch(); err != nil {
 		return nil, err
 	}
@@ -258,7 +236,7 @@ func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock
 			m.watcher.Close()
 		}
 	})
-	cmd.Env = m.releaseEnv(cfg.Env)
+	cmd.Env = m.template.ReleaseEnv(cfg.Env, m.Addresses())
 	m.current = cmd
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, newSlot(i, cmd))
@@ -272,13 +250,10 @@ func (m *Master) Close() {
 	if m.watcher != nil {
 		m.watcher.Close()
 	}
-	if m.nodePreloadDir != "" {
-		os.RemoveAll(m.nodePreloadDir)
-	}
 	m.control.Close()
 	m.sockets.Close()
 	m.nodeSockets.Close()
-	m.devNull.Close()
+	m.template.Close()
 	m.logs.Close()
 }
 
@@ -469,12 +444,18 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (*pro
 	// Unique in the process, not only in this app: the id names the
 	// worker's abstract notify socket.
 	id := m.host.WorkerID()
-	if m.nodePreload != "" {
-		// A temp cleaner may have removed it since: every Node worker
-		// needs it at start.
-		if err := launch.EnsureNodePreload(m.nodePreload); err != nil {
-			return nil, err
-		}
+	w := launch.Worker{
+		Cmd:       cmd,
+		Env:       launch.WithVars(cmd.Env, m.workerVars(slotIndex)),
+		Sockets:   m.sockets[slotIndex].Fds(),
+		FdNames:   m.sockets[slotIndex].Names(),
+		Slot:      slotIndex,
+		Instances: len(m.slots),
+		Watchdog:  m.cfg.Watchdog,
+		Control:   m.cfg.ControlPath,
+	}
+	if err := m.template.Prepare(&w); err != nil {
+		return nil, err
 	}
 	opts := workerlink.Options{MasterPID: m.pid, ID: id, NodeIPC: m.cfg.NodeIPC}
 	if m.cfg.HealthCheck != "" {
@@ -485,19 +466,6 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (*pro
 		return nil, err
 	}
 	p := newProc(id, slotIndex, cmd, successor, link, m.clock.Now())
-	w := launch.Worker{
-		Cmd:        cmd,
-		Env:        launch.WithVars(cmd.Env, m.workerVars(slotIndex)),
-		Stdio:      [3]uintptr{m.devNull.Fd()},
-		Sockets:    m.sockets[slotIndex].Fds(),
-		FdNames:    m.sockets[slotIndex].Names(),
-		PreloadIPC: m.cfg.NodeCompat,
-		Slot:       slotIndex,
-		Instances:  len(m.slots),
-		Credential: m.credential,
-		Watchdog:   m.cfg.Watchdog,
-		Control:    m.cfg.ControlPath,
-	}
 	link.Inherit(&w)
 	fork := w.Fork()
 	// The fork waits for the worker's exec, behind every other fork of the
@@ -559,7 +527,7 @@ func (m *Master) onForked(p *proc, pid int, err error) {
 		p.link.NodeIPC.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) }, listen)
 	}
 	p.link.Notify.SetLogger(m.log.With("slot", p.slot))
-	p.link.Notify.Serve(pid, launch.UID(m.credential),
+	p.link.Notify.Serve(pid, m.template.UID(),
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
 		func(sender int32, count int) {
 			m.post(func() {

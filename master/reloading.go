@@ -95,7 +95,7 @@ func (m *Master) startRolling(r *reloadRun) {
 		m.finishReload(r, fmt.Errorf("%w: %w", reload.ErrAborted, err))
 		return
 	}
-	cmd.Env = m.releaseEnv(r.next.Env)
+	cmd.Env = m.template.ReleaseEnv(r.next.Env, m.Addresses())
 	r.cmd = cmd
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
