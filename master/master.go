@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -91,14 +90,6 @@ type Master struct {
 	// nodeSockets are what the workers' listen() calls had the master open
 	// (nodelisten.go), by requested address.
 	nodeSockets *listener.OnDemand
-}
-
-// workerVars are the variables that differ from worker to worker.
-func (m *Master) workerVars(slot int) []string {
-	if m.cfg.WorkerEnv != nil {
-		return m.cfg.WorkerEnv(slot, len(m.slots))
-	}
-	return []string{"NODE_APP_INSTANCE=" + strconv.Itoa(slot)}
 }
 
 func newSlot(index int, cmd *launch.Command) *slot {
@@ -196,9 +187,7 @@ func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock
 	if err := template.MakeFileDirs(cfg.LogFile, cfg.OutFile, cfg.ErrorFile, cfg.Pidfile); err != nil {
 		return nil, err
 	}
-	logs, err := logcapture.New(logcapture.Options{Name: cfg.Name, LogFile: cfg.LogFile, OutFile: cfg.OutFile, ErrorFile: cfg.ErrorFile,
-		LogMaxSize: cfg.LogMaxSize, LogMaxFiles: cfg.LogMaxFiles, LogTimeFormat: cfg.LogTimeFormat, NoLogTime: cfg.NoLogTime,
-		LogJSON: cfg.LogJSON, Logger: cfg.Logger})
+	logs, err := logcapture.New(cfg.LogOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -281,9 +270,7 @@ func (m *Master) startWatch() error {
 		})
 	}
 	failed := func(err error) { m.post(func() { m.log.Error("watch mode", "err", err) }) }
-	w, err := watch.Start(m.cfg.Watch, watch.Options{Ignore: m.cfg.WatchIgnore, Delay: m.cfg.WatchDelay,
-		Poll: m.cfg.WatchPoll, PollInterval: m.cfg.WatchPollInterval, NoFollowSymlinks: m.cfg.WatchNoFollowSymlinks,
-		Depth: m.cfg.WatchDepth, AwaitWriteFinish: m.cfg.WatchAwaitWrite}, changed, failed)
+	w, err := watch.Start(m.cfg.Watch, m.cfg.WatchOptions(), changed, failed)
 	m.watcher = w
 	return err
 }
@@ -429,13 +416,13 @@ func (m *Master) startFailed(s *slot, err error) {
 		// The machine is short of processes, memory or descriptors for a
 		// moment: that says nothing about the release, so it never errors
 		// the slot. Try again, backing off up to the longest delay.
-		delay := m.restartPolicy().AfterForkFailure(&s.record)
+		delay := m.cfg.RestartPolicy().AfterForkFailure(&s.record)
 		m.log.Error("worker could not be forked; retrying", "slot", s.index, "err", err, "retry_in", delay)
 		m.scheduleStart(s, delay)
 		return
 	}
 	m.log.Error("worker failed to start", "slot", s.index, "err", err)
-	m.carryOut(s, m.restartPolicy().AfterFailedStart(&s.record, 0))
+	m.carryOut(s, m.cfg.RestartPolicy().AfterFailedStart(&s.record, 0))
 }
 
 // spawn starts a worker process for slot running cmd. A successor belongs to
@@ -446,7 +433,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (*pro
 	id := m.host.WorkerID()
 	w := launch.Worker{
 		Cmd:       cmd,
-		Env:       launch.WithVars(cmd.Env, m.workerVars(slotIndex)),
+		Env:       launch.WithVars(cmd.Env, m.cfg.WorkerVars(slotIndex, len(m.slots))),
 		Sockets:   m.sockets[slotIndex].Fds(),
 		FdNames:   m.sockets[slotIndex].Names(),
 		Slot:      slotIndex,
@@ -767,21 +754,12 @@ func (m *Master) onExit(p *proc) {
 		"uptime", uptime, "reason", reason)
 }
 
-// restartPolicy is the restart package's view of the configuration, which
-// a reload may change.
-func (m *Master) restartPolicy() restart.Policy {
-	return restart.Policy{
-		RestartDelay: m.cfg.RestartDelay, MaxRestartDelay: m.cfg.MaxRestartDelay, MaxRestarts: m.cfg.MaxRestarts,
-		ExpBackoff: m.cfg.ExpBackoff, NoAutorestart: m.cfg.NoAutorestart, StopExitCodes: m.cfg.StopExitCodes,
-	}
-}
-
 // afterWorkerDeath carries out what the restart policy decides about the
 // death of s's worker p (docs/design.md §7): a crash is replaced at once, a
 // crash loop and a failed start after a back-off, an exit on purpose not.
 func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
 	defer m.updateSupervisorStatus()
-	d := m.restartPolicy().AfterDeath(&s.record, restart.Death{
+	d := m.cfg.RestartPolicy().AfterDeath(&s.record, restart.Death{
 		WasReady: p.state == ready, SinceReady: p.diedAt.Sub(p.readyAt), Uptime: uptime, ExitCode: p.exitCode,
 	})
 	if d.Action == restart.Stop {
