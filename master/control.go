@@ -39,7 +39,7 @@ func (a controlApp) Reload() error    { return a.m.await(a.m.requestReload, errS
 func (a controlApp) ReloadAll() error { return a.m.await(a.m.host.ReloadAll, errStoppedInReload) }
 func (a controlApp) Upgrade() error   { return a.m.await(a.m.host.Upgrade, errStoppedInUpgrade) }
 
-func (a controlApp) ReopenLogs() error { return a.m.reopenLogs("clusterd reopen-logs") }
+func (a controlApp) ReopenLogs() error { return a.m.logs.Reopen("clusterd reopen-logs") }
 
 func (a controlApp) Stop() {
 	a.m.post(func() { a.m.beginStop("clusterd stop") })
@@ -124,19 +124,4 @@ func (m *Master) status() control.Status {
 func fillProc(w *control.WorkerStatus, p *proc, now time.Time) {
 	w.PID, w.State, w.StartedAt, w.Message = p.pid, p.state.String(), p.startedAt, p.status
 	w.Uptime = control.Duration(now.Sub(p.startedAt).Round(time.Millisecond))
-}
-
-// reopenLogs answers SIGUSR1 and `clusterd reopen-logs`. It runs off the
-// event loop: opening a file may block.
-func (m *Master) reopenLogs(why string) error {
-	if m.logs.Files() == 0 {
-		m.log.Info(why + ": no log files to reopen")
-		return nil
-	}
-	if err := m.logs.Reopen(); err != nil {
-		m.log.Error(why+": reopening log files failed", "err", err)
-		return err
-	}
-	m.log.Info(why+": log files reopened", "files", m.logs.Files())
-	return nil
 }

@@ -390,7 +390,7 @@ func (m *Master) onSignal(sig syscall.Signal) {
 			m.log.Warn(unix.SignalName(sig)+" ignored", "err", err)
 		}
 	case syscall.SIGUSR1: // logrotate's postrotate
-		go m.reopenLogs("SIGUSR1")
+		go m.logs.Reopen("SIGUSR1") // opening a file may block
 	case syscall.SIGTERM, syscall.SIGINT:
 		if m.stopping {
 			m.forceStop(sig)
