@@ -24,7 +24,7 @@ type Host interface {
 	// loop. exited runs once the worker's main process has been reaped
 	// while others of its tree live on (TreeGone false), and once its
 	// whole tree is gone (TreeGone true).
-	StartWorker(f Fork, exited func(Exit)) (pid int, err error)
+	StartWorker(f launch.Fork, exited func(Exit)) (pid int, err error)
 	// SignalWorker sends sig to the worker's process group and whatever is
 	// left of its session; an error for a worker already gone.
 	SignalWorker(pid int, sig syscall.Signal) error
@@ -50,9 +50,6 @@ type Host interface {
 	Upgrade(reply func(error))
 	ReloadAll(reply func(error))
 }
-
-// Fork is one worker process to start.
-type Fork = launch.Fork
 
 // Exit reports a worker's exit: the main process's wait status, and whether
 // the rest of its tree (a wrapper's children) is gone too.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
+	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/restart"
 )
 
@@ -141,7 +142,7 @@ type sentSignal struct {
 
 func newFakeHost() *fakeHost { return &fakeHost{nextPID: 1000, exits: map[int]func(Exit){}} }
 
-func (h *fakeHost) StartWorker(f Fork, exited func(Exit)) (int, error) {
+func (h *fakeHost) StartWorker(f launch.Fork, exited func(Exit)) (int, error) {
 	h.mu.Lock()
 	gate := h.forkGate
 	h.mu.Unlock()

@@ -59,6 +59,3 @@ func (m *Master) finishUpgrade(err error) {
 	m.control.HandOver()
 	m.beginStop("upgraded to a new master")
 }
-
-// ErrUpgradeInProgress answers an upgrade asked for during another.
-var ErrUpgradeInProgress = errors.New("an upgrade of the master is already in progress")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -15,7 +16,7 @@ type appHost struct {
 	reloadDuration prometheus.Histogram
 }
 
-func (h appHost) StartWorker(f master.Fork, exited func(master.Exit)) (int, error) {
+func (h appHost) StartWorker(f launch.Fork, exited func(master.Exit)) (int, error) {
 	return h.p.children.start(f, exited)
 }
 

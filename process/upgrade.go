@@ -60,7 +60,7 @@ func (p *Process) upgrade(reply func(error)) {
 		reply(errors.New("upgrades are not available: " + p.upgradeErr.Error()))
 		return
 	case p.upgrading:
-		reply(master.ErrUpgradeInProgress)
+		reply(errors.New("an upgrade of the master is already in progress"))
 		return
 	case p.stopping:
 		reply(master.ErrStopping)
