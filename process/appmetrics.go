@@ -50,8 +50,9 @@ func (c appCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(snap.Instances))
+	byState := workersByState(snap.Status)
 	for _, state := range []string{"starting", "ready", "stopping", "restarting", "errored", "stopped"} {
-		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(snap.ByState[state]), state)
+		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(byState[state]), state)
 	}
 	for _, reason := range []string{"crash", "failed_start", "watchdog", "memory", "health"} {
 		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(snap.Restarts[reason]), reason)
@@ -61,6 +62,9 @@ func (c appCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(snap.NotifyRejected))
 	for _, w := range snap.Workers {
+		if w.PID == 0 {
+			continue // not forked yet, or waiting for a restart
+		}
 		cpu, rss, ok := control.ProcessUsage(w.PID)
 		if !ok {
 			continue
@@ -69,4 +73,20 @@ func (c appCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descWorkerRSS, prometheus.GaugeValue, float64(rss), slot, pid)
 		ch <- prometheus.MustNewConstMetric(descWorkerCPU, prometheus.CounterValue, cpu, slot, pid)
 	}
+}
+
+// workersByState counts an app's workers by state.
+func workersByState(st control.Status) map[string]int {
+	by := map[string]int{}
+	for _, w := range st.Workers {
+		by[w.State]++
+	}
+	return by
+}
+
+// readyWorkers is how many of m's workers are ready; ok is false when its
+// loop did not answer within timeout (what /healthz reports).
+func readyWorkers(m *master.Master, timeout time.Duration) (ready int, ok bool) {
+	snap, ok := m.FiguresWithin(timeout)
+	return workersByState(snap.Status)["ready"], ok
 }

@@ -137,7 +137,7 @@ func (e *metricsEndpoint) attached() []*master.Master {
 // healthz: every app's event loop answers.
 func (e *metricsEndpoint) healthz(w http.ResponseWriter, _ *http.Request) {
 	for _, m := range e.attached() {
-		if _, ok := m.ReadyWorkers(2 * time.Second); !ok {
+		if _, ok := readyWorkers(m, 2*time.Second); !ok {
 			http.Error(w, m.Name()+": the master's event loop does not answer", http.StatusServiceUnavailable)
 			return
 		}
@@ -154,7 +154,7 @@ func (e *metricsEndpoint) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	var ready []string
 	for _, m := range apps {
-		n, ok := m.ReadyWorkers(2 * time.Second)
+		n, ok := readyWorkers(m, 2*time.Second)
 		if !ok || n == 0 {
 			http.Error(w, m.Name()+": no ready worker", http.StatusServiceUnavailable)
 			return
