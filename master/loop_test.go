@@ -663,7 +663,7 @@ func TestStopExitCodesExitZero(t *testing.T) {
 	select {
 	case err := <-l.ended:
 		l.ended <- err // for the cleanup
-		var exit *WorkerExit
+		var exit *restart.WorkerExit
 		if !errors.As(err, &exit) || exit.Code != 0 {
 			t.Fatalf("the master ended with %v, want a worker exit of 0", err)
 		}

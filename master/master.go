@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"time"
 
@@ -81,7 +80,7 @@ type Master struct {
 	reloadCounts   map[string]int
 	// lastWorkerExit is set when the master stops because no worker is
 	// left to run.
-	lastWorkerExit *WorkerExit
+	lastWorkerExit *restart.WorkerExit
 	cronSeq        int // invalidates an armed cron_restart timer
 	// notifyRejected counts notify messages from processes that are not
 	// the worker's (clusterd_notify_rejected_total).
@@ -335,15 +334,6 @@ func (m *Master) Signal(sig syscall.Signal) {
 
 // Done is closed once the master's loop has finished.
 func (m *Master) Done() <-chan struct{} { return m.done }
-
-// WorkerExit is Run's error when the master stopped because no worker was
-// left to run (--no-autorestart, --stop-exit-codes): the master exits with
-// the last worker's exit code, as a single process would.
-type WorkerExit struct{ Code int }
-
-func (e *WorkerExit) Error() string {
-	return fmt.Sprintf("no worker left: the last one exited with code %d", e.Code)
-}
 
 // post hands f to the event loop; false once the loop has finished.
 func (m *Master) post(f func()) bool {
@@ -767,14 +757,7 @@ func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Dura
 		m.log.Info("worker exited and is not restarted", "slot", s.index, "pid", p.pid, "exit", how,
 			"uptime", uptime, "because", d.Why)
 		if m.allSlotsStopped() {
-			// A stop exit code means "done on purpose": the master exits 0,
-			// which systemd's Restart=on-failure reads as a clean stop.
-			// With --no-autorestart it exits as its last worker did.
-			code := p.exitCode
-			if slices.Contains(m.cfg.StopExitCodes, code) {
-				code = 0
-			}
-			m.lastWorkerExit = &WorkerExit{Code: code}
+			m.lastWorkerExit = m.cfg.RestartPolicy().LastExit(p.exitCode)
 			m.beginStop("no worker left to run")
 		}
 		return
