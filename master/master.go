@@ -155,8 +155,10 @@ func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock
 	}
 	var sockets listener.Groups
 	var ctl *control.Server
+	var nodeSockets listener.Set // what the old master's Node workers had it open
 	if handoff != nil {
 		sockets, ctl = handoff.Sockets, control.Adopt(cfg.ControlPath, handoff.Control)
+		nodeSockets = handoff.NodeSockets
 		cfg.Instances = len(handoff.Sockets)
 	} else {
 		if ctl, err = control.Listen(cfg.ControlPath); err != nil {
@@ -200,6 +202,7 @@ func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock
 		clock:               clock,
 		sockets:             sockets,
 		control:             ctl,
+		nodeSockets:         listener.NewOnDemand(maxNodeSockets, template.UID(), nodeSockets),
 		template:            template,
 		logs:                logs,
 		events:              make(chan func(), 64),
@@ -211,11 +214,6 @@ func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock
 		reloadCounts:        map[string]int{},
 	}
 	m.cfg.Watch = watch.Paths(cfg.Watch, cmd.Dir)
-	if handoff != nil {
-		m.adoptNodeSockets(handoff.NodeSockets)
-	} else {
-		m.adoptNodeSockets(nil)
-	}
 	if err := m.startWatch(); err != nil {
 		return nil, err
 	}
