@@ -35,9 +35,17 @@ func (a controlApp) Scale(arg string) (st control.Status, err error) {
 	return st, err
 }
 
-func (a controlApp) Reload() error    { return a.m.await(a.m.requestReload, errStoppedInReload) }
-func (a controlApp) ReloadAll() error { return a.m.await(a.m.host.ReloadAll, errStoppedInReload) }
-func (a controlApp) Upgrade() error   { return a.m.await(a.m.host.Upgrade, errStoppedInUpgrade) }
+func (a controlApp) Reload() error {
+	return a.m.await(a.m.requestReload, errors.New("the master stopped during the reload"))
+}
+
+func (a controlApp) ReloadAll() error {
+	return a.m.await(a.m.host.ReloadAll, errors.New("the master stopped during the reload"))
+}
+
+func (a controlApp) Upgrade() error {
+	return a.m.await(a.m.host.Upgrade, errors.New("the master stopped during the upgrade"))
+}
 
 func (a controlApp) ReopenLogs() error { return a.m.logs.Reopen("clusterd reopen-logs") }
 
@@ -48,12 +56,6 @@ func (a controlApp) Stop() {
 
 func (a controlApp) Logs() *logcapture.Ring { return a.m.logs.Ring() }
 func (a controlApp) Done() <-chan struct{}  { return a.m.done }
-
-// The answers to a reload or upgrade whose master stopped before its end.
-var (
-	errStoppedInReload  = errors.New("the master stopped during the reload")
-	errStoppedInUpgrade = errors.New("the master stopped during the upgrade")
-)
 
 // await starts a long operation on the event loop (a reload, an upgrade)
 // and waits for its outcome, however long it takes; stopped is the answer
