@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clusterd/clusterd/master"
+	"github.com/clusterd/clusterd/control"
 )
 
 // FuzzDurationValue feeds flag values to durationValue: a duration it accepts is not
@@ -74,7 +74,7 @@ func FuzzInstancesValue(f *testing.F) {
 			checkOneLine(t, err)
 			return
 		}
-		if _, err := master.ParseScale(strconv.Itoa(v.n), 1); err != nil {
+		if _, err := control.ParseScale(strconv.Itoa(v.n), 1); err != nil {
 			t.Fatalf("Set(%q) = %d instances, which scale refuses: %v", s, v.n, err)
 		}
 		var again instancesValue
@@ -116,10 +116,10 @@ func checkOneLine(t *testing.T, err error) {
 // TestMaxInstancesIsScales: -i allows what scale allows, no more (the master's limit is
 // unexported, so ask ParseScale).
 func TestMaxInstancesIsScales(t *testing.T) {
-	if _, err := master.ParseScale(strconv.Itoa(maxInstances), 1); err != nil {
+	if _, err := control.ParseScale(strconv.Itoa(maxInstances), 1); err != nil {
 		t.Errorf("scale refuses -i's limit %d: %v", maxInstances, err)
 	}
-	if _, err := master.ParseScale(strconv.Itoa(maxInstances+1), 1); err == nil {
+	if _, err := control.ParseScale(strconv.Itoa(maxInstances+1), 1); err == nil {
 		t.Errorf("scale allows %d, above -i's limit", maxInstances+1)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 // Execute runs the clusterd command line args (without the program's name)
 // and returns what went wrong. An appconfig.UsageError is a mistake on the
-// command line; a *master.WorkerExit says the last worker exited and with
+// command line; a *restart.WorkerExit says the last worker exited and with
 // which code (--no-autorestart, --stop-exit-codes). The caller maps these
 // to exit codes.
 func Execute(args []string) error {

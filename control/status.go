@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Status is what `clusterd status` shows; --json prints it as is.
@@ -203,4 +205,27 @@ func OrDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// MaxMessageRunes bounds a worker's STATUS= as status shows it.
+const MaxMessageRunes = 200
+
+// Printable is s as an operator's terminal may show it: control characters
+// (an escape sequence would drive the terminal) become U+FFFD, and at most
+// max runes are kept. What a worker says reaches status through it.
+func Printable(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
 }

@@ -3,7 +3,9 @@ package listener
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -191,6 +193,14 @@ func (g Groups) Close() error {
 	return err
 }
 
+// Release releases every slot's sockets (Release is idempotent for shared
+// sockets).
+func (g Groups) Release() {
+	for _, set := range g {
+		set.Release()
+	}
+}
+
 // Grow adds the sockets of one more slot: slot 0's shared sockets, and a
 // new member of each steered group. The new slot is off until the next
 // Steer.
@@ -234,4 +244,12 @@ func (g Groups) Shrink() (Groups, Set) {
 		}
 	}
 	return g[:len(g)-1], own
+}
+
+// MigratesQueued says whether closing a member of a SO_REUSEPORT group
+// moves the connections waiting in its queue to the other members
+// (net.ipv4.tcp_migrate_req=1) instead of resetting them.
+func MigratesQueued() bool {
+	migrate, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_migrate_req")
+	return strings.TrimSpace(string(migrate)) == "1"
 }

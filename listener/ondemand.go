@@ -74,14 +74,7 @@ func (o *OnDemand) Set() Set {
 }
 
 // Addresses are the addresses bound, with the real ports.
-func (o *OnDemand) Addresses() []string {
-	set := o.Set()
-	addrs := make([]string, len(set))
-	for i, s := range set {
-		addrs[i] = s.BoundAddress()
-	}
-	return addrs
-}
+func (o *OnDemand) Addresses() []string { return o.Set().Addresses() }
 
 // Close closes every socket.
 func (o *OnDemand) Close() {

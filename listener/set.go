@@ -48,3 +48,33 @@ func (set Set) Close() error {
 	}
 	return err
 }
+
+// Release releases every socket (see Socket.Release): a new master serves
+// them now.
+func (set Set) Release() {
+	for _, s := range set {
+		s.Release()
+	}
+}
+
+// Addresses are the sockets' bound addresses, in fd order.
+func (set Set) Addresses() []string {
+	addrs := make([]string, len(set))
+	for i, s := range set {
+		addrs[i] = s.BoundAddress()
+	}
+	return addrs
+}
+
+// Modes say how each socket is served, for status: its Mode, and after a
+// colon why it is not steered where that was wanted.
+func (set Set) Modes() []string {
+	modes := make([]string, len(set))
+	for i, s := range set {
+		modes[i] = string(s.Mode())
+		if why := s.ModeReason(); why != "" {
+			modes[i] += ": " + why
+		}
+	}
+	return modes
+}

@@ -428,17 +428,28 @@ func (c *Capture) write(out *logOutput, lines []byte, n int) {
 	}
 }
 
-// reopen reopens every log file by its name: after logrotate moved a file
+// Reopen reopens every log file by its name: after logrotate moved a file
 // away, new lines go to a new file of the old name. A file that cannot be
-// reopened keeps receiving lines where it did.
-func (c *Capture) Reopen() error {
+// reopened keeps receiving lines where it did. why is what asked for it
+// (SIGUSR1, clusterd reopen-logs), for the log line that says how it went.
+// Opening a file may block: not for an event loop.
+func (c *Capture) Reopen(why string) error {
+	if len(c.files) == 0 {
+		c.log.Info(why + ": no log files to reopen")
+		return nil
+	}
 	var errs []error
 	for _, f := range c.files {
 		if err := f.reopen(); err != nil {
 			errs = append(errs, fmt.Errorf("reopen %s: %w", f.name(), err))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		c.log.Error(why+": reopening log files failed", "err", err)
+		return err
+	}
+	c.log.Info(why+": log files reopened", "files", len(c.files))
+	return nil
 }
 
 // close waits for the last lines of the workers, then closes the files. If
@@ -461,9 +472,6 @@ func (c *Capture) closeFiles() {
 		f.close()
 	}
 }
-
-// Files is how many log files the capture writes to (0: only the console).
-func (c *Capture) Files() int { return len(c.files) }
 
 // Ring is where `clusterd logs` reads the last lines and follows new ones.
 func (c *Capture) Ring() *Ring { return c.ring }

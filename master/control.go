@@ -1,87 +1,74 @@
 package master
 
 import (
+	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/internal/version"
+	"github.com/clusterd/clusterd/logcapture"
 )
 
-// handleControl answers one request. It runs on the connection's goroutine
-// and reaches the master's state only through the event loop.
-func (m *Master) handleControl(conn *net.UnixConn) {
-	req, err := control.ReadRequest(conn, 10*time.Second)
-	if err != nil {
-		control.WriteResponse(conn, control.Response{Error: err.Error()})
-		return
+// controlApp answers the control socket's requests (control.Answer). It
+// runs on the connection's goroutine and reaches the master's state only
+// through the event loop.
+type controlApp struct{ m *Master }
+
+func (a controlApp) Status() (st control.Status, err error) {
+	if !a.m.call(func() { st = a.m.status() }) {
+		return st, ErrStopped
 	}
-	switch req.Command {
-	case "status":
-		var st control.Status
-		if !m.call(func() { st = m.status() }) {
-			control.WriteResponse(conn, control.Response{Error: ErrStopped.Error()})
-			return
-		}
-		if req.Usage {
-			control.SampleUsage(&st, control.CPUSampleWindow) // off the loop: it reads /proc and waits
-		}
-		control.WriteResponse(conn, control.Response{OK: true, Status: &st})
-	case "reload":
-		if req.Arg == "all" {
-			// Every app of this process, as SIGHUP does; answered when all
-			// have finished.
-			m.answerWhenDone(conn, "reload", m.host.ReloadAll)
-			return
-		}
-		m.answerWhenDone(conn, "reload", m.requestReload)
-	case "scale":
-		var st control.Status
-		err := ErrStopped
-		m.call(func() {
-			var target int
-			if target, err = ParseScale(req.Arg, len(m.slots)); err == nil {
-				err = m.scaleTo(target)
-			}
-			st = m.status()
-		})
-		if err != nil {
-			control.WriteResponse(conn, control.Response{Error: err.Error()})
-			return
-		}
-		control.WriteResponse(conn, control.Response{OK: true, Status: &st})
-	case "logs":
-		control.ServeLogs(conn, req, m.logs.Ring(), m.done)
-	case "reopen-logs":
-		m.answerReopenLogs(conn)
-	case "upgrade":
-		m.answerWhenDone(conn, "upgrade", m.host.Upgrade)
-	case "stop":
-		m.post(func() { m.beginStop("clusterd stop") })
-		<-m.done
-		control.WriteResponse(conn, control.Response{OK: true})
-	default:
-		control.WriteResponse(conn, control.Response{Error: fmt.Sprintf("unknown command %q", req.Command)})
-	}
+	return st, nil
 }
 
-// answerWhenDone starts a long operation on the event loop (a reload, an
-// upgrade) and answers the client with its outcome, however long it takes.
-func (m *Master) answerWhenDone(conn net.Conn, what string, start func(reply func(error))) {
+func (a controlApp) Scale(arg string) (st control.Status, err error) {
+	err = ErrStopped
+	a.m.call(func() {
+		var target int
+		if target, err = control.ParseScale(arg, len(a.m.slots)); err == nil {
+			err = a.m.scaleTo(target)
+		}
+		st = a.m.status()
+	})
+	return st, err
+}
+
+func (a controlApp) Reload() error {
+	return a.m.await(a.m.requestReload, errors.New("the master stopped during the reload"))
+}
+
+func (a controlApp) ReloadAll() error {
+	return a.m.await(a.m.host.ReloadAll, errors.New("the master stopped during the reload"))
+}
+
+func (a controlApp) Upgrade() error {
+	return a.m.await(a.m.host.Upgrade, errors.New("the master stopped during the upgrade"))
+}
+
+func (a controlApp) ReopenLogs() error { return a.m.logs.Reopen("clusterd reopen-logs") }
+
+func (a controlApp) Stop() {
+	a.m.post(func() { a.m.beginStop("clusterd stop") })
+	<-a.m.done
+}
+
+func (a controlApp) Logs() *logcapture.Ring { return a.m.logs.Ring() }
+func (a controlApp) Done() <-chan struct{}  { return a.m.done }
+
+// await starts a long operation on the event loop (a reload, an upgrade)
+// and waits for its outcome, however long it takes; stopped is the answer
+// should the master stop first.
+func (m *Master) await(start func(reply func(error)), stopped error) error {
 	result := make(chan error, 1)
 	m.post(func() { start(func(err error) { result <- err }) })
 	select {
 	case err := <-result:
-		if err != nil {
-			control.WriteResponse(conn, control.Response{Error: err.Error()})
-			return
-		}
-		control.WriteResponse(conn, control.Response{OK: true})
+		return err
 	case <-m.done:
-		control.WriteResponse(conn, control.Response{Error: "the master stopped during the " + what})
+		return stopped
 	}
 }
 
@@ -98,13 +85,7 @@ func (m *Master) status() control.Status {
 			st.LogFiles = append(st.LogFiles, f)
 		}
 	}
-	for _, s := range m.sockets[0] {
-		mode := string(s.Mode())
-		if why := s.ModeReason(); why != "" {
-			mode += ": " + why
-		}
-		st.SocketModes = append(st.SocketModes, mode)
-	}
+	st.SocketModes = m.sockets[0].Modes()
 	for _, addr := range m.nodeSockets.Addresses() {
 		st.Listeners = append(st.Listeners, addr)
 		st.SocketModes = append(st.SocketModes, "shared: opened for the workers' listen()")
@@ -148,27 +129,4 @@ func (m *Master) status() control.Status {
 func fillProc(w *control.WorkerStatus, p *proc, now time.Time) {
 	w.PID, w.State, w.StartedAt, w.Message = p.pid, p.state.String(), p.startedAt, p.status
 	w.Uptime = control.Duration(now.Sub(p.startedAt).Round(time.Millisecond))
-}
-
-func (m *Master) answerReopenLogs(conn net.Conn) {
-	if err := m.reopenLogs("clusterd reopen-logs"); err != nil {
-		control.WriteResponse(conn, control.Response{Error: err.Error()})
-		return
-	}
-	control.WriteResponse(conn, control.Response{OK: true})
-}
-
-// reopenLogs answers SIGUSR1 and `clusterd reopen-logs`. It runs off the
-// event loop: opening a file may block.
-func (m *Master) reopenLogs(why string) error {
-	if m.logs.Files() == 0 {
-		m.log.Info(why + ": no log files to reopen")
-		return nil
-	}
-	if err := m.logs.Reopen(); err != nil {
-		m.log.Error(why+": reopening log files failed", "err", err)
-		return err
-	}
-	m.log.Info(why+": log files reopened", "files", m.logs.Files())
-	return nil
 }

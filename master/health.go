@@ -3,11 +3,9 @@ package master
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/clusterd/clusterd/health"
-	"github.com/clusterd/clusterd/listener"
 	"github.com/clusterd/clusterd/reload"
 )
 
@@ -18,13 +16,6 @@ import (
 // serves every fd it is given (the demo, the worker package) answers the
 // probes there without a code change. N failed probes in a row replace the
 // worker by a rolling restart, successor first.
-
-// openHealthSocket makes a worker's private socket beside the control
-// socket (a directory only our user can enter).
-func (m *Master) openHealthSocket(id uint64) (*listener.Socket, error) {
-	path := filepath.Join(filepath.Dir(m.cfg.ControlPath), fmt.Sprintf("%s.health.%d.%d.sock", m.cfg.Name, m.pid, id))
-	return listener.Open(listener.Spec{Name: "health", Network: "unix", Address: path}, listener.Options{})
-}
 
 // scheduleProbe arms the next probe of p: often while it starts (so
 // --ready-on-health is quick), every --health-interval once ready.
@@ -37,7 +28,7 @@ func (m *Master) scheduleProbe(p *proc) {
 		if p.reaped || p.state == stopping {
 			return
 		}
-		socket, path, timeout := p.health.Address, m.cfg.HealthCheck, m.cfg.HealthTimeout
+		socket, path, timeout := p.link.Health.Address, m.cfg.HealthCheck, m.cfg.HealthTimeout
 		go func() {
 			err := health.Probe(socket, path, timeout)
 			m.post(func() { m.onProbe(p, err) })

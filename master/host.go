@@ -1,14 +1,12 @@
 package master
 
 import (
-	"net"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/clusterd/clusterd/launch"
-	"github.com/clusterd/clusterd/listener"
 )
 
 // Host is what an app's master needs from the process it runs in: the
@@ -26,7 +24,7 @@ type Host interface {
 	// loop. exited runs once the worker's main process has been reaped
 	// while others of its tree live on (TreeGone false), and once its
 	// whole tree is gone (TreeGone true).
-	StartWorker(f Fork, exited func(Exit)) (pid int, err error)
+	StartWorker(f launch.Fork, exited func(Exit)) (pid int, err error)
 	// SignalWorker sends sig to the worker's process group and whatever is
 	// left of its session; an error for a worker already gone.
 	SignalWorker(pid int, sig syscall.Signal) error
@@ -53,9 +51,6 @@ type Host interface {
 	ReloadAll(reply func(error))
 }
 
-// Fork is one worker process to start.
-type Fork = launch.Fork
-
 // Exit reports a worker's exit: the main process's wait status, and whether
 // the rest of its tree (a wrapper's children) is gone too.
 type Exit struct {
@@ -63,15 +58,6 @@ type Exit struct {
 	TreeGone bool
 	// At is when the main process was reaped (zero: now).
 	At time.Time
-}
-
-// Handoff is what an old master hands a new one during an upgrade: the
-// app's sockets, every slot's, its control socket, and the sockets its Node
-// workers' listen() calls had it open.
-type Handoff struct {
-	Sockets     listener.Groups
-	Control     *net.UnixListener
-	NodeSockets listener.Set
 }
 
 // Clock is the loop's time: the real one, or a fake that tests advance.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
+	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/restart"
 )
 
@@ -141,7 +142,7 @@ type sentSignal struct {
 
 func newFakeHost() *fakeHost { return &fakeHost{nextPID: 1000, exits: map[int]func(Exit){}} }
 
-func (h *fakeHost) StartWorker(f Fork, exited func(Exit)) (int, error) {
+func (h *fakeHost) StartWorker(f launch.Fork, exited func(Exit)) (int, error) {
 	h.mu.Lock()
 	gate := h.forkGate
 	h.mu.Unlock()
@@ -662,7 +663,7 @@ func TestStopExitCodesExitZero(t *testing.T) {
 	select {
 	case err := <-l.ended:
 		l.ended <- err // for the cleanup
-		var exit *WorkerExit
+		var exit *restart.WorkerExit
 		if !errors.As(err, &exit) || exit.Code != 0 {
 			t.Fatalf("the master ended with %v, want a worker exit of 0", err)
 		}
@@ -681,7 +682,7 @@ func TestStatusTextIsPrintable(t *testing.T) {
 	})
 	var st string
 	l.on(func() { st = l.m.procs[pid].status })
-	if strings.ContainsAny(st, "\x1b\x07") || utf8.RuneCountInString(st) > maxStatusRunes+1 {
+	if strings.ContainsAny(st, "\x1b\x07") || utf8.RuneCountInString(st) > control.MaxMessageRunes+1 {
 		t.Errorf("status kept %q", st)
 	}
 	if !strings.Contains(st, "serving") {
@@ -739,10 +740,19 @@ func TestMissingLogDirectoriesAreCreated(t *testing.T) {
 // later re-forks: it is written again before a worker starts.
 func TestNodePreloadIsRewrittenWhenRemoved(t *testing.T) {
 	l := startLoop(t, func(c *config.Config) { c.WaitReady, c.NodeCompat = true, true })
-	var preload string
-	l.on(func() { preload = l.m.nodePreload })
-	os.RemoveAll(filepath.Dir(preload))
 	pid := l.worker(0)
+	var preload string
+	l.host.mu.Lock()
+	for _, kv := range l.host.envs[pid] {
+		if options, ok := strings.CutPrefix(kv, "NODE_OPTIONS=--require "); ok {
+			preload, _, _ = strings.Cut(options, " ")
+		}
+	}
+	l.host.mu.Unlock()
+	if preload == "" {
+		t.Fatal("the worker was not given the preload")
+	}
+	os.RemoveAll(filepath.Dir(preload))
 	l.ready(pid)
 	l.clock.advance(config.Defaults().MinUptime)
 	l.host.exit(pid, exitStatus(1), true)

@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -27,6 +24,7 @@ import (
 	"github.com/clusterd/clusterd/reload"
 	"github.com/clusterd/clusterd/restart"
 	"github.com/clusterd/clusterd/watch"
+	"github.com/clusterd/clusterd/workerlink"
 )
 
 // ErrStopped is returned to requests that arrive after the master stopped.
@@ -41,15 +39,9 @@ type Master struct {
 	clock   Clock
 	sockets listener.Groups // sockets[slot] are what that slot's workers get
 	control *control.Server
-	devNull *os.File
-	// credential is who workers run as (--user/--group), nil for the
-	// master's own user.
-	credential *syscall.Credential
-	// workerEnv is the environment every release's own Env goes over: the
-	// master's, without what belongs to the master.
-	workerEnv []string
-	// nodePreload is the --node-compat preload's path.
-	nodePreload string
+	// template is what every worker starts with: its user, stdin,
+	// environment and the --node-compat preload.
+	template *launch.Template
 	// fixed is the configuration as started, to tell which of a
 	// Reconfigure's changes need a new master.
 	fixed config.Config
@@ -90,14 +82,12 @@ type Master struct {
 	// nowhere); the counts are what it reports, kept by the loop.
 	metricsAddress string
 	watcher        *watch.Watcher
-	// nodePreloadDir holds the --node-compat preload; removed at exit.
-	nodePreloadDir string
 	restartCounts  map[string]int
 	memoryWatching bool // the --max-memory-restart sampling runs
 	reloadCounts   map[string]int
 	// lastWorkerExit is set when the master stops because no worker is
 	// left to run.
-	lastWorkerExit *WorkerExit
+	lastWorkerExit *restart.WorkerExit
 	cronSeq        int // invalidates an armed cron_restart timer
 	// notifyRejected counts notify messages from processes that are not
 	// the worker's (clusterd_notify_rejected_total).
@@ -106,44 +96,6 @@ type Master struct {
 	// nodeSockets are what the workers' listen() calls had the master open
 	// (nodelisten.go), by requested address.
 	nodeSockets *listener.OnDemand
-}
-
-// makeFileDirs creates the missing directories of the log and pid files,
-// as PM2 does, owned by the workers' user when they run as another, so the
-// files' readers (that user's tools) can reach them.
-func makeFileDirs(credential *syscall.Credential, files ...string) error {
-	for _, file := range files {
-		if file == "" {
-			continue
-		}
-		dir := filepath.Dir(file)
-		if _, err := os.Stat(dir); err == nil {
-			continue
-		}
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return fmt.Errorf("log directory: %w", err)
-		}
-		if credential != nil {
-			os.Chown(dir, int(credential.Uid), int(credential.Gid))
-		}
-	}
-	return nil
-}
-
-// workerVars are the variables that differ from worker to worker.
-func (m *Master) workerVars(slot int) []string {
-	if m.cfg.WorkerEnv != nil {
-		return m.cfg.WorkerEnv(slot, len(m.slots))
-	}
-	return []string{"NODE_APP_INSTANCE=" + strconv.Itoa(slot)}
-}
-
-// workerUID is the user the workers run as.
-func (m *Master) workerUID() uint32 {
-	if m.credential != nil {
-		return m.credential.Uid
-	}
-	return uint32(os.Getuid())
 }
 
 func newSlot(index int, cmd *launch.Command) *slot {
@@ -176,11 +128,11 @@ type slot struct {
 // New checks the configuration, resolves the command, opens the sockets and
 // the control socket, or adopts those of handoff (an upgrade). Every error
 // names what is wrong in one line. host is the process the app runs in.
-func New(cfg config.Config, host Host, handoff *Handoff) (m *Master, err error) {
+func New(cfg config.Config, host Host, handoff *listener.AppHandoff) (m *Master, err error) {
 	return newMaster(cfg, host, handoff, realClock{})
 }
 
-func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *Master, err error) {
+func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock Clock) (m *Master, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -198,10 +150,11 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 	if err != nil {
 		return nil, err
 	}
-	credential, userEnv, err := launch.Credential(cfg.User, cfg.Group)
+	template, err := launch.NewTemplate(cfg.User, cfg.Group, cfg.NodeCompat)
 	if err != nil {
 		return nil, err
 	}
+	undo = append(undo, template.Close)
 	if cfg.ControlPath == "" {
 		if cfg.ControlPath, err = control.DefaultPath(cfg.Name); err != nil {
 			return nil, err
@@ -209,8 +162,10 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 	}
 	var sockets listener.Groups
 	var ctl *control.Server
+	var nodeSockets listener.Set // what the old master's Node workers had it open
 	if handoff != nil {
 		sockets, ctl = handoff.Sockets, control.Adopt(cfg.ControlPath, handoff.Control)
+		nodeSockets = handoff.NodeSockets
 		cfg.Instances = len(handoff.Sockets)
 	} else {
 		if ctl, err = control.Listen(cfg.ControlPath); err != nil {
@@ -221,7 +176,12 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 		if left := launch.StopLeftovers(cfg.ControlPath, cfg.KillTimeout); len(left) > 0 {
 			cfg.Logger.Warn("stopped processes left by a master of this app that was killed", "pids", left)
 		}
-		if sockets, err = openSockets(&cfg); err != nil {
+		// One steered socket per slot unless asked to share (docs/design.md
+		// §10); --reuseport keeps per-slot sockets where steering is refused.
+		sockets, err = listener.OpenApp(listener.AppSockets{Listen: cfg.Listen, Default: config.DefaultListen,
+			None: cfg.NoListen, OnDemand: cfg.NodeCompat, Slots: cfg.Instances,
+			Options: listener.Options{ReusePort: !cfg.SharedSocket, Unsteered: cfg.ReusePort}})
+		if err != nil {
 			ctl.Close()
 			return nil, err
 		}
@@ -232,17 +192,10 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 	if err := ctl.Point(cfg.Name); err != nil {
 		cfg.Logger.Warn("this master is reached by its control socket's path only", "control", cfg.ControlPath, "err", err)
 	}
-	devNull, err := os.OpenFile(os.DevNull, os.O_RDONLY, 0) // the workers' stdin, not our terminal
-	if err != nil {
+	if err := template.MakeFileDirs(cfg.LogFile, cfg.OutFile, cfg.ErrorFile, cfg.Pidfile); err != nil {
 		return nil, err
 	}
-	undo = append(undo, func() { devNull.Close() })
-	if err := makeFileDirs(credential, cfg.LogFile, cfg.OutFile, cfg.ErrorFile, cfg.Pidfile); err != nil {
-		return nil, err
-	}
-	logs, err := logcapture.New(logcapture.Options{Name: cfg.Name, LogFile: cfg.LogFile, OutFile: cfg.OutFile, ErrorFile: cfg.ErrorFile,
-		LogMaxSize: cfg.LogMaxSize, LogMaxFiles: cfg.LogMaxFiles, LogTimeFormat: cfg.LogTimeFormat, NoLogTime: cfg.NoLogTime,
-		LogJSON: cfg.LogJSON, Logger: cfg.Logger})
+	logs, err := logcapture.New(cfg.LogOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -256,10 +209,9 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 		clock:               clock,
 		sockets:             sockets,
 		control:             ctl,
-		devNull:             devNull,
+		nodeSockets:         listener.NewOnDemand(maxNodeSockets, template.UID(), nodeSockets),
+		template:            template,
 		logs:                logs,
-		workerEnv:           launch.WithUserEnv(launch.MasterEnvForWorkers(os.Environ()), userEnv),
-		credential:          credential,
 		events:              make(chan func(), 64),
 		done:                make(chan struct{}),
 		procs:               make(map[int]*proc),
@@ -269,19 +221,6 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 		reloadCounts:        map[string]int{},
 	}
 	m.cfg.Watch = watch.Paths(cfg.Watch, cmd.Dir)
-	if handoff != nil {
-		m.adoptNodeSockets(handoff.NodeSockets)
-	} else {
-		m.adoptNodeSockets(nil)
-	}
-	if cfg.NodeCompat {
-		dir, preload, err := launch.WriteNodePreload()
-		if err != nil {
-			return nil, err
-		}
-		undo = append(undo, func() { os.RemoveAll(dir) })
-		m.nodePreloadDir, m.nodePreload = dir, preload
-	}
 	if err := m.startWatch(); err != nil {
 		return nil, err
 	}
@@ -290,7 +229,7 @@ func newMaster(cfg config.Config, host Host, handoff *Handoff, clock Clock) (m *
 			m.watcher.Close()
 		}
 	})
-	cmd.Env = m.releaseEnv(cfg.Env)
+	cmd.Env = m.template.ReleaseEnv(cfg.Env, m.Addresses())
 	m.current = cmd
 	for i := range cfg.Instances {
 		m.slots = append(m.slots, newSlot(i, cmd))
@@ -304,56 +243,15 @@ func (m *Master) Close() {
 	if m.watcher != nil {
 		m.watcher.Close()
 	}
-	if m.nodePreloadDir != "" {
-		os.RemoveAll(m.nodePreloadDir)
-	}
 	m.control.Close()
 	m.sockets.Close()
 	m.nodeSockets.Close()
-	m.devNull.Close()
+	m.template.Close()
 	m.logs.Close()
 }
 
-// openSockets opens the listening sockets of every slot: those of socket
-// activation (systemd, or any sd_listen_fds launcher) are served as they
-// are, the rest are bound here.
-func openSockets(cfg *config.Config) (listener.Groups, error) {
-	if cfg.NoListen {
-		// Workers that serve no socket (queue consumers, schedulers) get
-		// LISTEN_FDS=0; every slot has the same empty set.
-		return make(listener.Groups, cfg.Instances), nil
-	}
-	inherited, err := listener.Inherited()
-	if err != nil {
-		return nil, err
-	}
-	if len(cfg.Listen) == 0 && len(inherited) == 0 {
-		if cfg.NodeCompat {
-			// A Node app's listen(PORT) asks for its socket (nodelisten.go).
-			return make(listener.Groups, cfg.Instances), nil
-		}
-		cfg.Listen = []string{config.DefaultListen}
-	}
-	specs := make([]listener.Spec, len(cfg.Listen))
-	for i, value := range cfg.Listen {
-		if specs[i], err = listener.Parse(value, i); err != nil {
-			return nil, err
-		}
-	}
-	// One steered socket per slot unless asked to share (docs/design.md
-	// §10); --reuseport keeps per-slot sockets where steering is refused.
-	return listener.OpenGroupsWith(inherited, specs, cfg.Instances,
-		listener.Options{ReusePort: !cfg.SharedSocket, Unsteered: cfg.ReusePort})
-}
-
 // Addresses are the sockets' bound addresses, in fd order.
-func (m *Master) Addresses() []string {
-	addrs := make([]string, len(m.sockets[0]))
-	for i, s := range m.sockets[0] {
-		addrs[i] = s.BoundAddress()
-	}
-	return addrs
-}
+func (m *Master) Addresses() []string { return m.sockets[0].Addresses() }
 
 // ControlPath is where the control socket listens.
 func (m *Master) ControlPath() string { return m.cfg.ControlPath }
@@ -376,9 +274,7 @@ func (m *Master) startWatch() error {
 		})
 	}
 	failed := func(err error) { m.post(func() { m.log.Error("watch mode", "err", err) }) }
-	w, err := watch.Start(m.cfg.Watch, watch.Options{Ignore: m.cfg.WatchIgnore, Delay: m.cfg.WatchDelay,
-		Poll: m.cfg.WatchPoll, PollInterval: m.cfg.WatchPollInterval, NoFollowSymlinks: m.cfg.WatchNoFollowSymlinks,
-		Depth: m.cfg.WatchDepth, AwaitWriteFinish: m.cfg.WatchAwaitWrite}, changed, failed)
+	w, err := watch.Start(m.cfg.Watch, m.cfg.WatchOptions(), changed, failed)
 	m.watcher = w
 	return err
 }
@@ -396,7 +292,7 @@ func (m *Master) Config() config.Config { return m.fixed }
 // Signals reach it from the process through Signal.
 func (m *Master) Run(ctx context.Context) error {
 	m.startedAt = m.clock.Now()
-	go m.control.Serve(m.handleControl)
+	go m.control.Serve(func(conn *net.UnixConn) { control.Answer(conn, controlApp{m}) })
 	m.log.Info("master started", "name", m.cfg.Name, "pid", m.pid, "instances", len(m.slots),
 		"listen", m.Addresses(), "command", m.slots[0].cmd.Path, "control", m.cfg.ControlPath)
 	for _, s := range m.sockets[0] { // every slot's sockets share their first's mode
@@ -426,14 +322,8 @@ func (m *Master) Run(ctx context.Context) error {
 	close(m.done)
 	if m.upgraded {
 		// The new master serves these sockets: close our descriptors only.
-		for _, set := range m.sockets {
-			for _, s := range set {
-				s.Release()
-			}
-		}
-		for _, s := range m.nodeSockets.Set() {
-			s.Release()
-		}
+		m.sockets.Release()
+		m.nodeSockets.Set().Release()
 	}
 	m.Close()
 	m.log.Info("master stopped", "name", m.cfg.Name)
@@ -452,15 +342,6 @@ func (m *Master) Signal(sig syscall.Signal) {
 
 // Done is closed once the master's loop has finished.
 func (m *Master) Done() <-chan struct{} { return m.done }
-
-// WorkerExit is Run's error when the master stopped because no worker was
-// left to run (--no-autorestart, --stop-exit-codes): the master exits with
-// the last worker's exit code, as a single process would.
-type WorkerExit struct{ Code int }
-
-func (e *WorkerExit) Error() string {
-	return fmt.Sprintf("no worker left: the last one exited with code %d", e.Code)
-}
 
 // post hands f to the event loop; false once the loop has finished.
 func (m *Master) post(f func()) bool {
@@ -507,7 +388,7 @@ func (m *Master) onSignal(sig syscall.Signal) {
 			m.log.Warn(unix.SignalName(sig)+" ignored", "err", err)
 		}
 	case syscall.SIGUSR1: // logrotate's postrotate
-		go m.reopenLogs("SIGUSR1")
+		go m.logs.Reopen("SIGUSR1") // opening a file may block
 	case syscall.SIGTERM, syscall.SIGINT:
 		if m.stopping {
 			m.forceStop(sig)
@@ -601,84 +482,45 @@ func (m *Master) startFailed(s *slot, err error) {
 		// The machine is short of processes, memory or descriptors for a
 		// moment: that says nothing about the release, so it never errors
 		// the slot. Try again, backing off up to the longest delay.
-		delay := m.restartPolicy().AfterForkFailure(&s.record)
+		delay := m.cfg.RestartPolicy().AfterForkFailure(&s.record)
 		m.log.Error("worker could not be forked; retrying", "slot", s.index, "err", err, "retry_in", delay)
 		m.scheduleStart(s, delay)
 		return
 	}
 	m.log.Error("worker failed to start", "slot", s.index, "err", err)
-	m.carryOut(s, m.restartPolicy().AfterFailedStart(&s.record, 0))
+	m.carryOut(s, m.cfg.RestartPolicy().AfterFailedStart(&s.record, 0))
 }
 
 // spawn starts a worker process for slot running cmd. A successor belongs to
 // a reload until it is promoted.
-func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *proc, err error) {
+func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (*proc, error) {
 	// Unique in the process, not only in this app: the id names the
 	// worker's abstract notify socket.
 	id := m.host.WorkerID()
-	// What this worker's start opened is closed again if the start fails.
-	var undo []func()
-	defer func() {
-		if err != nil {
-			for _, f := range undo {
-				f()
-			}
-		}
-	}()
-	if m.nodePreload != "" {
-		// A temp cleaner may have removed it since: every Node worker
-		// needs it at start.
-		if err := launch.EnsureNodePreload(m.nodePreload); err != nil {
-			return nil, err
-		}
+	w := launch.Worker{
+		Cmd:       cmd,
+		Env:       launch.WithVars(cmd.Env, m.cfg.WorkerVars(slotIndex, len(m.slots))),
+		Sockets:   m.sockets[slotIndex].Fds(),
+		FdNames:   m.sockets[slotIndex].Names(),
+		Slot:      slotIndex,
+		Instances: len(m.slots),
+		Watchdog:  m.cfg.Watchdog,
+		Control:   m.cfg.ControlPath,
 	}
-	endpoint, err := notify.Open(m.pid, id)
-	if err != nil {
+	if err := m.template.Prepare(&w); err != nil {
 		return nil, err
 	}
-	undo = append(undo, endpoint.Close)
-	output, err := logcapture.OpenPipes()
-	if err != nil {
-		return nil, err
-	}
-	undo = append(undo, output.Close)
-	stdout, stderr := output.Stdio()
-	sockets, fdNames := m.sockets[slotIndex].Fds(), m.sockets[slotIndex].Names()
-	var health *listener.Socket
+	opts := workerlink.Options{MasterPID: m.pid, ID: id, NodeIPC: m.cfg.NodeIPC}
 	if m.cfg.HealthCheck != "" {
-		if health, err = m.openHealthSocket(id); err != nil {
-			return nil, err
-		}
-		undo = append(undo, func() { health.Close() })
-		sockets, fdNames = append(sockets, health.Fd()), fdNames+":health"
+		opts.HealthDir, opts.App = filepath.Dir(m.cfg.ControlPath), m.cfg.Name
 	}
-	var ipc *notify.NodeChannel
-	nodeIPC := -1
-	if m.cfg.NodeIPC {
-		if ipc, err = notify.OpenNodeChannel(); err != nil {
-			return nil, err
-		}
-		undo = append(undo, ipc.Close)
-		nodeIPC = int(ipc.WorkerEnd())
+	link, err := workerlink.Open(opts)
+	if err != nil {
+		return nil, err
 	}
-	p := newProc(id, slotIndex, cmd, successor, endpoint, m.clock.Now())
-	p.health, p.ipc = health, ipc
-	fork := launch.Worker{
-		Cmd:        cmd,
-		Env:        launch.WithVars(cmd.Env, m.workerVars(slotIndex)),
-		Stdio:      [3]uintptr{m.devNull.Fd(), stdout, stderr},
-		Sockets:    sockets,
-		FdNames:    fdNames,
-		NotifyAddr: endpoint.Addr(),
-		NotifyPipe: int(endpoint.PipeFd()),
-		NodeIPC:    nodeIPC,
-		PreloadIPC: m.cfg.NodeCompat,
-		Slot:       slotIndex,
-		Instances:  len(m.slots),
-		Credential: m.credential,
-		Watchdog:   m.cfg.Watchdog,
-		Control:    m.cfg.ControlPath,
-	}.Fork()
+	p := newProc(id, slotIndex, cmd, successor, link, m.clock.Now())
+	link.Inherit(&w)
+	fork := w.Fork()
 	// The fork waits for the worker's exec, behind every other fork of the
 	// process: on a busy machine 256 of them in a row held this loop, and
 	// status with it, for seconds (bench/README.md, "status while workers
@@ -690,7 +532,7 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 			<-p.forked // its pid is known before its exit is
 			m.post(func() { m.onReaped(p, e) })
 		})
-		m.post(func() { m.onForked(p, pid, err, output) })
+		m.post(func() { m.onForked(p, pid, err) })
 	}()
 	if successor {
 		m.steer() // its slot is off until it takes over
@@ -700,24 +542,14 @@ func (m *Master) spawn(slotIndex int, cmd *launch.Command, successor bool) (_ *p
 
 // onForked takes a worker over from its fork: a pid, or why there is none.
 // A stop asked for meanwhile is sent now.
-func (m *Master) onForked(p *proc, pid int, err error, output *logcapture.Pipes) {
+func (m *Master) onForked(p *proc, pid int, err error) {
 	delete(m.forking, p)
-	// The worker has its copies of the pipe's and the channel's ends.
-	p.endpoint.AfterStart()
-	if p.ipc != nil {
-		p.ipc.CloseWorkerEnd()
-	}
+	p.link.Forked()
 	if err != nil {
 		p.forkErr = fmt.Errorf("start %s: %w", p.cmd.Argv[0], err)
 		close(p.forked)
-		p.endpoint.Close()
-		output.Close()
-		if p.health != nil {
-			p.health.Close()
-		}
-		if p.ipc != nil {
-			p.ipc.Close()
-		}
+		p.link.Close()
+		p.link.Output.Close()
 		if p.closeOnExit != nil {
 			p.closeOnExit.Close()
 		}
@@ -732,23 +564,23 @@ func (m *Master) onForked(p *proc, pid int, err error, output *logcapture.Pipes)
 	}
 	p.pid, p.startedAt = pid, m.clock.Now()
 	close(p.forked)
-	m.logs.Start(output, p.slot, pid)
+	m.logs.Start(p.link.Output, p.slot, pid)
 	m.procs[pid] = p
 	if s := m.slotOf(p); s != nil && s.worker == p {
 		s.record.Forked()
 	}
-	if p.health != nil {
+	if p.link.Health != nil {
 		m.scheduleProbe(p)
 	}
-	if p.ipc != nil {
+	if p.link.NodeIPC != nil {
 		var listen func(notify.ListenRequest) (int, error)
 		if m.cfg.NodeCompat {
 			listen = m.nodeListenFor(p)
 		}
-		p.ipc.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) }, listen)
+		p.link.NodeIPC.Serve(func(msg string) { m.post(func() { m.onNotify(p, msg) }) }, listen)
 	}
-	p.endpoint.SetLogger(m.log.With("slot", p.slot))
-	p.endpoint.Serve(pid, m.workerUID(),
+	p.link.Notify.SetLogger(m.log.With("slot", p.slot))
+	p.link.Notify.Serve(pid, m.template.UID(),
 		func(msg string) { m.post(func() { m.onNotify(p, msg) }) },
 		func(sender int32, count int) {
 			m.post(func() {
@@ -791,7 +623,7 @@ func (m *Master) onNotify(p *proc, msg string) {
 	}
 	n := notify.Parse(msg)
 	if n.Status != "" {
-		p.status = printable(n.Status, maxStatusRunes)
+		p.status = control.Printable(n.Status, control.MaxMessageRunes)
 	}
 	if n.Watchdog {
 		p.lastPing = m.clock.Now()
@@ -893,7 +725,7 @@ func (m *Master) stopProc(p *proc, reason string) {
 // sendStop is stopProc's message to the worker, and the SIGKILL after the
 // kill timeout.
 func (m *Master) sendStop(p *proc) {
-	if m.cfg.ShutdownWithMessage && p.ipc != nil && p.ipc.SendShutdown() == nil {
+	if m.cfg.ShutdownWithMessage && p.link.NodeIPC != nil && p.link.NodeIPC.SendShutdown() == nil {
 		// PM2's shutdown_with_message: the kill timeout applies as usual.
 	} else if err := m.host.SignalWorker(p.pid, m.cfg.StopSignal); err != nil && !errors.Is(err, unix.ESRCH) {
 		m.log.Error("stop signal failed", "signal", m.cfg.StopSignal, "slot", p.slot, "pid", p.pid, "err", err)
@@ -953,19 +785,13 @@ func (m *Master) onReaped(p *proc, e Exit) {
 	if p.killTimer != nil {
 		p.killTimer.Stop()
 	}
-	p.endpoint.WorkerExited()
+	p.link.Notify.WorkerExited()
 }
 
 func (m *Master) onExit(p *proc) {
 	p.exited = true
 	delete(m.procs, p.pid)
-	p.endpoint.Close()
-	if p.health != nil {
-		p.health.Close()
-	}
-	if p.ipc != nil {
-		p.ipc.Close()
-	}
+	p.link.Close()
 	close(p.exitedCh)
 	how, uptime := p.exitStatus, p.uptime
 	if p.closeOnExit != nil {
@@ -994,21 +820,12 @@ func (m *Master) onExit(p *proc) {
 		"uptime", uptime, "reason", reason)
 }
 
-// restartPolicy is the restart package's view of the configuration, which
-// a reload may change.
-func (m *Master) restartPolicy() restart.Policy {
-	return restart.Policy{
-		RestartDelay: m.cfg.RestartDelay, MaxRestartDelay: m.cfg.MaxRestartDelay, MaxRestarts: m.cfg.MaxRestarts,
-		ExpBackoff: m.cfg.ExpBackoff, NoAutorestart: m.cfg.NoAutorestart, StopExitCodes: m.cfg.StopExitCodes,
-	}
-}
-
 // afterWorkerDeath carries out what the restart policy decides about the
 // death of s's worker p (docs/design.md §7): a crash is replaced at once, a
 // crash loop and a failed start after a back-off, an exit on purpose not.
 func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Duration) {
 	defer m.updateSupervisorStatus()
-	d := m.restartPolicy().AfterDeath(&s.record, restart.Death{
+	d := m.cfg.RestartPolicy().AfterDeath(&s.record, restart.Death{
 		WasReady: p.state == ready, SinceReady: p.diedAt.Sub(p.readyAt), Uptime: uptime, ExitCode: p.exitCode,
 	})
 	if d.Action == restart.Stop {
@@ -1016,14 +833,7 @@ func (m *Master) afterWorkerDeath(s *slot, p *proc, how string, uptime time.Dura
 		m.log.Info("worker exited and is not restarted", "slot", s.index, "pid", p.pid, "exit", how,
 			"uptime", uptime, "because", d.Why)
 		if m.allSlotsStopped() {
-			// A stop exit code means "done on purpose": the master exits 0,
-			// which systemd's Restart=on-failure reads as a clean stop.
-			// With --no-autorestart it exits as its last worker did.
-			code := p.exitCode
-			if slices.Contains(m.cfg.StopExitCodes, code) {
-				code = 0
-			}
-			m.lastWorkerExit = &WorkerExit{Code: code}
+			m.lastWorkerExit = m.cfg.RestartPolicy().LastExit(p.exitCode)
 			m.beginStop("no worker left to run")
 		}
 		return
@@ -1145,27 +955,4 @@ func (m *Master) clockAfter(d time.Duration) <-chan time.Time {
 	ch := make(chan time.Time, 1)
 	m.clock.AfterFunc(d, func() { ch <- m.clock.Now() })
 	return ch
-}
-
-// maxStatusRunes bounds a worker's STATUS= as status shows it.
-const maxStatusRunes = 200
-
-// printable is s as an operator's terminal may show it: control characters
-// (an escape sequence would drive the terminal) become U+FFFD, and at most
-// max runes are kept.
-func printable(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n == max {
-			b.WriteString("…")
-			break
-		}
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			r = utf8.RuneError
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
 }

@@ -1,31 +1,24 @@
 package master
 
-import "time"
+import (
+	"maps"
+	"time"
+
+	"github.com/clusterd/clusterd/control"
+)
 
 // An app's figures for --metrics (the process serves the endpoint and owns
 // the Prometheus side). They come from a snapshot the event loop hands
 // over; reading /proc for each worker happens on the scrape's goroutine,
 // never on the loop.
 
-// Figures are an app's counts at one moment.
+// Figures are an app's status and counts at one moment.
 type Figures struct {
-	Instances int
-	ByState   map[string]int // workers by state
-	Restarts  map[string]int // workers replaced, by why
-	Reloads   map[string]int // rolling reloads, by outcome
-	Workers   []WorkerRef
+	control.Status
+	Restarts map[string]int // workers replaced, by why
+	Reloads  map[string]int // rolling reloads, by outcome
 	// NotifyRejected counts notify messages from strangers.
 	NotifyRejected int
-}
-
-// WorkerRef names a live worker.
-type WorkerRef struct{ Slot, PID int }
-
-// ReadyWorkers is how many of the app's workers are ready; ok is false when
-// its loop did not answer within timeout (what /healthz reports).
-func (m *Master) ReadyWorkers(timeout time.Duration) (ready int, ok bool) {
-	snap, ok := m.FiguresWithin(timeout)
-	return snap.ByState["ready"], ok
 }
 
 // SetMetricsAddress says where the process serves this app's metrics, for
@@ -33,20 +26,8 @@ func (m *Master) ReadyWorkers(timeout time.Duration) (ready int, ok bool) {
 func (m *Master) SetMetricsAddress(addr string) { m.metricsAddress = addr }
 
 func (m *Master) figures() Figures {
-	snap := Figures{Instances: len(m.slots), NotifyRejected: m.notifyRejected, ByState: map[string]int{}, Restarts: map[string]int{}, Reloads: map[string]int{}}
-	for _, w := range m.status().Workers {
-		snap.ByState[w.State]++
-		if w.PID != 0 {
-			snap.Workers = append(snap.Workers, WorkerRef{w.Slot, w.PID})
-		}
-	}
-	for k, v := range m.restartCounts {
-		snap.Restarts[k] = v
-	}
-	for k, v := range m.reloadCounts {
-		snap.Reloads[k] = v
-	}
-	return snap
+	return Figures{Status: m.status(), Restarts: maps.Clone(m.restartCounts), Reloads: maps.Clone(m.reloadCounts),
+		NotifyRejected: m.notifyRejected}
 }
 
 // FiguresWithin asks the loop for the app's figures, giving up after

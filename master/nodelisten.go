@@ -1,7 +1,6 @@
 package master
 
 import (
-	"github.com/clusterd/clusterd/listener"
 	"github.com/clusterd/clusterd/notify"
 	"golang.org/x/sys/unix"
 )
@@ -40,9 +39,4 @@ func (m *Master) nodeListenFor(p *proc) func(notify.ListenRequest) (int, error) 
 		}
 		return fd, err
 	}
-}
-
-// adoptNodeSockets takes the sockets an old master's workers asked for.
-func (m *Master) adoptNodeSockets(set listener.Set) {
-	m.nodeSockets = listener.NewOnDemand(maxNodeSockets, m.workerUID(), set)
 }

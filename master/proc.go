@@ -6,7 +6,7 @@ import (
 
 	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/listener"
-	"github.com/clusterd/clusterd/notify"
+	"github.com/clusterd/clusterd/workerlink"
 )
 
 type procState int
@@ -30,7 +30,7 @@ type proc struct {
 	pid       int
 	cmd       *launch.Command
 	startedAt time.Time
-	endpoint  *notify.Endpoint
+	link      *workerlink.Link
 	readyCh   chan struct{} // closed when ready
 	exitedCh  chan struct{} // closed when reaped
 	// forked is closed once the fork's outcome is known: pid is set (0
@@ -54,26 +54,22 @@ type proc struct {
 	lastPing time.Time
 	// overMemory counts samples in a row above --max-memory-restart.
 	overMemory int
-	// health is the worker's private health-check socket (nil without
-	// --health-check); healthFailures counts failed probes in a row.
-	health         *listener.Socket
+	// healthFailures counts failed probes of its health socket in a row.
 	healthFailures int
-	// ipc is the Node IPC channel (nil without --node-ipc).
-	ipc        *notify.NodeChannel
-	uptime     time.Duration
-	diedAt     time.Time // when its main process was reaped
-	exited     bool      // onExit has run
-	stopReason string
-	startTimer Timer // min-uptime or listen timeout
-	killTimer  Timer
+	uptime         time.Duration
+	diedAt         time.Time // when its main process was reaped
+	exited         bool      // onExit has run
+	stopReason     string
+	startTimer     Timer // min-uptime or listen timeout
+	killTimer      Timer
 	// closeOnExit are the sockets of its removed slot (scale down), closed
 	// when it has exited (see retire).
 	closeOnExit listener.Set
 }
 
-func newProc(id uint64, slot int, cmd *launch.Command, successor bool, endpoint *notify.Endpoint, now time.Time) *proc {
+func newProc(id uint64, slot int, cmd *launch.Command, successor bool, link *workerlink.Link, now time.Time) *proc {
 	return &proc{
-		id: id, slot: slot, cmd: cmd, startedAt: now, endpoint: endpoint,
+		id: id, slot: slot, cmd: cmd, startedAt: now, link: link,
 		readyCh: make(chan struct{}), exitedCh: make(chan struct{}), forked: make(chan struct{}), successor: successor,
 	}
 }

@@ -1,27 +1,10 @@
 package master
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/clusterd/clusterd/config"
-	"github.com/clusterd/clusterd/launch"
 )
-
-// releaseEnv is the whole environment of a release's workers: the master's,
-// then the release's own variables over it, then what --node-compat adds.
-func (m *Master) releaseEnv(own []string) []string {
-	env := slices.Clone(m.workerEnv)
-	for _, kv := range own {
-		name, _, _ := strings.Cut(kv, "=")
-		env = slices.DeleteFunc(env, func(e string) bool { return launch.HasKey(e, name) })
-		env = append(env, kv)
-	}
-	if m.cfg.NodeCompat {
-		env = launch.NodeCompatEnv(env, m.nodePreload, m.Addresses())
-	}
-	return env
-}
 
 // reconfigure installs what a reload's new configuration may change in a
 // running master and returns the configuration the reload runs with. What

@@ -9,6 +9,7 @@ import (
 	"github.com/clusterd/clusterd/config"
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/launch"
+	"github.com/clusterd/clusterd/notify"
 	"github.com/clusterd/clusterd/reload"
 )
 
@@ -27,18 +28,7 @@ type reloadRun struct {
 // Reload runs a rolling reload and waits for its outcome, as a control
 // request does; for code that holds the Master (several apps in one
 // process).
-func (m *Master) Reload() error {
-	result := make(chan error, 1)
-	if !m.post(func() { m.requestReload(func(err error) { result <- err }) }) {
-		return ErrStopped
-	}
-	select {
-	case err := <-result:
-		return err
-	case <-m.done:
-		return ErrStopped
-	}
-}
+func (m *Master) Reload() error { return m.await(m.requestReload, ErrStopped) }
 
 // ErrStopping answers a reload asked of a master that is stopping.
 var ErrStopping = errors.New("the master is stopping")
@@ -105,7 +95,7 @@ func (m *Master) startRolling(r *reloadRun) {
 		m.finishReload(r, fmt.Errorf("%w: %w", reload.ErrAborted, err))
 		return
 	}
-	cmd.Env = m.releaseEnv(r.next.Env)
+	cmd.Env = m.template.ReleaseEnv(r.next.Env, m.Addresses())
 	r.cmd = cmd
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -114,7 +104,7 @@ func (m *Master) startRolling(r *reloadRun) {
 		slots[i] = i
 	}
 	m.log.Info("rolling reload started", "generation", cmd.Generation, "command", cmd.Path, "slots", len(slots))
-	m.host.TellSupervisor(reloadingMessage() + "\n" + m.supervisorStatus())
+	m.host.TellSupervisor(notify.ReloadingMessage() + "\n" + m.supervisorStatus())
 	go func() {
 		err := reload.Rolling(ctx, clusterView{m, cmd}, slots, m.reloadOptions())
 		cancel()

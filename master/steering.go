@@ -1,8 +1,6 @@
 package master
 
 import (
-	"os"
-	"strings"
 	"time"
 
 	"github.com/clusterd/clusterd/listener"
@@ -62,7 +60,7 @@ const queueDrainLimit = 2 * time.Second
 func (m *Master) retire(p *proc, own listener.Set) {
 	steered := len(own) > 0 && own[0].Mode() == listener.Steered
 	if len(own) > 0 && !steered {
-		if migrate, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_migrate_req"); strings.TrimSpace(string(migrate)) != "1" {
+		if !listener.MigratesQueued() {
 			m.log.Warn("scaling down unsteered reuseport sockets closes the slot's socket: connections waiting in its queue are reset unless net.ipv4.tcp_migrate_req=1",
 				"slot", len(m.slots))
 		}

@@ -2,10 +2,7 @@ package master
 
 import (
 	"fmt"
-	"strconv"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // What the process tells its own supervisor (systemd with Type=notify or
@@ -44,14 +41,6 @@ func (m *Master) onAllReady() {
 	// old master's until here).
 	m.control.Own()
 	m.host.AppReady(m, m.supervisorStatus())
-}
-
-// reloadingMessage is what Type=notify-reload wants at the start of a
-// reload: RELOADING=1 with the CLOCK_MONOTONIC time in microseconds.
-func reloadingMessage() string {
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return "RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(ts.Nano()/1000, 10)
 }
 
 // Ping answers once the loop has run it: a loop that does not answer

@@ -2,9 +2,6 @@ package master
 
 import (
 	"errors"
-	"fmt"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/clusterd/clusterd/listener"
 )
@@ -17,16 +14,8 @@ import (
 // serves on as if nothing had happened, and its control socket stays where
 // it is (the new one never removes a path it was handed before it is ready).
 
-// Names of what an app hands over, each followed by "/APP" for the process.
-const (
-	HandoffSockets     = "sockets"
-	HandoffControl     = "control"
-	HandoffNodeSockets = "node-sockets" // only when there are any
-)
-
-// PrepareUpgrade hands the app's sockets to offer, under HandoffSockets and
-// HandoffControl. offer gets a descriptor it must duplicate to keep. An app
-// that is stopping or reloading refuses.
+// PrepareUpgrade hands the app's sockets to offer (see
+// listener.AppHandoff.Offer). An app that is stopping or reloading refuses.
 func (m *Master) PrepareUpgrade(offer func(name string, fd int) error) error {
 	err := ErrStopped
 	m.call(func() { err = m.prepareUpgrade(offer) })
@@ -40,31 +29,9 @@ func (m *Master) prepareUpgrade(offer func(name string, fd int) error) error {
 	case m.reload != nil:
 		return errors.New("a reload is in progress: upgrade when it has finished")
 	}
-	carrier, err := m.sockets.Send()
-	if err != nil {
-		return fmt.Errorf("upgrade: %w", err)
-	}
-	defer unix.Close(carrier)
-	if err := offer(HandoffSockets, carrier); err != nil {
-		return fmt.Errorf("upgrade: %w", err)
-	}
-	control, err := listener.BareFd(m.control.Listener())
-	if err != nil {
-		return fmt.Errorf("upgrade: control socket: %w", err)
-	}
-	defer unix.Close(control)
-	if err := offer(HandoffControl, control); err != nil {
-		return fmt.Errorf("upgrade: %w", err)
-	}
-	if set := m.nodeSockets.Set(); len(set) > 0 {
-		carrier, err := listener.Groups{set}.Send()
-		if err != nil {
-			return fmt.Errorf("upgrade: the workers' listen() sockets: %w", err)
-		}
-		defer unix.Close(carrier)
-		if err := offer(HandoffNodeSockets, carrier); err != nil {
-			return fmt.Errorf("upgrade: %w", err)
-		}
+	h := listener.AppHandoff{Sockets: m.sockets, Control: m.control.Listener(), NodeSockets: m.nodeSockets.Set()}
+	if err := h.Offer(offer); err != nil {
+		return err
 	}
 	m.upgrading = true
 	return nil
@@ -92,6 +59,3 @@ func (m *Master) finishUpgrade(err error) {
 	m.control.HandOver()
 	m.beginStop("upgraded to a new master")
 }
-
-// ErrUpgradeInProgress answers an upgrade asked for during another.
-var ErrUpgradeInProgress = errors.New("an upgrade of the master is already in progress")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -256,6 +257,15 @@ func Parse(msg string) Message {
 		}
 	}
 	return n
+}
+
+// ReloadingMessage is what a service of Type=notify-reload tells systemd
+// at the start of a reload: RELOADING=1 with the CLOCK_MONOTONIC time in
+// microseconds.
+func ReloadingMessage() string {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return "RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(ts.Nano()/1000, 10)
 }
 
 // SetLogger gives the endpoint the app's logger for its own warnings.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,3 +79,13 @@ func TestNotifyPipeOverlongLineKeepsReading(t *testing.T) {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestReloadingMessage: RELOADING=1 carries the monotonic clock in
+// microseconds, as Type=notify-reload wants.
+func TestReloadingMessage(t *testing.T) {
+	msg := ReloadingMessage()
+	usec, ok := strings.CutPrefix(msg, "RELOADING=1\nMONOTONIC_USEC=")
+	if n, err := strconv.ParseInt(usec, 10, 64); !ok || err != nil || n <= 0 {
+		t.Fatalf("ReloadingMessage() = %q", msg)
+	}
+}

@@ -82,8 +82,9 @@ func writeAppMetrics(w io.Writer, apps []attachedApp) {
 		}
 		app := label("app", a.m.Name())
 		instances.add(app, float64(snap.Instances))
+		byState := workersByState(snap.Status)
 		for _, state := range []string{"errored", "ready", "restarting", "starting", "stopped", "stopping"} {
-			workers.add(app+","+label("state", state), float64(snap.ByState[state]))
+			workers.add(app+","+label("state", state), float64(byState[state]))
 		}
 		for _, reason := range []string{"crash", "failed_start", "health", "memory", "watchdog"} {
 			restarts.add(app+","+label("reason", reason), float64(snap.Restarts[reason]))
@@ -93,10 +94,13 @@ func writeAppMetrics(w io.Writer, apps []attachedApp) {
 		}
 		rejected.add(app, float64(snap.NotifyRejected))
 		// In client_golang's order: by label value, the pid as text.
-		slices.SortFunc(snap.Workers, func(x, y master.WorkerRef) int {
+		live := slices.DeleteFunc(slices.Clone(snap.Status.Workers), func(w control.WorkerStatus) bool {
+			return w.PID == 0 // not forked yet, or waiting for a restart
+		})
+		slices.SortFunc(live, func(x, y control.WorkerStatus) int {
 			return strings.Compare(strconv.Itoa(x.PID), strconv.Itoa(y.PID))
 		})
-		for _, wr := range snap.Workers {
+		for _, wr := range live {
 			cpu, rss, ok := control.ProcessUsage(wr.PID)
 			if !ok {
 				continue
@@ -123,4 +127,19 @@ func writeSamples(w io.Writer, s *metrics.Set) {
 			io.WriteString(w, "\n")
 		}
 	}
+}
+
+func workersByState(st control.Status) map[string]int {
+	by := map[string]int{}
+	for _, w := range st.Workers {
+		by[w.State]++
+	}
+	return by
+}
+
+// readyWorkers is how many of m's workers are ready; ok is false when its
+// loop did not answer within timeout (what /healthz reports).
+func readyWorkers(m *master.Master, timeout time.Duration) (ready int, ok bool) {
+	snap, ok := m.FiguresWithin(timeout)
+	return workersByState(snap.Status)["ready"], ok
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -144,7 +145,7 @@ func (c *children) childExited() {
 }
 
 // start forks a worker in a session, and where it can a cgroup, of its own.
-func (c *children) start(f master.Fork, exited func(master.Exit)) (pid int, err error) {
+func (c *children) start(f launch.Fork, exited func(master.Exit)) (pid int, err error) {
 	c.do(func() {
 		attr := *f.Attr
 		sys := *attr.Sys

@@ -4,6 +4,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clusterd/clusterd/launch"
 	"github.com/clusterd/clusterd/master"
 )
 
@@ -13,7 +14,7 @@ type appHost struct {
 	reloadDuration reloadDuration
 }
 
-func (h appHost) StartWorker(f master.Fork, exited func(master.Exit)) (int, error) {
+func (h appHost) StartWorker(f launch.Fork, exited func(master.Exit)) (int, error) {
 	return h.p.children.start(f, exited)
 }
 

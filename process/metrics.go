@@ -149,7 +149,7 @@ func (e *metricsEndpoint) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 func (e *metricsEndpoint) healthz(w http.ResponseWriter, _ *http.Request) {
 	for _, a := range e.attached() {
 		m := a.m
-		if _, ok := m.ReadyWorkers(2 * time.Second); !ok {
+		if _, ok := readyWorkers(m, 2*time.Second); !ok {
 			http.Error(w, m.Name()+": the master's event loop does not answer", http.StatusServiceUnavailable)
 			return
 		}
@@ -167,7 +167,7 @@ func (e *metricsEndpoint) readyz(w http.ResponseWriter, _ *http.Request) {
 	var ready []string
 	for _, a := range apps {
 		m := a.m
-		n, ok := m.ReadyWorkers(2 * time.Second)
+		n, ok := readyWorkers(m, 2*time.Second)
 		if !ok || n == 0 {
 			http.Error(w, m.Name()+": no ready worker", http.StatusServiceUnavailable)
 			return

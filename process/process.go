@@ -121,7 +121,7 @@ func New(opts Options) (*Process, error) {
 // Run starts every app and supervises them until all have stopped: by
 // SIGTERM or SIGINT (every app), by `clusterd stop` (one app), by ctx, or
 // because an upgrade replaced the process. Its error joins the apps' errors;
-// a lone app's master.WorkerExit comes back as it is.
+// a lone app's restart.WorkerExit comes back as it is.
 func (p *Process) Run(ctx context.Context) error {
 	defer p.children.stop()
 	configs, err := p.opts.Apps()

@@ -3,7 +3,6 @@ package process
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"time"
@@ -45,65 +44,11 @@ func newUpgrader(timeout time.Duration) (*tableflip.Upgrader, error) {
 // takeHandoff is what the old process handed over for the app named name,
 // or nil when this process is not an upgrade or the old one did not run
 // that app.
-func (p *Process) takeHandoff(name string) (*master.Handoff, error) {
+func (p *Process) takeHandoff(name string) (*listener.AppHandoff, error) {
 	if p.upgrader == nil || !p.upgrader.HasParent() {
 		return nil, nil
 	}
-	carrier, err := p.upgrader.Fds.File(master.HandoffSockets + "/" + name)
-	if err != nil {
-		return nil, fmt.Errorf("upgrade: the old master's sockets: %w", err)
-	}
-	if carrier == nil {
-		return nil, nil // an app the old process did not run
-	}
-	fd, err := listener.BareFd(carrier)
-	carrier.Close()
-	if err != nil {
-		return nil, fmt.Errorf("upgrade: %w", err)
-	}
-	sockets, err := listener.Receive(fd)
-	unix.Close(fd)
-	if err != nil {
-		return nil, fmt.Errorf("upgrade: %w", err)
-	}
-	f, err := p.upgrader.Fds.File(master.HandoffControl + "/" + name)
-	if err != nil || f == nil {
-		sockets.Close()
-		return nil, fmt.Errorf("upgrade: the old master passed no control socket (%v)", err)
-	}
-	ln, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		sockets.Close()
-		return nil, fmt.Errorf("upgrade: control socket: %w", err)
-	}
-	nodeSockets, err := p.takeNodeSockets(name)
-	if err != nil {
-		sockets.Close()
-		ln.Close()
-		return nil, err
-	}
-	return &master.Handoff{Sockets: sockets, Control: ln.(*net.UnixListener), NodeSockets: nodeSockets}, nil
-}
-
-// takeNodeSockets is what the old process's Node workers had it open for
-// the app named name (none when it passed nothing).
-func (p *Process) takeNodeSockets(name string) (listener.Set, error) {
-	carrier, err := p.upgrader.Fds.File(master.HandoffNodeSockets + "/" + name)
-	if err != nil || carrier == nil {
-		return nil, err
-	}
-	fd, err := listener.BareFd(carrier)
-	carrier.Close()
-	if err != nil {
-		return nil, fmt.Errorf("upgrade: %w", err)
-	}
-	groups, err := listener.Receive(fd)
-	unix.Close(fd)
-	if err != nil {
-		return nil, fmt.Errorf("upgrade: the workers' listen() sockets: %w", err)
-	}
-	return groups[0], nil // Receive rebuilds at least one set
+	return listener.TakeAppHandoff(func(kind string) (*os.File, error) { return p.upgrader.Fds.File(kind + "/" + name) })
 }
 
 // upgrade replaces the process: every app offers its files, tableflip
@@ -115,7 +60,7 @@ func (p *Process) upgrade(reply func(error)) {
 		reply(errors.New("upgrades are not available: " + p.upgradeErr.Error()))
 		return
 	case p.upgrading:
-		reply(master.ErrUpgradeInProgress)
+		reply(errors.New("an upgrade of the master is already in progress"))
 		return
 	case p.stopping:
 		reply(master.ErrStopping)

@@ -130,6 +130,26 @@ const (
 	expBackoffReset  = 30 * time.Second
 )
 
+// WorkerExit is how a master ends when no worker is left to run
+// (--no-autorestart, --stop-exit-codes): it exits as a single process
+// would, with the last worker's exit code.
+type WorkerExit struct{ Code int }
+
+func (e *WorkerExit) Error() string {
+	return fmt.Sprintf("no worker left: the last one exited with code %d", e.Code)
+}
+
+// LastExit is the master's end after the last worker left to run exited
+// with code. A stop exit code means "done on purpose": the master exits 0,
+// which systemd's Restart=on-failure reads as a clean stop. With
+// --no-autorestart it exits as its last worker did.
+func (p Policy) LastExit(code int) *WorkerExit {
+	if slices.Contains(p.StopExitCodes, code) {
+		code = 0
+	}
+	return &WorkerExit{Code: code}
+}
+
 // AfterDeath decides what follows d, and updates r.
 func (p Policy) AfterDeath(r *Record, d Death) Decision {
 	if d.WasReady {

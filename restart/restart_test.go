@@ -163,3 +163,14 @@ func TestExitCodeAndDescription(t *testing.T) {
 		t.Errorf("an unknown exit has a code")
 	}
 }
+
+// TestLastExit: the master ends as its last worker did, but 0 after a
+// stop exit code, which means done on purpose.
+func TestLastExit(t *testing.T) {
+	p := Policy{StopExitCodes: []int{0, 64}}
+	for code, want := range map[int]int{64: 0, 0: 0, 3: 3} {
+		if got := p.LastExit(code); got.Code != want {
+			t.Errorf("LastExit(%d) = %d, want %d", code, got.Code, want)
+		}
+	}
+}

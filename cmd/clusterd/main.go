@@ -14,7 +14,7 @@ import (
 
 	"github.com/clusterd/clusterd/appconfig"
 	"github.com/clusterd/clusterd/cli"
-	"github.com/clusterd/clusterd/master"
+	"github.com/clusterd/clusterd/restart"
 )
 
 // Exit codes: 0 success, 1 the operation failed (a reload aborted, no
@@ -26,7 +26,7 @@ const (
 
 func main() {
 	err := cli.Execute(os.Args[1:])
-	var workerExit *master.WorkerExit
+	var workerExit *restart.WorkerExit
 	if errors.As(err, &workerExit) {
 		// No worker left to run: exit as the last one did.
 		os.Exit(workerExit.Code)
