@@ -261,7 +261,7 @@ func startLoop(t *testing.T, edit func(*config.Config)) *loop {
 			t.Error("the loop did not end")
 		}
 	})
-	l.waitFor("the first workers to start", func() bool { return len(m.procs) == min(cfg.Instances, maxStarting()) })
+	l.waitFor("the first workers to start", func() bool { return len(m.procs) == min(cfg.Instances, restart.MaxStarting()) })
 	return l
 }
 
@@ -837,9 +837,9 @@ func TestStatusIsAnsweredWhileAForkWaits(t *testing.T) {
 
 // Hundreds of workers starting at once on a few cores all become ready
 // late, and starve the master: the rest wait until a start finishes, or has
-// lasted startHold.
+// lasted restart.StartHold.
 func TestAtMostMaxStartingStartAtOnce(t *testing.T) {
-	limit := maxStarting()
+	limit := restart.MaxStarting()
 	l := startLoop(t, func(c *config.Config) { c.WaitReady = true; c.Instances = limit + 3 })
 	forked := func() int { return len(l.m.procs) + len(l.m.forking) }
 	var n int
@@ -856,6 +856,6 @@ func TestAtMostMaxStartingStartAtOnce(t *testing.T) {
 	l.waitFor("one more fork once a worker is ready", func() bool { return forked() == limit+1 })
 	l.host.exit(l.worker(1), exitStatus(1), true)
 	l.waitFor("one more once a starting worker died", func() bool { return l.m.slots[limit+1].worker != nil })
-	l.clock.advance(startHold)
-	l.waitFor("the last once the other starts have lasted startHold", func() bool { return l.m.slots[limit+2].worker != nil })
+	l.clock.advance(restart.StartHold)
+	l.waitFor("the last once the other starts have lasted restart.StartHold", func() bool { return l.m.slots[limit+2].worker != nil })
 }

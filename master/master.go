@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"syscall"
 	"time"
@@ -398,23 +397,8 @@ func (m *Master) onSignal(sig syscall.Signal) {
 	}
 }
 
-// At most maxStarting workers start at once, and a start counts as such
-// until its worker is ready, gone, or startHold old. Starting 256 workers at
-// once on 2 cores made each of them, and the first to be ready with them,
-// wait for all, and left the master 1/257 of the CPU: each worker's session
-// is a scheduler autogroup, which the kernel gives an equal share, so status
-// waited 270 ms at p99 (docs/design.md §23). The hold bounds what a worker
-// that never says READY, or waits on a database, costs the next ones.
-const (
-	startsPerCPU = 2
-	minStarting  = 8
-	startHold    = 100 * time.Millisecond
-)
-
-func maxStarting() int { return max(minStarting, startsPerCPU*runtime.GOMAXPROCS(0)) }
-
-// startWorker starts s's worker, or queues s while maxStarting workers are
-// starting.
+// startWorker starts s's worker, or queues s while restart.MaxStarting
+// workers are starting.
 func (m *Master) startWorker(s *slot) {
 	if next := m.nextStartFreed(); next > 0 {
 		if !slices.Contains(m.startQueue, s) {
@@ -435,17 +419,13 @@ func (m *Master) startWorker(s *slot) {
 // the oldest start stops counting.
 func (m *Master) nextStartFreed() time.Duration {
 	now := m.clock.Now()
-	counted, oldest := len(m.forking), startHold
+	ages := make([]time.Duration, len(m.forking), len(m.forking)+len(m.procs))
 	for _, p := range m.procs {
-		if age := now.Sub(p.startedAt); p.state == starting && !p.leaderGone && age < startHold {
-			counted++
-			oldest = min(oldest, startHold-age)
+		if p.state == starting && !p.leaderGone {
+			ages = append(ages, now.Sub(p.startedAt))
 		}
 	}
-	if counted < maxStarting() {
-		return 0
-	}
-	return oldest
+	return restart.StartWait(ages)
 }
 
 // retryStartQueue looks at the queue again after d, unless it is already
@@ -460,7 +440,7 @@ func (m *Master) retryStartQueue(d time.Duration) {
 }
 
 // startQueued starts the queued slots that still want a worker, as far as
-// maxStarting allows.
+// restart.MaxStarting allows.
 func (m *Master) startQueued() {
 	for len(m.startQueue) > 0 && m.nextStartFreed() == 0 {
 		s := m.startQueue[0]
