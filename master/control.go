@@ -10,7 +10,6 @@ import (
 	"github.com/clusterd/clusterd/control"
 	"github.com/clusterd/clusterd/internal/version"
 	"github.com/clusterd/clusterd/logcapture"
-	"github.com/clusterd/clusterd/restart"
 )
 
 // controlApp answers the control socket's requests (control.Answer). It
@@ -104,7 +103,7 @@ func (m *Master) status() control.Status {
 		case s.stopped:
 			w.State = "stopped"
 		case slices.Contains(m.startQueue, s):
-			w.State, w.Message = "starting", fmt.Sprintf("waiting: at most %d workers start at once", restart.MaxStarting())
+			w.State, w.Message = "starting", fmt.Sprintf("waiting: at most %d workers start at once", m.maxStarting)
 		default:
 			w.State = "restarting"
 			if s.retryAt.After(now) {

@@ -212,6 +212,9 @@ func (h *fakeHost) signalled(pid int, sig syscall.Signal) bool {
 
 func exitStatus(code int) unix.WaitStatus { return unix.WaitStatus(code << 8) }
 
+// startingCap is the tests' restart.MaxStarting, the same on every machine.
+const startingCap = 4
+
 // loop is a master running on a fake host and clock.
 type loop struct {
 	t     *testing.T
@@ -240,6 +243,7 @@ func startLoop(t *testing.T, edit func(*config.Config)) *loop {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.maxStarting = startingCap
 	l.m = m
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { l.ended <- m.Run(ctx) }()
@@ -261,7 +265,7 @@ func startLoop(t *testing.T, edit func(*config.Config)) *loop {
 			t.Error("the loop did not end")
 		}
 	})
-	l.waitFor("the first workers to start", func() bool { return len(m.procs) == min(cfg.Instances, restart.MaxStarting()) })
+	l.waitFor("the first workers to start", func() bool { return len(m.procs) == min(cfg.Instances, startingCap) })
 	return l
 }
 
@@ -839,7 +843,7 @@ func TestStatusIsAnsweredWhileAForkWaits(t *testing.T) {
 // late, and starve the master: the rest wait until a start finishes, or has
 // lasted restart.StartHold.
 func TestAtMostMaxStartingStartAtOnce(t *testing.T) {
-	limit := restart.MaxStarting()
+	limit := startingCap
 	l := startLoop(t, func(c *config.Config) { c.WaitReady = true; c.Instances = limit + 3 })
 	forked := func() int { return len(l.m.procs) + len(l.m.forking) }
 	var n int

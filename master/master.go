@@ -63,6 +63,7 @@ type Master struct {
 	// oldest start stops counting.
 	startQueue      []*slot
 	startQueueTimer Timer
+	maxStarting     int             // restart.MaxStarting; tests set their own
 	generation      int             // of the newest resolved release
 	current         *launch.Command // the newest release that a reload installed; new slots run it
 	reload          *reloadRun
@@ -212,6 +213,7 @@ func newMaster(cfg config.Config, host Host, handoff *listener.AppHandoff, clock
 		template:            template,
 		logs:                logs,
 		events:              make(chan func(), 64),
+		maxStarting:         restart.MaxStarting(),
 		done:                make(chan struct{}),
 		procs:               make(map[int]*proc),
 		forking:             map[*proc]bool{},
@@ -397,8 +399,8 @@ func (m *Master) onSignal(sig syscall.Signal) {
 	}
 }
 
-// startWorker starts s's worker, or queues s while restart.MaxStarting
-// workers are starting.
+// startWorker starts s's worker, or queues s while maxStarting workers are
+// starting (restart.MaxStarting says why).
 func (m *Master) startWorker(s *slot) {
 	if next := m.nextStartFreed(); next > 0 {
 		if !slices.Contains(m.startQueue, s) {
@@ -425,7 +427,7 @@ func (m *Master) nextStartFreed() time.Duration {
 			ages = append(ages, now.Sub(p.startedAt))
 		}
 	}
-	return restart.StartWait(ages)
+	return restart.StartWait(ages, m.maxStarting)
 }
 
 // retryStartQueue looks at the queue again after d, unless it is already
@@ -440,7 +442,7 @@ func (m *Master) retryStartQueue(d time.Duration) {
 }
 
 // startQueued starts the queued slots that still want a worker, as far as
-// restart.MaxStarting allows.
+// maxStarting allows.
 func (m *Master) startQueued() {
 	for len(m.startQueue) > 0 && m.nextStartFreed() == 0 {
 		s := m.startQueue[0]

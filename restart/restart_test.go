@@ -175,19 +175,19 @@ func TestLastExit(t *testing.T) {
 	}
 }
 
-// A start counts until it is StartHold old; past MaxStarting of them the
-// next waits for the oldest to stop counting.
+// A start counts until it is StartHold old; past the limit of them the next
+// waits for the oldest to stop counting.
 func TestStartWait(t *testing.T) {
-	full := make([]time.Duration, MaxStarting())
-	if got := StartWait(full[1:]); got != 0 {
+	full := make([]time.Duration, 4)
+	if got := StartWait(full[1:], 4); got != 0 {
 		t.Errorf("one start short of the cap waits %v", got)
 	}
 	full[0] = StartHold - 30*time.Millisecond
-	if got := StartWait(full); got != 30*time.Millisecond {
+	if got := StartWait(full, 4); got != 30*time.Millisecond {
 		t.Errorf("at the cap: waits %v, want until the oldest is StartHold old (30ms)", got)
 	}
 	full[0] = StartHold
-	if got := StartWait(full); got != 0 {
+	if got := StartWait(full, 4); got != 0 {
 		t.Errorf("a start StartHold old still counts: waits %v", got)
 	}
 }
