@@ -65,6 +65,9 @@ type Rig struct {
 	// NodeScript and ClusterScript are examples/node's server and its Node cluster
 	// module launcher: the same app under every manager.
 	NodeScript, ClusterScript string
+	// FasthttpRef is bench/fasthttpref built for this run: a bare fasthttp program that
+	// answers like `clusterd demo`, the reference the demo is held to.
+	FasthttpRef string
 
 	procs procs
 	seq   atomic.Int64

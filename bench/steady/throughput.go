@@ -9,14 +9,23 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/clusterd/clusterd/bench/report"
 	"github.com/clusterd/clusterd/bench/rig"
 	"github.com/clusterd/clusterd/bench/stats"
 )
 
-// throughput holds wrk results by load name, then server label, one per round.
-type throughput map[string]map[string][]rig.WrkResult
+// throughput holds the turns by load name, then server label, one per round.
+type throughput map[string]map[string][]turn
+
+// turn is one server's wrk run and what its processes spent on it.
+type turn struct {
+	rig.WrkResult
+	// ServerCPU is the CPU time of the server's processes (supervisor and workers) over
+	// the run, 0 where the server has none to read.
+	ServerCPU time.Duration `json:"server_cpu_ns,omitempty"`
+}
 
 // sideBySide runs every load against every server, round after round. Within a round the
 // servers take turns under one load before the next load starts, and the order of turns
@@ -31,18 +40,24 @@ func sideBySide(ctx context.Context, rg *rig.Rig, servers []rig.Server, loads []
 	}
 	res := throughput{}
 	for _, l := range loads {
-		res[l.Name] = map[string][]rig.WrkResult{}
+		res[l.Name] = map[string][]turn{}
 	}
 	for round := range rg.Prof.Rounds {
 		for _, l := range loads {
 			var line []string
 			for k := range servers {
 				srv := servers[(k+round)%len(servers)]
+				pids := serverPIDs(ctx, srv)
+				before := rig.SampleAll(pids)
 				r, err := rg.RunWrk(ctx, srv.Addr(), l, rg.Prof.Duration)
 				if err != nil {
 					return res, fmt.Errorf("%s under %s: %w", srv.Label(), l, err)
 				}
-				res[l.Name][srv.Label()] = append(res[l.Name][srv.Label()], r)
+				t := turn{WrkResult: r}
+				if len(pids) > 0 {
+					t.ServerCPU = rig.SampleAll(pids) - before
+				}
+				res[l.Name][srv.Label()] = append(res[l.Name][srv.Label()], t)
 				line = append(line, fmt.Sprintf("%s %s", srv.Label(), stats.Kilo(r.RequestsPerSec)))
 			}
 			rig.Logf("  round %d/%d, %s: %s", round+1, rg.Prof.Rounds, l, strings.Join(line, ", "))
@@ -51,8 +66,26 @@ func sideBySide(ctx context.Context, rg *rig.Rig, servers []rig.Server, loads []
 	return res, nil
 }
 
+// serverPIDs are the processes whose CPU time a turn counts: a supervisor's and its
+// workers' (none for a server that cannot list them). A worker that starts during the
+// turn is not counted: in the scenarios that read it nothing restarts.
+func serverPIDs(ctx context.Context, srv rig.Server) []int {
+	sup, ok := srv.(rig.Supervised)
+	if !ok {
+		return nil
+	}
+	workers, err := sup.WorkerPIDs(ctx)
+	if err != nil {
+		return nil
+	}
+	if pid := sup.SupervisorPID(); !slices.Contains(workers, pid) {
+		workers = append(workers, pid)
+	}
+	return workers
+}
+
 // ratios of a figure of target to the same figure of base, round by round.
-func (t throughput) ratios(load, target, base string, figure func(rig.WrkResult) float64) stats.Spread {
+func (t throughput) ratios(load, target, base string, figure func(turn) float64) stats.Spread {
 	a, b := t[load][target], t[load][base]
 	var r []float64
 	for i := range min(len(a), len(b)) {
@@ -61,7 +94,7 @@ func (t throughput) ratios(load, target, base string, figure func(rig.WrkResult)
 	return stats.SpreadOf(r)
 }
 
-func (t throughput) values(load, target string, figure func(rig.WrkResult) float64) stats.Spread {
+func (t throughput) values(load, target string, figure func(turn) float64) stats.Spread {
 	var v []float64
 	for _, r := range t[load][target] {
 		v = append(v, figure(r))
@@ -69,8 +102,25 @@ func (t throughput) values(load, target string, figure func(rig.WrkResult) float
 	return stats.SpreadOf(v)
 }
 
-func rps(r rig.WrkResult) float64 { return r.RequestsPerSec }
-func p99(r rig.WrkResult) float64 { return float64(r.P99) }
+func rps(r turn) float64 { return r.RequestsPerSec }
+func p99(r turn) float64 { return float64(r.P99) }
+
+// cpuPerRequest is the server's CPU time per answered request, in microseconds.
+func cpuPerRequest(r turn) float64 {
+	if r.Requests == 0 {
+		return 0
+	}
+	return float64(r.ServerCPU.Microseconds()) / float64(r.Requests)
+}
+
+// requestsPerCPU is the inverse of cpuPerRequest, so that a ratio of two servers reads
+// like the req/s ratio beside it: above 1, the first does more with the same CPU.
+func requestsPerCPU(r turn) float64 {
+	if r.ServerCPU == 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.ServerCPU.Seconds()
+}
 
 // errorNotes lists every wrk error seen, per server and load.
 // errorSummary is the report's sentence on what wrk counted as errors.
@@ -118,6 +168,7 @@ func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		pairGMP   = "bare pair, GOMAXPROCS=1"
 		pairOwn   = "bare pair, GOMAXPROCS=1, a session each"
 		cdAllCPUs = "clusterd -i 2, GOMAXPROCS=all CPUs"
+		reference = "bare fasthttp pair, GOMAXPROCS=1, a session each"
 	)
 	servers := []rig.Server{
 		&rig.ClusterdServer{Rig: rg, Name: cd, Instances: 2, Command: demo},
@@ -131,6 +182,9 @@ func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		// What the workers ran before package worker took its share of the
 		// CPUs by default (docs/design.md §17).
 		&rig.ClusterdServer{Rig: rg, Name: cdAllCPUs, Instances: 2, Command: demo, Env: []string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}},
+		// The limit the demo is held to: fasthttp answering the same bytes with
+		// nothing of clusterd's (bench/fasthttpref), placed as clusterd places workers.
+		&rig.BareServer{Rig: rg, Name: reference, N: 2, Shared: true, Command: []string{rg.FasthttpRef}, Env: []string{"GOMAXPROCS=1"}, OwnSessions: true},
 	}
 	loads := []rig.WrkLoad{rig.KeepAlive64, rig.KeepAlive256, rig.NewConn64}
 	sec.Printf("`clusterd -i 2 --wait-ready -- clusterd demo` against the physical limit of its design: "+
@@ -141,7 +195,12 @@ func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		"workers (a session is a scheduler autogroup: the kernel splits the CPU between sessions "+
 		"first, so this decides how the two cores are shared with wrk), "+
 		"and clusterd with every worker's GOMAXPROCS at the number of CPUs "+
-		"(what the workers ran before package worker took its share by default, docs/design.md §17). Load: wrk, two threads, %d rounds of %v per target "+
+		"(what the workers ran before package worker took its share by default, docs/design.md §17), "+
+		"and two bare processes of bench/fasthttpref placed the same way: a fasthttp program that answers "+
+		"`/` with the same bytes as the demo and holds nothing else (no worker library, no drain, none of "+
+		"clusterd's packages), the reference for the demo's req/s and CPU per request. CPU per request is "+
+		"the CPU time of the server's processes over a run (master included for clusterd, from each "+
+		"thread's schedstat) ÷ the requests wrk counted. Load: wrk, two threads, %d rounds of %v per target "+
 		"and load, after a %v warm-up.\n",
 		rg.Prof.Rounds, rg.Prof.Duration, rg.Prof.Warmup)
 
@@ -170,7 +229,8 @@ func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 			res.ratios(l.Name, cdAllCPUs, pair, rps).Ratio()})
 		scale = append(scale, []string{l.Name, stats.Kilo(res.values(l.Name, pair, rps).Median),
 			stats.Kilo(res.values(l.Name, cd, rps).Median), stats.Kilo(res.values(l.Name, single, rps).Median),
-			stats.Kilo(res.values(l.Name, pairGMP, rps).Median), stats.Kilo(res.values(l.Name, pairOwn, rps).Median)})
+			stats.Kilo(res.values(l.Name, pairGMP, rps).Median), stats.Kilo(res.values(l.Name, pairOwn, rps).Median),
+			stats.Kilo(res.values(l.Name, reference, rps).Median)})
 		series[cd] = append(series[cd], overheadRatio)
 		series[single] = append(series[single], res.ratios(l.Name, single, pair, rps))
 		series[pairGMP] = append(series[pairGMP], res.ratios(l.Name, pairGMP, pair, rps))
@@ -187,8 +247,26 @@ func Overhead(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		"one bare process / bare pair (req/s)", "bare pair GOMAXPROCS=1 / default (req/s)",
 		"clusterd / bare pair GOMAXPROCS=1 (req/s)", "clusterd / bare pair GOMAXPROCS=1, a session each (req/s)",
 		"clusterd GOMAXPROCS=all CPUs / bare pair (req/s)"}, rows)
+	var refRows [][]string
+	for _, l := range loads {
+		speed, thrift := res.ratios(l.Name, cd, reference, rps), res.ratios(l.Name, cd, reference, requestsPerCPU)
+		refRows = append(refRows, []string{l.Name, speed.Ratio(), thrift.Ratio(),
+			res.ratios(l.Name, pairOwn, reference, rps).Ratio(), res.ratios(l.Name, pairOwn, reference, requestsPerCPU).Ratio(),
+			res.values(l.Name, reference, cpuPerRequest).Format("%.1f"), res.values(l.Name, pairOwn, cpuPerRequest).Format("%.1f"),
+			res.values(l.Name, cd, cpuPerRequest).Format("%.1f")})
+		sec.Goals = append(sec.Goals,
+			report.Goal{What: "clusterd -i 2 -- clusterd demo / bare fasthttp pair, req/s, " + l.Name, Target: "≥ 0.95",
+				Measured: speed.Format("%.3f"), Met: report.Judged(speed.Median >= 0.95)},
+			report.Goal{What: "clusterd -i 2 -- clusterd demo / bare fasthttp pair, requests per CPU second, " + l.Name, Target: "≥ 0.95",
+				Measured: thrift.Format("%.3f"), Met: report.Judged(thrift.Median >= 0.95)})
+	}
+	sec.Printf("Against %s (requests per CPU second: requests ÷ the CPU time the server's processes "+
+		"spent, so 0.95 means 5 %% more CPU per request):\n", reference)
+	sec.Table([]string{"Load", "clusterd / reference (req/s)", "clusterd / reference (requests per CPU second)",
+		"bare demo pair placed alike / reference (req/s)", "bare demo pair placed alike / reference (requests per CPU second)",
+		"CPU per request, reference (µs)", "CPU per request, bare demo pair (µs)", "CPU per request, clusterd incl. master (µs)"}, refRows)
 	sec.Printf("For scale only, median req/s of this run:\n")
-	sec.Table([]string{"Load", pair, cd, single, pairGMP, pairOwn}, scale)
+	sec.Table([]string{"Load", pair, cd, single, pairGMP, pairOwn, reference}, scale)
 	sec.Printf("%s\n", res.errorSummary(loads))
 	svg, perr := report.RatioPlot("Throughput relative to two bare processes sharing one socket",
 		"req/s ÷ bare pair's req/s (same round)", loadNames(loads),

@@ -192,8 +192,18 @@ func (s *suite) setup(clusterd, pm2, wrk, node string) error {
 	}
 	s.NodeScript = filepath.Join(s.Root, "examples", "node", "server.js")
 	s.ClusterScript = filepath.Join(s.Root, "examples", "node", "cluster.js")
-	s.Work, err = os.MkdirTemp("", "clusterd-bench-")
-	return err
+	if s.Work, err = os.MkdirTemp("", "clusterd-bench-"); err != nil {
+		return err
+	}
+	// Built as make build builds clusterd (static), so the two Go servers differ in their
+	// code only.
+	s.FasthttpRef = filepath.Join(s.Work, "fasthttpref")
+	build := exec.Command("go", "build", "-o", s.FasthttpRef, "./bench/fasthttpref")
+	build.Dir, build.Env = s.Root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build bench/fasthttpref: %v\n%s", err, out)
+	}
+	return nil
 }
 
 // repoRoot is the directory holding go.mod, found from the working directory upwards.
