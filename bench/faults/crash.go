@@ -16,6 +16,9 @@ import (
 // crashRate is the probability that one request kills its worker, as issue 6 sets it.
 const crashRate = 0.001
 
+// bareRestarted names the pair that shows the physical limit of crash recovery.
+const bareRestarted = "bare demo pair, re-forked at once (no manager)"
+
 // pm2NoGiveUp keeps PM2 restarting a worker that dies young: by default PM2 marks an app
 // errored and stops restarting it after 16 deaths within --min-uptime (1 s) of their start,
 // which a server crashing at this rate reaches in seconds. It does not change how fast PM2
@@ -59,6 +62,17 @@ func CrashProne(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 			&rig.ClusterdServer{Rig: rg, Name: "clusterd node", Instances: 2, Command: []string{rg.Node, rg.NodeScript}},
 			&rig.ClusterdServer{Rig: rg, Name: "clusterd node crash-prone", Instances: 2,
 				Command: []string{rg.Node, rg.NodeScript}, Env: crashEnv}},
+		// The physical limit: the same two demos on one inherited socket, each started
+		// again by the suite the moment it exits (through sh, which sets LISTEN_PID),
+		// placed and sized as clusterd places and sizes its workers. No supervisor can
+		// restart with less work than this, so no manager's ratio can be expected above
+		// this one's on the same machine.
+		{bareRestarted,
+			&rig.BareServer{Rig: rg, Name: "bare demo pair, re-forked at once", N: 2, Shared: true, Restart: true,
+				OwnSessions: true, Env: []string{"GOMAXPROCS=1"}, Command: []string{rg.Clusterd, "demo"}},
+			&rig.BareServer{Rig: rg, Name: "bare demo pair crash-prone, re-forked at once", N: 2, Shared: true, Restart: true,
+				OwnSessions: true, Env: []string{"GOMAXPROCS=1"},
+				Command: []string{rg.Clusterd, "demo", fmt.Sprintf("--crash-rate=%g", crashRate)}}},
 		{"PM2, Node server",
 			&rig.PM2Server{Rig: rg, Name: "pm2 node", Instances: 2, Script: rg.NodeScript, Flags: pm2NoGiveUp},
 			&rig.PM2Server{Rig: rg, Name: "pm2 node crash-prone", Instances: 2, Script: rg.NodeScript,
@@ -70,7 +84,7 @@ func CrashProne(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 	}
 	sec.Printf("Each request kills its worker with probability %g (`clusterd demo --crash-rate %g`; "+
 		"`CRASH_RATE=%g` for the Node server), two workers, 64 keep-alive connections, %d rounds, "+
-		"the six servers interleaved. In each round every server gets %v of wrk (goodput: its "+
+		"the eight servers interleaved. In each round every server gets %v of wrk (goodput: its "+
 		"responses per second; the load of issue 6's goal) and then %v of bench/load (which "+
 		"accounts for every request: failed share, restarts, silences). The ratio divides the "+
 		"crash-prone server's goodput by the same server's crash-free goodput under the same "+
@@ -141,7 +155,7 @@ func CrashProne(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		series[p.manager] = []stats.Spread{rw, r}
 		if p.manager == "clusterd, Go demo" {
 			sec.Goals = append(sec.Goals, report.Goal{What: "goodput with --crash-rate 0.001 / crash-free, Go demo, under wrk",
-				Target: "well over 0.5", Measured: rw.Format("%.2f"), Met: report.Judged(rw.Median > 0.5)})
+				Target: "≥ 0.7", Measured: rw.Format("%.2f"), Met: report.Judged(rw.Median >= 0.7)})
 		} else {
 			sec.Goals = append(sec.Goals, report.Goal{What: "goodput crash-prone / crash-free under wrk, " + p.manager,
 				Target: "(reported)", Measured: rw.Format("%.2f")})
@@ -151,6 +165,19 @@ func CrashProne(ctx context.Context, rg *rig.Rig) (*report.Section, error) {
 		"Goodput, crash-prone / crash-free (bench/load)", "Crash-prone goodput / PM2's crash-prone goodput (wrk)",
 		"Failed share of issued (crash-prone, bench/load)", "Restarts per second survived",
 		"Share of 10 ms windows with no answer"}, rows)
+	var ofLimit []float64
+	for round := range rg.Prof.CrashRounds {
+		cd, bare := findRun(runs, pairs[0].crashes.Label(), round), findRun(runs, pairs[2].crashes.Label(), round)
+		if cd != nil && bare != nil && bare.WrkGoodput > 0 {
+			ofLimit = append(ofLimit, cd.WrkGoodput/bare.WrkGoodput)
+		}
+	}
+	limit := stats.SpreadOf(ofLimit)
+	sec.Goals = append(sec.Goals, report.Goal{What: "crash-prone goodput under wrk, clusterd Go demo / " + bareRestarted,
+		Target: "(reported: the share of the physical limit)", Measured: limit.Format("%.2f")})
+	sec.Printf("Crash-prone goodput under wrk, clusterd's Go demo ÷ the bare pair re-forked at once, same round: %s. "+
+		"The bare pair's own ratio above is what this machine allows any manager: each start of the demo "+
+		"costs its CPU time whoever forks it.\n", limit.Ratio())
 	sec.Printf("Restarts are counted as the worker PIDs that answered beyond the first two. Under clusterd " +
 		"every failed request is a read error: one the crashing worker had accepted, or one sent on a " +
 		"keep-alive connection it left behind. Under PM2 most are refused connections: Node's cluster " +

@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -325,10 +327,18 @@ type BareServer struct {
 	// that split, not the master, decides much of a throughput ratio
 	// (docs/design.md §16).
 	OwnSessions bool
+	// Restart starts a process again in its place the moment it exits, without waiting
+	// for READY=1: the least any supervisor does, so a crash-prone command under it shows
+	// the physical limit of crash recovery (fork+exec and the program's own start, no
+	// bookkeeping at all). Five exits in a row before READY=1 end the restarting.
+	Restart bool
 
 	address string
 	sock    *os.File
-	procs   []*proc
+
+	mu       sync.Mutex
+	procs    []*proc // every process started, in order
+	stopping bool
 }
 
 func (b *BareServer) Label() string { return b.Name }
@@ -336,10 +346,16 @@ func (b *BareServer) Addr() string  { return b.address }
 
 // SupervisorPID is the first process: bare processes have no supervisor, and the one that
 // stands for it (Node's cluster primary) is started first.
-func (b *BareServer) SupervisorPID() int { return b.procs[0].pid() }
+func (b *BareServer) SupervisorPID() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.procs[0].pid()
+}
 
 // WorkerPIDs are the processes still running: nothing restarts a bare one.
 func (b *BareServer) WorkerPIDs(context.Context) ([]int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	var pids []int
 	for _, p := range b.procs {
 		if !p.exited() {
@@ -370,9 +386,70 @@ func (b *BareServer) Start(ctx context.Context) error {
 }
 
 func (b *BareServer) startOne(ctx context.Context, i int) error {
-	notifyR, notifyW, err := os.Pipe()
+	b.mu.Lock()
+	p, ready, err := b.spawn(i)
+	b.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	select {
+	case ok := <-ready:
+		if !ok {
+			<-p.done
+			return fmt.Errorf("%s exited before READY=1: %v\n%s", p.name, p.err, p.tail())
+		}
+		if b.Restart {
+			go b.keep(i, p, ready)
+		}
+		return nil
+	case <-time.After(readyTimeout):
+		return fmt.Errorf("%s: no READY=1 within %v", p.name, readyTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// keep starts slot i's process again each time it exits, until Stop.
+func (b *BareServer) keep(i int, p *proc, ready <-chan bool) {
+	unready := 0
+	for {
+		<-p.done
+		select {
+		case ok := <-ready:
+			if ok {
+				unready = 0
+			} else {
+				unready++
+			}
+		default: // ready was taken by startOne
+		}
+		if unready >= 5 {
+			Logf("  %s: %d exits in a row before READY=1, not restarted again", p.name, unready)
+			return
+		}
+		b.mu.Lock() // held across the start, so Stop sees every process started
+		var err error
+		if !b.stopping {
+			p, ready, err = b.spawn(i)
+		}
+		stopping := b.stopping
+		b.mu.Unlock()
+		if stopping {
+			return
+		}
+		if err != nil {
+			Logf("  %s: restart: %v", b.Name, err)
+			return
+		}
+	}
+}
+
+// spawn starts slot i's process; ready says whether it wrote READY=1 before it closed its
+// notify pipe. The caller holds b.mu.
+func (b *BareServer) spawn(i int) (*proc, <-chan bool, error) {
+	notifyR, notifyW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
 	}
 	defer notifyW.Close()
 	args := b.expand(b.Command)
@@ -398,23 +475,12 @@ func (b *BareServer) startOne(ctx context.Context, i int) error {
 	p, err := b.Rig.procs.start(name, cmd, b.Rig.logPath(name))
 	if err != nil {
 		notifyR.Close()
-		return err
+		return nil, nil, err
 	}
 	b.procs = append(b.procs, p)
 	ready := make(chan bool, 1)
 	go readNotify(notifyR, ready)
-	select {
-	case ok := <-ready:
-		if !ok {
-			<-p.done
-			return fmt.Errorf("%s exited before READY=1: %v\n%s", name, p.err, p.tail())
-		}
-		return nil
-	case <-time.After(readyTimeout):
-		return fmt.Errorf("%s: no READY=1 within %v", name, readyTimeout)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return p, ready, nil
 }
 
 // expand replaces "{addr}", "{host}" and "{port}" in each of list.
@@ -448,11 +514,17 @@ func readNotify(r *os.File, ready chan<- bool) {
 // Stop sends SIGTERM to every process at once, as a master would, and kills those that do
 // not exit within StopGrace.
 func (b *BareServer) Stop() error {
+	b.mu.Lock()
+	b.stopping = true // no restart from now on
+	procs := slices.Clone(b.procs)
+	b.mu.Unlock()
 	var errs []error
-	for _, p := range b.procs {
-		p.cmd.Process.Signal(syscall.SIGTERM)
+	for _, p := range procs {
+		if !p.exited() {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+		}
 	}
-	for _, p := range b.procs {
+	for _, p := range procs {
 		errs = append(errs, p.stop(syscall.SIGTERM, StopGrace))
 	}
 	if b.sock != nil {
